@@ -1,0 +1,86 @@
+"""Compile every flow file of a dags folder into DAGs, one broken file never hiding the others."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yaml2dag.errors import FlowError, FlowValidationError
+from yaml2dag.flowfile import FLOW_SUFFIXES, read_flow
+
+log = logging.getLogger(__name__)
+
+
+class FlowFileWarning(UserWarning):
+    """Emitted (and logged) for each flow file that could not be compiled."""
+
+
+@dataclass
+class FolderResult:
+    """What loading a folder produced: DAGs by id, and errors by file."""
+
+    dags: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[FlowError]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def find_flow_files(folder: str | Path) -> list[Path]:
+    """Every `*.yaml` / `*.yml` file under `folder`, recursively, skipping hidden directories."""
+    found: list[Path] = []
+    for root, directories, files in os.walk(folder):
+        directories[:] = sorted(d for d in directories if not d.startswith((".", "__")))
+        found.extend(Path(root, name) for name in sorted(files) if name.endswith(FLOW_SUFFIXES))
+    return found
+
+
+def load_flows(paths: list[Path], namespace: dict[str, Any] | None = None) -> FolderResult:
+    """Compile `paths` into DAGs, put them into `namespace` (a DAG file's globals) and return them."""
+    from yaml2dag.compiler import compile_flow
+
+    result = FolderResult()
+    for path in paths:
+        try:
+            flow = read_flow(path)
+            if flow.dag_id in result.dags:
+                first = result.sources[flow.dag_id]
+                raise FlowValidationError(
+                    [
+                        FlowError(
+                            f"flow `{flow.namespace}.{flow.id}` is already defined in {first}",
+                            str(path),
+                            hint="give one of the two flows another `id` or `namespace`",
+                        )
+                    ]
+                )
+            dag = compile_flow(flow, str(path))
+        except FlowValidationError as exc:
+            result.errors[str(path)] = exc.errors
+            _report(path, exc)
+            continue
+        result.dags[flow.dag_id] = dag
+        result.sources[flow.dag_id] = str(path)
+        if namespace is not None:
+            namespace[_global_name(flow.dag_id)] = dag
+    return result
+
+
+def load_dags_folder(namespace: dict[str, Any], folder: str | Path | None = None) -> FolderResult:
+    """Compile every flow under `folder` (default: the calling DAG file's directory) into `namespace`."""
+    if folder is None:
+        folder = Path(namespace["__file__"]).resolve().parent
+    return load_flows(find_flow_files(folder), namespace)
+
+
+def _report(path: Path, exc: FlowValidationError) -> None:
+    for error in exc.errors:
+        log.error("%s", error)
+    warnings.warn(f"{path}: flow not loaded:\n{exc}", FlowFileWarning, stacklevel=3)
+
+
+def _global_name(dag_id: str) -> str:
+    return "dag_" + re.sub(r"\W", "_", dag_id)

@@ -1,0 +1,22 @@
+"""Read one flow file (or text) into a validated `Flow`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from yaml2dag.loader import load_yaml, read_flow_text
+from yaml2dag.model import Flow
+from yaml2dag.validation import parse_flow
+
+FLOW_SUFFIXES = (".yaml", ".yml")
+
+
+def read_flow(path: str | Path) -> Flow:
+    """Load and validate the flow in `path`; raises `FlowValidationError` with located errors."""
+    text = read_flow_text(path)
+    return parse_flow_text(text, str(path))
+
+
+def parse_flow_text(text: str, filename: str = "<string>") -> Flow:
+    """Load and validate flow YAML given as text."""
+    return parse_flow(load_yaml(text, filename), filename, text)

@@ -1,0 +1,78 @@
+"""The base of every operator that runs a Kestra task: Kestra rendering, `runIf`, outputs as XCom."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from yaml2dag.errors import RenderError, TaskFailure
+from yaml2dag.expressions import is_truthy_text, render, render_value
+from yaml2dag.operators.context import FlowInfo, build_context
+
+
+class KestraOperator(BaseOperator):
+    """Runs one Kestra task. Subclasses implement `run` and list their dynamic properties.
+
+    Properties named in `template_fields` are rendered with Kestra's expression language
+    (not Airflow's Jinja context) just before the attempt runs, so the Airflow UI's "Rendered
+    Template" tab shows what the task really used.
+
+    :param flow: what the task knows about its flow (id, namespace, variables, task ids).
+    :param kestra_type: the Kestra type name the task was written with.
+    :param run_if: Kestra `runIf`: the task is skipped when it renders false, `0`, `-0` or empty.
+    """
+
+    template_fields: Sequence[str] = ("run_if",)
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, flow: FlowInfo, kestra_type: str, run_if: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.flow = flow
+        self.kestra_type = kestra_type
+        self.run_if = run_if
+        self._kestra_context: dict[str, Any] | None = None
+
+    def kestra_context(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The Kestra variables of this attempt (built once, then reused)."""
+        if self._kestra_context is None:
+            self._kestra_context = build_context(self.flow, self.task_id, self.kestra_type, context)
+        return self._kestra_context
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render the dynamic properties with Kestra's expression language."""
+        self._kestra_context = None
+        variables = self.kestra_context(context)
+        for name in self.template_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                setattr(self, name, render_value(value, variables))
+            except RenderError as exc:
+                raise TaskFailure(f"cannot render `{name}`: {exc}") from None
+
+    def render(self, text: str, context: Mapping[str, Any]) -> str:
+        """Render one more expression at run time (for properties rendered lazily)."""
+        return render(text, self.kestra_context(context))
+
+    def execute(self, context: Any) -> Any:
+        """Apply `runIf`, run the task, and return its non-null outputs (pushed as XCom)."""
+        if self.run_if is not None and not is_truthy_text(self.run_if):
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"runIf rendered `{self.run_if}`: task skipped")
+        return _without_nulls(self.run(context))
+
+    def run(self, context: Any) -> dict[str, Any] | None:
+        """Do the task's work; return its outputs (`outputs.<taskId>.<field>`) or None."""
+        raise NotImplementedError
+
+
+def _without_nulls(outputs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Kestra drops null output fields, so they read as undefined, not null."""
+    if not outputs:
+        return None
+    cleaned = {key: value for key, value in outputs.items() if value is not None}
+    return cleaned or None

@@ -1,0 +1,122 @@
+"""The variables a Kestra expression sees (`flow`, `execution`, `outputs`, ...), built from Airflow's context."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from yaml2dag.expressions.values import MISSING
+
+
+@dataclass(frozen=True)
+class FlowInfo:
+    """What every task of a compiled flow knows about its flow, fixed at compile time."""
+
+    id: str
+    namespace: str
+    task_ids: frozenset[str]
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    input_ids: tuple[str, ...] = ()
+    revision: int = 1
+
+
+class TaskOutputs(Mapping[str, Any]):
+    """`outputs.<taskId>`: the XCom each task returned, pulled from Airflow only when read."""
+
+    def __init__(self, task_instance: Any, task_ids: frozenset[str]) -> None:
+        self._task_instance = task_instance
+        self._task_ids = task_ids
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, task_id: str) -> Any:
+        if task_id not in self._cache:
+            value = MISSING
+            if task_id in self._task_ids:
+                pulled = self._task_instance.xcom_pull(task_ids=task_id)
+                if pulled is not None:
+                    value = pulled
+            self._cache[task_id] = value
+        if self._cache[task_id] is MISSING:
+            raise KeyError(task_id)
+        return self._cache[task_id]
+
+    def __contains__(self, task_id: object) -> bool:
+        try:
+            self[task_id]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return (task_id for task_id in sorted(self._task_ids) if task_id in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn dotted keys into nested maps, as Kestra does for inputs and labels (`a.b` → `a: {b}`)."""
+    result: dict[str, Any] = {}
+    for key, value in flat.items():
+        target = result
+        *parents, last = key.split(".")
+        for part in parents:
+            existing = target.get(part)
+            if not isinstance(existing, dict):
+                existing = target[part] = {}
+            target = existing
+        target[last] = value
+    return result
+
+
+def environment_variables() -> dict[str, str]:
+    """`envs`: process variables prefixed `ENV_`, prefix stripped and lower-cased."""
+    return {key[4:].lower(): value for key, value in os.environ.items() if key.startswith("ENV_")}
+
+
+def build_context(flow: FlowInfo, task_id: str, task_type: str, airflow_context: Mapping[str, Any]) -> dict[str, Any]:
+    """The Kestra variables for one task attempt; absent roots stay absent (strict mode)."""
+    dag_run = airflow_context["dag_run"]
+    task_instance = airflow_context["ti"]
+    context: dict[str, Any] = {
+        "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
+        "execution": {
+            "id": dag_run.run_id,
+            "originalId": dag_run.run_id,
+            "startDate": dag_run.start_date,
+            "state": "RUNNING",
+        },
+        "task": {"id": task_id, "type": task_type},
+        "taskrun": {
+            "id": str(getattr(task_instance, "id", "")),
+            "startDate": getattr(task_instance, "start_date", None),
+            "attemptsCount": max(int(getattr(task_instance, "try_number", 1) or 1) - 1, 0),
+        },
+        "outputs": TaskOutputs(task_instance, flow.task_ids),
+        "envs": environment_variables(),
+    }
+    if flow.variables:
+        context["vars"] = flow.variables
+    if flow.labels:
+        context["labels"] = nested(flow.labels)
+    if flow.input_ids:
+        params = airflow_context.get("params") or {}
+        context["inputs"] = nested({name: params.get(name) for name in flow.input_ids})
+    trigger = _trigger(dag_run)
+    if trigger:
+        context["trigger"] = trigger
+    return context
+
+
+def _trigger(dag_run: Any) -> dict[str, Any] | None:
+    run_type = str(getattr(dag_run, "run_type", ""))
+    if not run_type.lower().endswith("scheduled"):
+        return None
+    return {
+        "date": dag_run.logical_date,
+        "next": getattr(dag_run, "data_interval_end", None),
+        "previous": getattr(dag_run, "data_interval_start", None),
+    }

@@ -1,0 +1,351 @@
+"""Run one flow on real Airflow in this process (`dag.test()`), collecting states, outputs and logs.
+
+Airflow reads its configuration when first imported, so `prepare_airflow_home` must run before
+anything imports `airflow`; the CLI and the test suite call it first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yaml2dag.errors import FlowError, FlowValidationError
+from yaml2dag.flowfile import read_flow
+from yaml2dag.model import Flow
+
+LOADER_NAME = "yaml2dag_run_flow.py"
+_LOADER_TEMPLATE = '''"""airflow DAG file written by `yaml2dag run`: compiles the flow being run."""
+
+from pathlib import Path
+
+from yaml2dag.dagfolder import load_flows
+
+load_flows([Path({path!r})], globals())
+'''
+
+
+@dataclass
+class LogLine:
+    """One line a task wrote to its log."""
+
+    level: str
+    message: str
+
+
+@dataclass
+class TaskResult:
+    """A task's final Airflow state, its outputs (XCom) and its log lines."""
+
+    state: str
+    outputs: dict[str, Any] | None = None
+    logs: list[LogLine] = field(default_factory=list)
+
+    def log_text(self) -> str:
+        """All log messages joined by newlines (handy in assertions)."""
+        return "\n".join(line.message for line in self.logs)
+
+
+@dataclass
+class RunResult:
+    """The outcome of one flow run: run state and every task of the flow by its own id."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    tasks: dict[str, TaskResult]
+    duration: float
+    state_task: TaskResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `yaml2dag run --json` document."""
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "state": self.state,
+            "tasks": {
+                task_id: {"state": task.state, "outputs": task.outputs or {}} for task_id, task in self.tasks.items()
+            },
+        }
+
+
+def prepare_airflow_home() -> Path:
+    """Point Airflow at a throw-away home and dags folder unless AIRFLOW_HOME is already set.
+
+    With a user's AIRFLOW_HOME its database is used, but the dags folder is still a private
+    temporary one so a run never disturbs the user's DAGs.
+    """
+    if "AIRFLOW_HOME" not in os.environ:
+        os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="yaml2dag-airflow-")
+    dags_folder = Path(os.environ["AIRFLOW_HOME"], "yaml2dag-run-dags")
+    if "AIRFLOW__CORE__DAGS_FOLDER" not in os.environ:
+        dags_folder = Path(tempfile.mkdtemp(prefix="yaml2dag-run-dags-"))
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+    return Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+
+
+def ensure_database() -> None:
+    """Create or migrate the Airflow metadata database if it is not current."""
+    from airflow.utils import db
+
+    db.initdb() if not _database_exists() else db.upgradedb()
+
+
+def _database_exists() -> bool:
+    from airflow.settings import engine
+    from sqlalchemy import inspect
+
+    return inspect(engine).has_table("dag_run")
+
+
+def coerce_inputs(flow: Flow, raw: Mapping[str, str]) -> dict[str, Any]:
+    """Turn `--input key=value` strings into values of each input's type."""
+    types = {item.id: item.type for item in flow.inputs}
+    values: dict[str, Any] = {}
+    for name, text in raw.items():
+        if name not in types:
+            known = ", ".join(types) or "none"
+            raise FlowValidationError([FlowError(f"unknown input `{name}` (flow inputs: {known})", path="inputs")])
+        values[name] = _coerce(types[name], text, name)
+    return values
+
+
+def _coerce(input_type: str, text: str, name: str) -> Any:
+    try:
+        if input_type == "INT":
+            return int(text)
+        if input_type == "FLOAT":
+            return float(text)
+        if input_type in ("BOOLEAN", "BOOL"):
+            return text.strip().lower() == "true"
+        if input_type in ("JSON", "ARRAY", "MULTISELECT"):
+            return json.loads(text)
+    except ValueError as exc:
+        raise FlowValidationError(
+            [FlowError(f"input `{name}` must be a {input_type} value: {exc}", path=f"inputs.{name}")]
+        ) from None
+    return text
+
+
+class _LogCapture:
+    """Collects structlog events of the tasks `dag.test()` runs, attributed to the running task."""
+
+    def __init__(
+        self,
+        on_line: Callable[[str, LogLine], None] | None = None,
+        on_finished: Callable[[str], None] | None = None,
+    ) -> None:
+        self.lines: dict[str, list[LogLine]] = {}
+        self.current: str | None = None
+        self.on_line = on_line
+        self.on_finished = on_finished
+
+    def processor(self, logger: Any, method_name: str, event: dict[str, Any]) -> dict[str, Any]:
+        if self.current is not None:
+            message = str(event.get("event", ""))
+            if event.get("positional_args"):
+                with contextlib.suppress(TypeError, ValueError):
+                    message = message % tuple(event["positional_args"])
+            line = LogLine(method_name.upper(), message)
+            self.lines.setdefault(self.current, []).append(line)
+            if self.on_line:
+                self.on_line(self.current, line)
+        return event
+
+    def dag_test_record(self, record: logging.LogRecord) -> bool:
+        """Follow `dag.test()`'s own "starting/end task" records to know which task is running."""
+        message = str(record.msg)
+        if message.startswith("[DAG TEST] starting task_id=") and record.args:
+            self.current = str(record.args[0])
+        elif message.startswith("[DAG TEST] end task task_id=") and record.args and self.on_finished:
+            self.on_finished(str(record.args[0]))
+        return True
+
+
+def run_flow(
+    path: str | Path,
+    inputs: Mapping[str, Any] | None = None,
+    on_task_done: Callable[[str, str], None] | None = None,
+    on_log_line: Callable[[str, LogLine], None] | None = None,
+    quiet: bool = True,
+) -> RunResult:
+    """Compile the flow in `path` and run it once with `dag.test()`; raises FlowValidationError.
+
+    `on_task_done(task_id, state)` is called as each task that ran finishes, `on_log_line` for
+    each log line; with `quiet`, Airflow's own console output is suppressed.
+    """
+    path = Path(path).resolve()
+    flow = read_flow(path)
+    dag = _load_dag(path, flow)
+    conf = dict(inputs or {})
+    _check_params(dag, conf)
+
+    import structlog
+
+    with _Console(quiet) as console:
+
+        def finished(task_id: str) -> None:
+            if on_task_done and task_id in flow_task_ids:
+                console.call(on_task_done, task_id, _latest_state(dag.dag_id, task_id))
+
+        def line(task_id: str, log_line: LogLine) -> None:
+            if on_log_line:
+                console.call(on_log_line, task_id, log_line)
+
+        flow_task_ids = {task.id for task in flow.all_tasks()}
+        capture = _LogCapture(line, finished)
+        dag_logger = logging.getLogger("airflow.sdk.definitions.dag")
+        log_filter = logging.Filter()
+        log_filter.filter = capture.dag_test_record  # type: ignore[method-assign]
+        dag_logger.addFilter(log_filter)
+        previous = structlog.get_config()["processors"]
+        structlog.configure(processors=[capture.processor, *previous])
+        started = time.monotonic()
+        try:
+            dag_run = dag.test(run_conf=conf)
+        finally:
+            structlog.configure(processors=previous)
+            dag_logger.removeFilter(log_filter)
+        duration = time.monotonic() - started
+    return _collect(dag, flow, dag_run, capture, duration)
+
+
+def _latest_state(dag_id: str, task_id: str) -> str:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        state = session.scalar(
+            select(TaskInstance.state)
+            .where(TaskInstance.dag_id == dag_id, TaskInstance.task_id == task_id)
+            .order_by(TaskInstance.start_date.desc())
+            .limit(1)
+        )
+    return _state_name(state)
+
+
+def _state_name(state: Any) -> str:
+    return str(getattr(state, "value", state))
+
+
+def _load_dag(path: Path, flow: Flow) -> Any:
+    from airflow.configuration import conf
+
+    dags_folder = Path(conf.get("core", "dags_folder"))
+    dags_folder.mkdir(parents=True, exist_ok=True)
+    loader = dags_folder / LOADER_NAME
+    loader.write_text(_LOADER_TEMPLATE.format(path=str(path)))
+    spec = importlib.util.spec_from_file_location(f"yaml2dag_run_{abs(hash((str(path), time.time())))}", loader)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = next(value for name, value in vars(module).items() if name.startswith("dag_"))
+    dag.fileloc = str(loader)
+    return dag
+
+
+def _check_params(dag: Any, conf: dict[str, Any]) -> None:
+    """Refuse missing or ill-typed inputs before any task runs, naming the input."""
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    errors = []
+    for name in dag.params:
+        param = copy.deepcopy(dag.params.get_param(name))
+        try:
+            param.resolve(conf[name]) if name in conf else param.resolve()
+        except (ParamValidationError, ValueError, TypeError) as exc:
+            reason = str(exc).splitlines()[0]
+            if "No value passed" in reason:
+                reason = "missing required input (pass it with --input name=value)"
+            errors.append(FlowError(f"input `{name}`: {reason}", path=f"inputs.{name}"))
+    if errors:
+        raise FlowValidationError(errors)
+
+
+def quiet_console(quiet: bool = True) -> _Console:
+    """A context manager that hides Airflow's console output (file descriptors 1 and 2)."""
+    return _Console(quiet)
+
+
+class _Console:
+    """Hides Airflow's console output while a run is in progress (when `quiet`).
+
+    A handle on the real stdout is kept for the run's own progress lines.
+    """
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._saved: tuple[int, int] | None = None
+        self._stream: Any = None
+
+    def __enter__(self) -> _Console:
+        if self.quiet:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self._saved = os.dup(1), os.dup(2)
+            self._stream = os.fdopen(os.dup(self._saved[0]), "w", buffering=1)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        return self
+
+    def call(self, function: Callable[..., None], *args: Any) -> None:
+        """Call a progress callback with `sys.stdout` pointing at the real console."""
+        if self._stream is None:
+            function(*args)
+            return
+        saved = sys.stdout
+        sys.stdout = self._stream
+        try:
+            function(*args)
+        finally:
+            sys.stdout = saved
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(self._saved[0], 1)
+            os.dup2(self._saved[1], 2)
+            os.close(self._saved[0])
+            os.close(self._saved[1])
+            self._stream.close()
+
+
+def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration: float) -> RunResult:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from yaml2dag.operators.state import STATE_TASK_ID
+
+    with create_session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id, key="return_value"))
+        outputs = {row.task_id: XComModel.deserialize_value(row) for row in rows}
+        instances = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
+        )
+        states = {ti.task_id: _state_name(ti.state) for ti in instances}
+
+    def result(task_id: str) -> TaskResult:
+        return TaskResult(states[task_id], outputs.get(task_id), capture.lines.get(task_id, []))
+
+    tasks = {task.id: result(task.id) for task in flow.all_tasks() if task.id in states}
+    state_task = result(STATE_TASK_ID) if STATE_TASK_ID in states else None
+    return RunResult(dag.dag_id, dag_run.run_id, _state_name(dag_run.state), tasks, duration, state_task)

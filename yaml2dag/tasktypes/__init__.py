@@ -1,0 +1,31 @@
+"""The task types yaml2dag knows: Kestra type name (and legacy aliases) → model class."""
+
+from __future__ import annotations
+
+from yaml2dag.tasktypes import core
+from yaml2dag.tasktypes.base import TaskBase
+
+_FAMILIES: tuple[tuple[type[TaskBase], ...], ...] = (core.TASK_TYPES,)
+
+#: Every accepted type name, current and legacy, mapped to its model class.
+TASK_TYPES: dict[str, type[TaskBase]] = {
+    name: task_class for family in _FAMILIES for task_class in family for name in task_class.TYPES
+}
+
+#: Kestra task types that exist but that yaml2dag does not compile yet.
+KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
+    f"io.kestra.plugin.core.flow.{name}"
+    for name in (
+        "Sequential", "Parallel", "If", "Switch", "ForEach", "Dag", "AllowFailure", "Subflow",
+        "Pause", "Exit", "EachSequential", "EachParallel", "WorkingDirectory", "LoopUntil",
+        "ForEachItem", "Template", "WaitFor",
+    )
+) | frozenset(
+    f"io.kestra.core.tasks.flows.{name}"
+    for name in (
+        "Sequential", "Parallel", "If", "Switch", "Dag", "AllowFailure", "Subflow", "Flow",
+        "Pause", "EachSequential", "EachParallel", "WorkingDirectory", "ForEachItem", "Template",
+    )
+)  # fmt: skip
+
+__all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]

@@ -1,0 +1,155 @@
+"""Shared pieces of the flow model: the base model, durations, dynamic values and the task base."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+TASK_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
+_DURATION = re.compile(
+    r"^(?P<sign>[-+]?)P(?:(?P<days>[-+]?\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>[-+]?\d+(?:\.\d+)?)H)?(?:(?P<minutes>[-+]?\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>[-+]?\d+(?:\.\d+)?)S)?)?$",
+    re.IGNORECASE,
+)
+
+
+class KestraModel(BaseModel):
+    """Base of every flow-model class: unknown properties are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    #: Properties that parse but that yaml2dag cannot run yet: setting one is a compile error.
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset()
+
+
+def is_expression(value: Any) -> bool:
+    """True for a string that Kestra would render (it contains `{{` or `{%`)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """Parse an ISO-8601 duration the way Java's `Duration.parse` does (`PT1S`, `P1DT2H`, `PT0.5S`)."""
+    match = _DURATION.match(text.strip())
+    if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+        raise ValueError(f"`{text}` is not an ISO-8601 duration such as PT30S, PT5M or P1D")
+    parts = {name: float(value) for name, value in match.groupdict().items() if value and name != "sign"}
+    delta = dt.timedelta(
+        days=parts.get("days", 0),
+        hours=parts.get("hours", 0),
+        minutes=parts.get("minutes", 0),
+        seconds=parts.get("seconds", 0),
+    )
+    return -delta if match.group("sign") == "-" else delta
+
+
+def _duration_or_expression(value: Any) -> Any:
+    if is_expression(value):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 duration string such as PT30S")
+    parse_duration(value)
+    return value
+
+
+def _choice(values: tuple[str, ...]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if is_expression(value):
+            return value
+        if not isinstance(value, str) or value not in values:
+            raise ValueError(f"must be one of {', '.join(values)}")
+        return value
+
+    return check
+
+
+def _string_or_string_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise ValueError("must be a string or a list of strings")
+
+
+def _scalar_string(value: Any) -> Any:
+    # Kestra's dynamic string properties accept YAML scalars and read them as text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+#: An ISO-8601 duration, or an expression rendering to one.
+DurationText = Annotated[str, AfterValidator(_duration_or_expression)]
+#: A string property: YAML numbers and booleans are read as their text, as Kestra does.
+Text = Annotated[str, BeforeValidator(_scalar_string)]
+#: `message`-style properties: one string or a list of strings.
+TextOrTextList = Annotated[Any, AfterValidator(_string_or_string_list)]
+
+
+def choice(*values: str) -> Any:
+    """A string limited to `values` (or an expression that will render to one of them)."""
+    return Annotated[str, AfterValidator(_choice(values))]
+
+
+class Retry(KestraModel):
+    """A task or flow `retry` block."""
+
+    type: Literal["constant", "exponential", "random"]
+    maxAttempts: int | None = Field(default=None, ge=1)
+    maxAttempt: int | None = Field(default=None, ge=1)
+    maxDuration: DurationText | None = None
+    interval: DurationText | None = None
+    maxInterval: DurationText | None = None
+    minInterval: DurationText | None = None
+    delayFactor: float | None = None
+    warningOnRetry: bool = False
+    behavior: Literal["RETRY_FAILED_TASK", "CREATE_NEW_EXECUTION"] = "RETRY_FAILED_TASK"
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
+        {"maxDuration", "warningOnRetry", "behavior", "delayFactor", "maxInterval", "minInterval"}
+    )
+
+    @property
+    def attempts(self) -> int | None:
+        """Total attempts including the first one (`maxAttempts`, alias `maxAttempt`)."""
+        return self.maxAttempts or self.maxAttempt
+
+
+class TaskBase(KestraModel):
+    """Properties every Kestra task has (spec §2)."""
+
+    #: Kestra type names this class accepts: the current name first, then legacy aliases.
+    TYPES: ClassVar[tuple[str, ...]] = ()
+    #: `module:Class` of the Airflow operator that runs it, imported only when compiling a DAG.
+    OPERATOR: ClassVar[str] = ""
+    #: Properties Kestra renders as expressions before the task runs.
+    DYNAMIC: ClassVar[tuple[str, ...]] = ()
+
+    id: str = Field(pattern=TASK_ID_PATTERN, max_length=256)
+    type: str
+    description: str | None = None
+    disabled: bool = False
+    timeout: DurationText | None = None
+    retry: Retry | None = None
+    allowFailure: bool = False
+    allowWarning: bool = False
+    runIf: Text | None = None
+    logLevel: choice("TRACE", "DEBUG", "INFO", "WARN", "ERROR") | None = None  # type: ignore[valid-type]
+    logToFile: bool = False
+    workerGroup: dict[str, Any] | None = None
+    taskCache: dict[str, Any] | None = None
+    version: str | None = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
+        {"allowFailure", "allowWarning", "logLevel", "logToFile", "workerGroup", "taskCache", "version"}
+    )
+
+    def operator_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for this task's operator, beyond the common ones."""
+        return {}

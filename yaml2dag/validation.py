@@ -1,0 +1,346 @@
+"""Turn loaded YAML data into a validated `Flow`, or raise every problem found, located."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel
+
+from yaml2dag.errors import ExpressionError, FlowError, FlowValidationError
+from yaml2dag.expressions import needs_rendering, translate
+from yaml2dag.loader import DocPath, PositionIndex, format_path
+from yaml2dag.model import RESERVED_FLOW_IDS, SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, Flow
+from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
+from yaml2dag.tasktypes.base import KestraModel
+
+TASK_BLOCKS = ("tasks", "errors", "finally")
+_PATTERN_MESSAGES = {
+    r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$": "must start with a letter or digit and use only letters, digits, `_` and `-`",
+    r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$": "must start with a letter or digit and use only letters, digits, `.`, `_` and `-`",
+    r"^[a-z0-9][a-z0-9._-]*$": "must be lower case: start with a letter or digit, then a-z, 0-9, `.`, `_`, `-`",
+    r"^[a-zA-Z0-9][.a-zA-Z0-9_-]*$": "must start with a letter or digit and use only letters, digits, `.`, `_` and `-`",
+}
+
+
+class _Collector:
+    """Accumulates located errors for one file."""
+
+    def __init__(self, filename: str, text: str) -> None:
+        self.filename = filename
+        self.positions = PositionIndex(text)
+        self.errors: list[FlowError] = []
+
+    def add(self, path: DocPath, message: str, hint: str = "", prefer_key: bool = True) -> None:
+        line, column = self.positions.locate(path, prefer_key=prefer_key)
+        self.errors.append(FlowError(message, self.filename, line, column, format_path(path), hint))
+
+    def add_at(self, path: DocPath, message: str, column_offset: int) -> None:
+        line, column = self.positions.value_mark(path)
+        if column is not None:
+            column += column_offset
+        self.errors.append(FlowError(message, self.filename, line, column, format_path(path)))
+
+
+def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
+    """Validate loaded YAML data as a Kestra flow; raise `FlowValidationError` listing every problem."""
+    collector = _Collector(filename, text)
+    if not isinstance(data, dict):
+        collector.add((), "a flow must be a YAML mapping with `id`, `namespace` and `tasks`")
+        raise FlowValidationError(collector.errors)
+
+    task_lists: dict[str, list[TaskBase]] = {}
+    failed_blocks: set[str] = set()
+    for block in TASK_BLOCKS:
+        raw = data.get(block)
+        if raw is None:
+            continue
+        if not isinstance(raw, list):
+            collector.add((block,), f"`{block}` must be a list of tasks")
+            failed_blocks.add(block)
+            continue
+        tasks = [_parse_task(item, (block, index), collector) for index, item in enumerate(raw)]
+        task_lists[block] = [task for task in tasks if task is not None]
+        if len(task_lists[block]) != len(raw):
+            failed_blocks.add(block)
+
+    top_level = {key: value for key, value in data.items() if key not in failed_blocks}
+    top_level.update({block: tasks for block, tasks in task_lists.items() if block not in failed_blocks})
+    if "tasks" in failed_blocks:
+        top_level["tasks"] = [_PLACEHOLDER_TASK]
+    flow: Flow | None = None
+    try:
+        flow = Flow.model_validate(top_level)
+    except pydantic.ValidationError as exc:
+        _add_pydantic_errors(exc, (), Flow, data, collector)
+    if flow is not None and not collector.errors:
+        _check_flow(flow, data, collector)
+    if collector.errors:
+        raise FlowValidationError(collector.errors)
+    assert flow is not None
+    return flow
+
+
+_PLACEHOLDER_TASK = TASK_TYPES["io.kestra.plugin.core.log.Log"].model_construct(id="placeholder")
+
+
+def _parse_task(item: Any, path: tuple[str | int, ...], collector: _Collector) -> TaskBase | None:
+    if not isinstance(item, dict):
+        collector.add(path, "a task must be a mapping with `id` and `type`")
+        return None
+    task_type = item.get("type")
+    if not isinstance(task_type, str):
+        collector.add(path, "task is missing `type`", hint="for example `type: io.kestra.plugin.core.log.Log`")
+        return None
+    task_class = TASK_TYPES.get(task_type)
+    if task_class is None:
+        collector.add((*path, "type"), *_unknown_type(task_type), prefer_key=False)
+        return None
+    try:
+        task = task_class.model_validate(item)
+    except pydantic.ValidationError as exc:
+        _add_pydantic_errors(exc, path, task_class, item, collector)
+        return None
+    return task
+
+
+def _unknown_type(task_type: str) -> tuple[str, str]:
+    if task_type in KNOWN_UNSUPPORTED:
+        return f"task type `{task_type}` is not supported by yaml2dag yet", ""
+    names = list(TASK_TYPES)
+    close = difflib.get_close_matches(task_type, names, n=1, cutoff=0.85)
+    if not close:
+        short = task_type.rsplit(".", 1)[-1].lower()
+        close = [name for name in names if name.rsplit(".", 1)[-1].lower() == short][:1]
+    hint = f"did you mean `{close[0]}`?" if close else "run `yaml2dag schema` to list the supported types"
+    return f"unknown task type `{task_type}`", hint
+
+
+def _add_pydantic_errors(
+    exc: pydantic.ValidationError,
+    base: tuple[str | int, ...],
+    model: type[BaseModel],
+    data: Any,
+    collector: _Collector,
+) -> None:
+    seen: set[str] = set()
+    for error in exc.errors():
+        loc = _document_loc(data, error["loc"])
+        path = (*base, *loc)
+        key = format_path(path)
+        if key in seen:
+            continue
+        seen.add(key)
+        kind = error["type"]
+        name = str(loc[-1]) if loc else ""
+        if kind == "extra_forbidden":
+            fields = _field_names(model, loc[:-1])
+            close = difflib.get_close_matches(name, fields, n=1, cutoff=0.5)
+            owner = _owner_name(model, data, loc)
+            hint = f"did you mean `{close[0]}`?" if close else f"known properties: {', '.join(sorted(fields))}"
+            collector.add(path, f"unknown property `{name}`{owner}", hint)
+        elif kind == "missing":
+            collector.add(path, f"missing required property `{name}`{_owner_name(model, data, loc)}")
+        elif kind == "string_pattern_mismatch":
+            pattern = error.get("ctx", {}).get("pattern", "")
+            message = _PATTERN_MESSAGES.get(pattern, f"must match {pattern}")
+            collector.add(path, f"invalid value `{error['input']}`: {message}", prefer_key=False)
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            collector.add(path, _lower_first(message), prefer_key=False)
+
+
+def _document_loc(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Keep the parts of a pydantic `loc` that exist in the document (drop union branch names)."""
+    result: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and 0 <= part < len(node)
+        ):
+            node = node[part]
+            result.append(part)
+        elif last and isinstance(part, str) and not _looks_like_type_tag(part):
+            result.append(part)
+    return tuple(result)
+
+
+def _looks_like_type_tag(part: str) -> bool:
+    return part in ("str", "int", "float", "bool") or "[" in part or part.startswith(("function-", "literal"))
+
+
+def _field_names(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Property names accepted at `loc` inside `model` (for 'did you mean' hints)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if _is_model(current) else None
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+        if current is None:
+            return []
+    if not _is_model(current):
+        return []
+    return [field.alias or name for name, field in current.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if _is_model(annotation):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _owner_name(model: type[BaseModel], data: Any, loc: tuple[str | int, ...]) -> str:
+    if issubclass(model, TaskBase) and len(loc) == 1 and isinstance(data, dict):
+        return f" for task type `{data.get('type')}`"
+    return ""
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+# --- semantic checks ---------------------------------------------------------------------------
+
+
+def _check_flow(flow: Flow, data: dict[str, Any], collector: _Collector) -> None:
+    if flow.id in RESERVED_FLOW_IDS:
+        collector.add(("id",), f"flow id `{flow.id}` is reserved by Kestra", "choose another id", prefer_key=False)
+    _check_unique_ids(flow, collector)
+    _check_unsupported(flow, (), collector)
+    for index, flow_input in enumerate(flow.inputs):
+        _check_unsupported(flow_input, ("inputs", index), collector)
+        if flow_input.type not in SUPPORTED_INPUT_TYPES:
+            collector.add(
+                ("inputs", index, "type"),
+                f"input type `{flow_input.type}` is not supported by yaml2dag yet",
+                prefer_key=False,
+            )
+    _check_unique([item.id for item in flow.inputs], "inputs", "input", collector)
+    _check_unique([item.id for item in flow.triggers], "triggers", "trigger", collector)
+    for index, trigger in enumerate(flow.triggers):
+        _check_trigger(trigger, ("triggers", index), collector)
+    for block in TASK_BLOCKS:
+        for index, task in enumerate(_block(flow, block)):
+            path = (block, index)
+            _check_unsupported(task, path, collector)
+            if task.retry is not None:
+                _check_unsupported(task.retry, (*path, "retry"), collector)
+                if task.retry.type != "constant":
+                    collector.add(
+                        (*path, "retry", "type"),
+                        f"`{task.retry.type}` retry is not supported by yaml2dag yet",
+                        "use `type: constant`",
+                        prefer_key=False,
+                    )
+            _check_expressions(task, data[block][index], path, collector)
+
+
+def _block(flow: Flow, block: str) -> list[TaskBase]:
+    return flow.finally_ if block == "finally" else getattr(flow, block)
+
+
+def _check_unique_ids(flow: Flow, collector: _Collector) -> None:
+    first_seen: dict[str, tuple[str, int]] = {}
+    for block in TASK_BLOCKS:
+        for index, task in enumerate(_block(flow, block)):
+            if task.id in first_seen:
+                other_block, other_index = first_seen[task.id]
+                line, _ = collector.positions.locate((other_block, other_index, "id"))
+                collector.add(
+                    (block, index, "id"),
+                    f"duplicate task id `{task.id}` (first used at line {line}, {other_block}[{other_index}])",
+                    "task ids must be unique across tasks, errors and finally",
+                    prefer_key=False,
+                )
+            else:
+                first_seen[task.id] = (block, index)
+
+
+def _check_unique(ids: list[str], block: str, kind: str, collector: _Collector) -> None:
+    seen: set[str] = set()
+    for index, item_id in enumerate(ids):
+        if item_id in seen:
+            collector.add((block, index, "id"), f"duplicate {kind} id `{item_id}`", prefer_key=False)
+        seen.add(item_id)
+
+
+def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collector: _Collector) -> None:
+    for name in sorted(model.model_fields_set & model.UNSUPPORTED):
+        field = type(model).model_fields[name]
+        key = field.alias or name
+        collector.add((*path, key), f"property `{key}` is not supported by yaml2dag yet", "remove it")
+
+
+def _check_trigger(trigger: Any, path: tuple[str | int, ...], collector: _Collector) -> None:
+    if trigger.type not in SCHEDULE_TYPES:
+        collector.add(
+            (*path, "type"), f"trigger type `{trigger.type}` is not supported by yaml2dag yet", prefer_key=False
+        )
+        return
+    _check_unsupported(trigger, path, collector)
+    for extra in sorted(trigger.model_extra or {}):
+        collector.add((*path, extra), f"unknown property `{extra}` for a Schedule trigger")
+    if not trigger.cron:
+        collector.add(path, "missing required property `cron` for a Schedule trigger")
+    elif not _valid_cron(trigger.cron):
+        collector.add(
+            (*path, "cron"),
+            f"invalid cron expression `{trigger.cron}`",
+            "use 5 fields, e.g. `0 9 * * 1-5`",
+            prefer_key=False,
+        )
+
+
+def _valid_cron(expression: str) -> bool:
+    from croniter import croniter
+
+    return bool(re.fullmatch(r"@(hourly|daily|midnight|weekly|monthly|yearly|annually)", expression)) or (
+        len(expression.split()) == 5 and croniter.is_valid(expression)
+    )
+
+
+def _check_expressions(task: TaskBase, raw: dict[str, Any], path: tuple[str | int, ...], collector: _Collector) -> None:
+    for name in (*task.DYNAMIC, "runIf"):
+        if name in raw:
+            for leaf_path, text in _string_leaves(raw[name], (*path, name)):
+                if needs_rendering(text):
+                    try:
+                        translate(text)
+                    except ExpressionError as exc:
+                        collector.add_at(leaf_path, f"invalid expression: {exc}", _column_offset(text, exc.offset))
+
+
+def _string_leaves(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _string_leaves(item, (*path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _string_leaves(item, (*path, key))
+
+
+def _column_offset(text: str, offset: int) -> int:
+    """Column shift inside a one-line value (quoted values start one column later)."""
+    return offset if "\n" not in text[:offset] else 0
