@@ -57,9 +57,9 @@ def run_flow(airflow_db: Path, flow_file: Callable[[str], Path]) -> Callable[...
     """Run a flow (YAML text or a path) on real Airflow and return its `RunResult`."""
     from yaml2dag.runner import run_flow as run
 
-    def runner(flow: str | Path, inputs: dict[str, Any] | None = None) -> Any:
+    def runner(flow: str | Path, inputs: dict[str, Any] | None = None, variables: dict[str, Any] | None = None) -> Any:
         path = flow if isinstance(flow, Path) else flow_file(flow)
-        return run(path, inputs)
+        return run(path, inputs, variables)
 
     return runner
 

@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--input", "-i", action="append", default=[], metavar="NAME=VALUE", help="a flow input (repeatable)"
     )
+    run.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a flow variable, e.g. --var host=127.0.0.1 (repeatable)",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object with the run's result")
     run.add_argument("--verbose", "-v", action="store_true", help="also show Airflow's own output")
     run.set_defaults(handler=_run)
@@ -94,12 +101,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_in_home(args: argparse.Namespace, coerce_inputs: Any, ensure_database: Any) -> int:
+    from yaml2dag.dagfolder import override_variables
     from yaml2dag.flowfile import read_flow
     from yaml2dag.runner import run_flow
 
     try:
         flow = read_flow(args.flow)
-        inputs = coerce_inputs(flow, dict(_split_input(item) for item in args.input))
+        inputs = coerce_inputs(flow, dict(_split_pair("--input", item) for item in args.input))
+        variables = dict(_split_pair("--var", item) for item in args.var)
+        override_variables(flow, variables, str(args.flow))
     except (FlowValidationError, ValueError) as exc:
         errors = exc.errors if isinstance(exc, FlowValidationError) else [FlowError(str(exc), str(args.flow))]
         _print_errors(errors, args.json)
@@ -114,7 +124,7 @@ def _run_in_home(args: argparse.Namespace, coerce_inputs: Any, ensure_database: 
             print(f"{task_id:<30} {_colour(state, state)}", flush=True)
 
     try:
-        result = run_flow(args.flow, inputs, on_task_done=task_done, quiet=not args.verbose)
+        result = run_flow(args.flow, inputs, variables, on_task_done=task_done, quiet=not args.verbose)
     except FlowValidationError as exc:
         _print_errors(exc.errors, args.json)
         return EXIT_INVALID
@@ -125,10 +135,10 @@ def _run_in_home(args: argparse.Namespace, coerce_inputs: Any, ensure_database: 
     return EXIT_SUCCESS if result.state == "success" else EXIT_FAILED
 
 
-def _split_input(item: str) -> tuple[str, str]:
+def _split_pair(option: str, item: str) -> tuple[str, str]:
     name, separator, value = item.partition("=")
     if not separator or not name:
-        raise ValueError(f"--input needs NAME=VALUE, got `{item}`")
+        raise ValueError(f"{option} needs NAME=VALUE, got `{item}`")
     return name, value
 
 

@@ -6,12 +6,14 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from yaml2dag.errors import FlowError, FlowValidationError
 from yaml2dag.flowfile import FLOW_SUFFIXES, read_flow
+from yaml2dag.model import Flow
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +40,19 @@ def find_flow_files(folder: str | Path) -> list[Path]:
     return found
 
 
-def load_flows(paths: list[Path], namespace: dict[str, Any] | None = None) -> FolderResult:
-    """Compile `paths` into DAGs, put them into `namespace` (a DAG file's globals) and return them."""
+def load_flows(
+    paths: list[Path], namespace: dict[str, Any] | None = None, variables: Mapping[str, Any] | None = None
+) -> FolderResult:
+    """Compile `paths` into DAGs, put them into `namespace` (a DAG file's globals) and return them.
+
+    `variables` overrides flow variables of the same name (used by `yaml2dag run --var`).
+    """
     from yaml2dag.compiler import compile_flow
 
     result = FolderResult()
     for path in paths:
         try:
-            flow = read_flow(path)
+            flow = override_variables(read_flow(path), variables or {}, str(path))
             if flow.dag_id in result.dags:
                 first = result.sources[flow.dag_id]
                 raise FlowValidationError(
@@ -67,6 +74,22 @@ def load_flows(paths: list[Path], namespace: dict[str, Any] | None = None) -> Fo
         if namespace is not None:
             namespace[_global_name(flow.dag_id)] = dag
     return result
+
+
+def override_variables(flow: Flow, overrides: Mapping[str, Any], source: str) -> Flow:
+    """A copy of `flow` whose `variables` take the values in `overrides` (names must exist)."""
+    unknown = sorted(set(overrides) - set(flow.variables))
+    if unknown:
+        known = ", ".join(sorted(flow.variables)) or "none"
+        raise FlowValidationError(
+            [
+                FlowError(f"unknown variable `{name}` (flow variables: {known})", source, path="variables")
+                for name in unknown
+            ]
+        )
+    if not overrides:
+        return flow
+    return flow.model_copy(update={"variables": {**flow.variables, **overrides}})
 
 
 def load_dags_folder(namespace: dict[str, Any], folder: str | Path | None = None) -> FolderResult:

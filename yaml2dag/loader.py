@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import re
+
 import yaml
 
 from yaml2dag.errors import FlowError, FlowValidationError
@@ -39,6 +41,42 @@ class _FlowLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                     None, None, "mapping keys must be plain scalars", key_node.start_mark
                 ) from None
         return super().construct_mapping(node, deep=deep)
+
+
+def _core_schema_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    """YAML 1.2 core-schema scalars: only `true`/`false` are booleans, no sexagesimal or octal ints.
+
+    PyYAML follows YAML 1.1, where `on`, `off`, `yes`, `no` are booleans, `12:30` is 750 and
+    `2024-01-01` a date; Kestra reads such values as the text written, so yaml2dag does too.
+    """
+    replaced = {
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:timestamp",
+    }
+    resolvers = {
+        first: [(tag, pattern) for tag, pattern in entries if tag not in replaced]
+        for first, entries in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+    core = [
+        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$", "-+0123456789"),
+        (
+            "tag:yaml.org,2002:float",
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(?=[eE]))(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+            "-+0123456789.",
+        ),
+    ]
+    for tag, pattern, first_chars in core:
+        compiled = re.compile(pattern)
+        for char in first_chars:
+            resolvers.setdefault(char, []).append((tag, compiled))
+    return resolvers
+
+
+_FlowLoader.yaml_implicit_resolvers = _core_schema_resolvers()
 
 
 def read_flow_text(path: str | Path) -> str:
@@ -180,8 +218,15 @@ class PositionIndex:
         return mark.line + 1, mark.column + 1
 
     def value_mark(self, path: DocPath) -> tuple[int | None, int | None]:
-        """Line and column where the value at `path` starts (used for expressions)."""
-        return self.locate(path, prefer_key=False)
+        """Line and column of the first character of the value at `path` (inside its quotes)."""
+        line, column = self.locate(path, prefer_key=False)
+        node = self._node()
+        for part in path:
+            found = _child(node, part) if node is not None else None
+            node = found[1] if found else None
+        if column is not None and isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+            column += 1
+        return line, column
 
 
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:

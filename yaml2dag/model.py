@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from yaml2dag.tasktypes import TaskBase
-from yaml2dag.tasktypes.base import DurationText, KestraModel, Retry
+from yaml2dag.tasktypes.base import DurationText, KestraModel, Retry, Text
 
 FLOW_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -121,8 +121,8 @@ class FlowOutput(KestraModel):
 class Flow(KestraModel):
     """A whole Kestra flow, validated. Task lists hold typed task models."""
 
-    id: str = Field(pattern=FLOW_ID_PATTERN, min_length=1, max_length=100)
-    namespace: str = Field(pattern=NAMESPACE_PATTERN, min_length=1, max_length=150)
+    id: Text = Field(pattern=FLOW_ID_PATTERN, min_length=1, max_length=100)
+    namespace: Text = Field(pattern=NAMESPACE_PATTERN, min_length=1, max_length=150)
     revision: int | None = None
     description: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)

@@ -26,11 +26,12 @@ from yaml2dag.model import Flow
 LOADER_NAME = "yaml2dag_run_flow.py"
 _LOADER_TEMPLATE = '''"""airflow DAG file written by `yaml2dag run`: compiles the flow being run."""
 
+import json
 from pathlib import Path
 
 from yaml2dag.dagfolder import load_flows
 
-load_flows([Path({path!r})], globals())
+load_flows([Path({path!r})], globals(), variables=json.loads({variables!r}))
 '''
 
 
@@ -49,6 +50,8 @@ class TaskResult:
     state: str
     outputs: dict[str, Any] | None = None
     logs: list[LogLine] = field(default_factory=list)
+    start: Any = None
+    end: Any = None
 
     def log_text(self) -> str:
         """All log messages joined by newlines (handy in assertions)."""
@@ -157,11 +160,17 @@ class _LogCapture:
             if event.get("positional_args"):
                 with contextlib.suppress(TypeError, ValueError):
                     message = message % tuple(event["positional_args"])
-            line = LogLine(method_name.upper(), message)
-            self.lines.setdefault(self.current, []).append(line)
-            if self.on_line:
-                self.on_line(self.current, line)
+            self._add(LogLine(method_name.upper(), message))
+            error = _logged_exception(event.get("exc_info"))
+            if error is not None:
+                self._add(LogLine(method_name.upper(), f"{type(error).__name__}: {error}"))
         return event
+
+    def _add(self, line: LogLine) -> None:
+        assert self.current is not None
+        self.lines.setdefault(self.current, []).append(line)
+        if self.on_line:
+            self.on_line(self.current, line)
 
     def dag_test_record(self, record: logging.LogRecord) -> bool:
         """Follow `dag.test()`'s own "starting/end task" records to know which task is running."""
@@ -173,21 +182,36 @@ class _LogCapture:
         return True
 
 
+def _logged_exception(exc_info: Any) -> BaseException | None:
+    """The exception a log call attached (`exc_info=True`, an exception, or a sys.exc_info() tuple)."""
+    if exc_info is True:
+        return sys.exc_info()[1]
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        return exc_info[1]
+    return None
+
+
 def run_flow(
     path: str | Path,
     inputs: Mapping[str, Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
     on_task_done: Callable[[str, str], None] | None = None,
     on_log_line: Callable[[str, LogLine], None] | None = None,
     quiet: bool = True,
 ) -> RunResult:
     """Compile the flow in `path` and run it once with `dag.test()`; raises FlowValidationError.
 
-    `on_task_done(task_id, state)` is called as each task that ran finishes, `on_log_line` for
-    each log line; with `quiet`, Airflow's own console output is suppressed.
+    `variables` overrides flow variables (e.g. a host name). `on_task_done(task_id, state)` is
+    called as each task that ran finishes, `on_log_line` for each log line; with `quiet`,
+    Airflow's own console output is suppressed.
     """
+    from yaml2dag.dagfolder import override_variables
+
     path = Path(path).resolve()
-    flow = read_flow(path)
-    dag = _load_dag(path, flow)
+    flow = override_variables(read_flow(path), variables or {}, str(path))
+    dag = _load_dag(path, variables or {})
     conf = dict(inputs or {})
     _check_params(dag, conf)
 
@@ -240,13 +264,13 @@ def _state_name(state: Any) -> str:
     return str(getattr(state, "value", state))
 
 
-def _load_dag(path: Path, flow: Flow) -> Any:
+def _load_dag(path: Path, variables: Mapping[str, Any]) -> Any:
     from airflow.configuration import conf
 
     dags_folder = Path(conf.get("core", "dags_folder"))
     dags_folder.mkdir(parents=True, exist_ok=True)
     loader = dags_folder / LOADER_NAME
-    loader.write_text(_LOADER_TEMPLATE.format(path=str(path)))
+    loader.write_text(_LOADER_TEMPLATE.format(path=str(path), variables=json.dumps(dict(variables))))
     spec = importlib.util.spec_from_file_location(f"yaml2dag_run_{abs(hash((str(path), time.time())))}", loader)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -341,11 +365,12 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
         instances = session.scalars(
             select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
         )
-        states = {ti.task_id: _state_name(ti.state) for ti in instances}
+        instances_by_id = {ti.task_id: (_state_name(ti.state), ti.start_date, ti.end_date) for ti in instances}
 
     def result(task_id: str) -> TaskResult:
-        return TaskResult(states[task_id], outputs.get(task_id), capture.lines.get(task_id, []))
+        state, start, end = instances_by_id[task_id]
+        return TaskResult(state, outputs.get(task_id), capture.lines.get(task_id, []), start, end)
 
-    tasks = {task.id: result(task.id) for task in flow.all_tasks() if task.id in states}
-    state_task = result(STATE_TASK_ID) if STATE_TASK_ID in states else None
+    tasks = {task.id: result(task.id) for task in flow.all_tasks() if task.id in instances_by_id}
+    state_task = result(STATE_TASK_ID) if STATE_TASK_ID in instances_by_id else None
     return RunResult(dag.dag_id, dag_run.run_id, _state_name(dag_run.state), tasks, duration, state_task)

@@ -273,12 +273,13 @@ class _ExpressionParser:
         return self.postfix(self.primary())
 
     def filter(self, value: ast.Node, bar: Token) -> ast.Node:
+        name_token = self.peek()
         name = self.name()
         args: tuple[ast.Node, ...] = ()
         kwargs: tuple[tuple[str, ast.Node], ...] = ()
         if self._at_op("("):
             args, kwargs = self.arguments()
-        return ast.Filter(bar.offset, value, name, args, kwargs)
+        return ast.Filter(name_token.offset, value, name, args, kwargs)
 
     def primary(self) -> ast.Node:
         token = self.advance()

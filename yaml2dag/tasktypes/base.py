@@ -79,8 +79,12 @@ def _scalar_string(value: Any) -> Any:
     # Kestra's dynamic string properties accept YAML scalars and read them as text.
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        from yaml2dag.expressions.values import java_double
+
+        return java_double(value)
     return value
 
 
@@ -131,7 +135,7 @@ class TaskBase(KestraModel):
     #: Properties Kestra renders as expressions before the task runs.
     DYNAMIC: ClassVar[tuple[str, ...]] = ()
 
-    id: str = Field(pattern=TASK_ID_PATTERN, max_length=256)
+    id: Text = Field(pattern=TASK_ID_PATTERN, max_length=256)
     type: str
     description: str | None = None
     disabled: bool = False
