@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Run the whole test suite: sets up the virtualenv, the system packages the tests use
+# (redis-server, busybox-static), the local Docker test images, then lint and pytest.
+#   bash scripts/test.sh                # everything
+#   bash scripts/test.sh tests/test_cli.py -k run   # extra arguments go to pytest
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+# shellcheck source=scripts/setup-venv.sh
+source "$REPO/scripts/setup-venv.sh"
+
+if [ -x "$REPO/scripts/build-test-images.sh" ] || [ -f "$REPO/scripts/build-test-images.sh" ]; then
+  echo "==> building local Docker test images"
+  bash "$REPO/scripts/build-test-images.sh"
+fi
+
+echo "==> lint"
+ruff check yaml2dag tests benchmarks
+ruff format --check yaml2dag tests benchmarks
+
+echo "==> tests"
+python -m pytest -p no:cacheprovider "$@"
