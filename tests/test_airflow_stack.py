@@ -91,10 +91,13 @@ class AirflowStack:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}; see {self.home}/standalone.log")
 
     def dag_ids(self) -> set[str]:
-        errors = self.request("GET", "/api/v2/importErrors")["import_errors"]
-        if errors:
-            raise AssertionError(f"DAG import errors: {[e['stack_trace'][-800:] for e in errors]}")
+        if errors := self.import_errors():
+            raise AssertionError(f"unexpected DAG import errors: {errors}")
         return {dag["dag_id"] for dag in self.request("GET", "/api/v2/dags?limit=100")["dags"]}
+
+    def import_errors(self) -> dict[str, str]:
+        errors = self.request("GET", "/api/v2/importErrors")["import_errors"]
+        return {error["filename"]: error["stack_trace"] for error in errors}
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         body: dict[str, Any] = {"logical_date": None}
@@ -146,7 +149,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
         }
     )

@@ -174,7 +174,9 @@ def test_return_and_output_values_are_readable_by_later_tasks(run_flow):
     )
     assert states(result) == {"ret": "success", "values": "success", "from_json": "success", "use": "success"}
     assert result.tasks["ret"].outputs == {"value": "OUTPUTS"}
-    assert result.tasks["values"].outputs == {"values": {"name": "OUTPUTS", "count": 3, "nested": {"items": ["a", "2"]}}}
+    assert result.tasks["values"].outputs == {
+        "values": {"name": "OUTPUTS", "count": 3, "nested": {"items": ["a", "2"]}}
+    }
     assert result.tasks["from_json"].outputs == {"values": {"k": 6}}
     assert "OUTPUTS-2" in result.tasks["use"].log_text()
 

@@ -203,12 +203,19 @@ def test_every_error_of_a_file_is_reported_at_once():
         + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n"
         + "  - id: b\n    type: nope\nerrors:\n  - id: c\n    type: io.kestra.plugin.core.log.Log\n    bad: 1\n"
     )
-    assert {error.path for error in errors} >= {"tasks[0].message", "tasks[1].type", "errors[0].bad", "errors[0].message"}
+    assert {error.path for error in errors} >= {
+        "tasks[0].message",
+        "tasks[1].type",
+        "errors[0].bad",
+        "errors[0].message",
+    }
 
 
 def test_invalid_utf8_is_located(tmp_path: Path):
     path = tmp_path / "latin1.yaml"
-    path.write_bytes(b"id: x\nnamespace: t\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: caf\xe9\n")
+    path.write_bytes(
+        b"id: x\nnamespace: t\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: caf\xe9\n"
+    )
     with pytest.raises(FlowValidationError) as caught:
         read_flow(path)
     error = caught.value.errors[0]
@@ -227,7 +234,9 @@ def test_alias_bomb_is_refused_quickly():
 
 
 def test_yaml_1_1_scalars_read_as_written_text():
-    flow = parse_flow_text(HEADER + "tasks:\n  - id: off\n    type: io.kestra.plugin.core.log.Log\n    message: 12:30\n")
+    flow = parse_flow_text(
+        HEADER + "tasks:\n  - id: off\n    type: io.kestra.plugin.core.log.Log\n    message: 12:30\n"
+    )
     assert flow.tasks[0].id == "off"
     assert flow.tasks[0].message == "12:30"
 
