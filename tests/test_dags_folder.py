@@ -196,3 +196,20 @@ def test_all_example_flows_compile():
     result = load_flows(find_flow_files(EXAMPLES))
     assert result.errors == {} or set(result.errors) == {str(EXAMPLES / "docker_redis.yaml")}
     assert "company.team.finally_example" in result.dags
+
+
+def test_worker_parse_compiles_only_the_dag_it_runs(tmp_path, monkeypatch):
+    write(tmp_path, "a.yaml", flow_text("wanted", "team"))
+    write(tmp_path, "b.yaml", flow_text("other", "team"))
+    write(
+        tmp_path,
+        "quoted.yaml",
+        "id: 'wanted'  # same id, another namespace\nnamespace: \"team.two\"\ntasks:\n" + LOG_TASK,
+    )
+    write(tmp_path, "broken.yaml", "id: broken\nnamespace: team\ntasks: not a list\n")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "team.wanted")
+    result = load_flows(find_flow_files(tmp_path))
+    assert list(result.dags) == ["team.wanted"]
+    assert result.errors == {}, "files of other DAGs are not even validated on a worker"
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "team.two.wanted")
+    assert list(load_flows(find_flow_files(tmp_path)).dags) == ["team.two.wanted"]

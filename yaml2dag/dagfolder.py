@@ -50,7 +50,10 @@ def load_flows(
     from yaml2dag.compiler import compile_flow
 
     result = FolderResult()
+    wanted = _parsing_dag_id()
     for path in paths:
+        if wanted is not None and not _may_define(path, wanted):
+            continue
         try:
             flow = override_variables(read_flow(path), variables or {}, str(path))
             if flow.dag_id in result.dags:
@@ -97,6 +100,42 @@ def load_dags_folder(namespace: dict[str, Any], folder: str | Path | None = None
     if folder is None:
         folder = Path(namespace["__file__"]).resolve().parent
     return load_flows(find_flow_files(folder), namespace)
+
+
+_TOP_LEVEL_SCALAR = re.compile(
+    r"^(id|namespace)[ \t]*:[ \t]*"
+    r"(?:'([^'\n]*)'|\"([^\"\\\n]*)\"|([^\s#'\"&*!|>{\[%@`][^\n#]*?))"
+    r"[ \t]*(?:#.*)?$",
+    re.M,
+)
+
+
+def _parsing_dag_id() -> str | None:
+    """The DAG a worker is parsing for (Airflow's parsing context), or None in the DAG processor."""
+    from airflow.sdk import get_parsing_context
+
+    return get_parsing_context().dag_id
+
+
+def _may_define(path: Path, dag_id: str) -> bool:
+    """Whether the flow in `path` can be the DAG `dag_id`, read cheaply from its top-level keys.
+
+    Workers only need the DAG they run; this lets them skip the other files without parsing them.
+    When the keys cannot be read this way (unusual quoting, anchors...), the file is kept.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True
+    values: dict[str, str] = {}
+    for match in _TOP_LEVEL_SCALAR.finditer(text):
+        key = match.group(1)
+        if key in values:
+            return True
+        values[key] = next(group for group in match.groups()[1:] if group is not None)
+    if set(values) != {"id", "namespace"}:
+        return True
+    return f"{values['namespace']}.{values['id']}" == dag_id
 
 
 def _report(path: Path, exc: FlowValidationError) -> None:
