@@ -21,7 +21,7 @@ _DURATION = re.compile(
 class KestraModel(BaseModel):
     """Base of every flow-model class: unknown properties are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     #: Properties that parse but that yaml2dag cannot run yet: setting one is a compile error.
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset()
