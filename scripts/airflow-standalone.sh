@@ -12,6 +12,9 @@ source "$REPO/scripts/setup-venv.sh"
 PORT="${AIRFLOW_PORT:-8080}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$REPO/.airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
+# Serve dags/ through yaml2dag's DAG bundle: one DAG file per flow, per-flow import errors in the UI.
+export AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST="[{\"name\": \"kestra-flows\", \"classpath\": \"yaml2dag.bundle.KestraFlowsBundle\", \"kwargs\": {\"path\": \"$REPO/dags\", \"refresh_interval\": 5}}]"
+export AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH="$AIRFLOW_HOME/dag_bundles"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
@@ -19,7 +22,7 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
 export AIRFLOW__API__PORT="$PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$PORT/execution/"
-export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-10}"
+export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-10}"
 mkdir -p "$AIRFLOW_HOME"
 
 echo "==> starting Airflow (logs: $AIRFLOW_HOME/standalone.log)"
@@ -46,7 +49,8 @@ cat <<MSG
   Airflow is running with the flows of $REPO/dags
     URL:   http://localhost:$PORT
     Login: $LOGIN
-  Drop Kestra flow files (*.yaml) into dags/ and they appear as DAGs within seconds.
+  Drop Kestra flow files (*.yaml) into dags/: they appear as DAGs within seconds, and a
+  broken file shows up under "DAG Import Errors" with its line, column and a hint.
   Press Ctrl-C to stop.
 
 MSG

@@ -1,5 +1,6 @@
 """The real thing: `airflow standalone` (scheduler, DAG processor, triggerer, API server, LocalExecutor)
-with the repository's loader, flows triggered and operated through the REST API the UI uses.
+serving a folder of flows through `yaml2dag.bundle.KestraFlowsBundle`, as the README's run command
+does; flows are triggered and operated through the REST API the UI uses.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES
 
 pytestmark = pytest.mark.airflow
 
@@ -130,7 +131,6 @@ def _free_port() -> int:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     home = tmp_path_factory.mktemp("stack-home")
     dags = tmp_path_factory.mktemp("stack-dags")
-    shutil.copy(REPO / "dags" / "yaml2dag_flows.py", dags)
     for name in ("finally_example.yaml", "finally_example_success.yaml"):
         shutil.copy(EXAMPLES / name, dags)
     for name, text in FLOWS_FOR_STACK.items():
@@ -149,7 +149,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+                [
+                    {
+                        "name": "kestra-flows",
+                        "classpath": "yaml2dag.bundle.KestraFlowsBundle",
+                        "kwargs": {"path": str(dags), "refresh_interval": 2},
+                    }
+                ]
+            ),
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "dag_bundles"),
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
         }
@@ -224,3 +233,23 @@ def test_finally_runs_when_a_user_marks_the_run_failed_mid_task(stack: AirflowSt
         "cleanup": "success",
         "_flow_state": "failed",
     }
+
+
+def test_broken_flow_shows_its_own_import_error_until_fixed(stack: AirflowStack):
+    stack.wait_for(lambda: "tests.stack.with_inputs" in stack.dag_ids(), 120, "the DAGs")
+    broken = stack.dags / "team" / "broken.yaml"
+    broken.parent.mkdir(exist_ok=True)
+    broken.write_text(
+        "id: fixed_later\nnamespace: tests.stack\ntasks:\n"
+        "  - id: a\n    type: io.kestra.plugin.core.log.Log\n    mesage: hi\n"
+    )
+    error = stack.wait_for(lambda: stack.import_errors().get("team/broken.yaml.py"), 120, "the import error")
+    assert f"{broken}:6:5: tasks[0].mesage: unknown property `mesage`" in error
+    assert "did you mean `message`?" in error
+    assert len(stack.import_errors()) == 1, "only the broken flow has an error"
+    dags = stack.request("GET", "/api/v2/dags?limit=100")["dags"]
+    assert {"tests.stack.with_inputs", "company.team.finally_example"} <= {dag["dag_id"] for dag in dags}
+
+    broken.write_text(broken.read_text().replace("mesage", "message"))
+    stack.wait_for(lambda: not stack.import_errors(), 120, "the import error to clear")
+    stack.wait_for(lambda: "tests.stack.fixed_later" in stack.dag_ids(), 120, "the fixed flow to load")

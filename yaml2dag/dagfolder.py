@@ -95,6 +95,21 @@ def override_variables(flow: Flow, overrides: Mapping[str, Any], source: str) ->
     return flow.model_copy(update={"variables": {**flow.variables, **overrides}})
 
 
+def load_embedded_flow(namespace: dict[str, Any], source: str, text: str) -> Any:
+    """Compile flow YAML embedded in a generated DAG file (see `yaml2dag.bundle`) into `namespace`.
+
+    A flow error is raised, so Airflow records it as this file's import error.
+    """
+    from yaml2dag.compiler import compile_flow
+    from yaml2dag.flowfile import parse_flow_text
+    from yaml2dag.loader import decode_flow_bytes
+
+    text = decode_flow_bytes(text.encode("utf-8", errors="surrogateescape"), source)
+    dag = compile_flow(parse_flow_text(text, source), source)
+    namespace[_global_name(dag.dag_id)] = dag
+    return dag
+
+
 def load_dags_folder(namespace: dict[str, Any], folder: str | Path | None = None) -> FolderResult:
     """Compile every flow under `folder` (default: the calling DAG file's directory) into `namespace`."""
     if folder is None:

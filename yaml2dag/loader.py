@@ -6,11 +6,10 @@ only needed to report errors, so they are recovered lazily by re-composing the n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import re
 
 import yaml
 
@@ -81,10 +80,13 @@ _FlowLoader.yaml_implicit_resolvers = _core_schema_resolvers()
 
 def read_flow_text(path: str | Path) -> str:
     """Read a flow file as UTF-8 text, with a located error for bad bytes or huge files."""
-    path = Path(path)
-    data = path.read_bytes()
+    return decode_flow_bytes(Path(path).read_bytes(), str(path))
+
+
+def decode_flow_bytes(data: bytes, filename: str) -> str:
+    """Decode a flow file's bytes as UTF-8, with a located error for bad bytes or huge files."""
     if len(data) > MAX_FILE_BYTES:
-        raise FlowValidationError([FlowError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", str(path))])
+        raise FlowValidationError([FlowError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", filename)])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -94,7 +96,7 @@ def read_flow_text(path: str | Path) -> str:
             [
                 FlowError(
                     f"invalid UTF-8 byte 0x{data[exc.start]:02x}",
-                    str(path),
+                    filename,
                     line,
                     column,
                     hint="save the file as UTF-8",
