@@ -275,3 +275,22 @@ def test_variable_override_for_local_runs(run_flow):
         variables={"host": "127.0.0.1"},
     )
     assert result.tasks["ret"].outputs == {"value": "127.0.0.1"}
+
+
+def test_errors_task_reads_the_failure_message_with_error_logs(run_flow):
+    result = run_flow(
+        """
+        id: error_logs
+        namespace: tests.core
+        tasks:
+          - id: boom
+            type: io.kestra.plugin.core.execution.Fail
+            errorMessage: "disk full on {{ flow.id }}"
+        errors:
+          - id: alert
+            type: io.kestra.plugin.core.log.Log
+            message: "{{ errorLogs()[0].taskId }} said: {{ errorLogs()[0].message }}"
+        """
+    )
+    assert states(result) == {"boom": "failed", "alert": "success"}
+    assert "boom said: disk full on error_logs" in result.tasks["alert"].log_text()

@@ -178,7 +178,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from yaml2dag.errors import RenderError
-    from yaml2dag.expressions import render
+    from yaml2dag.expressions import evaluate
 
     context: dict[str, Any] = {}
     if args.context:
@@ -188,7 +188,7 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"cannot read context {args.context}: {exc}", file=sys.stderr)
             return EXIT_FAILED
     try:
-        sys.stdout.write(render(args.expression, context))
+        sys.stdout.write(evaluate(args.expression, context))
     except RenderError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from yaml2dag.expressions.runtime import needs_rendering, render, render_value, translate
+from yaml2dag.expressions.runtime import evaluate, needs_rendering, render, render_value, translate
 from yaml2dag.expressions.values import is_truthy_text, to_text
 
-__all__ = ["is_truthy_text", "needs_rendering", "render", "render_value", "to_text", "translate"]
+__all__ = ["evaluate", "is_truthy_text", "needs_rendering", "render", "render_value", "to_text", "translate"]

@@ -175,6 +175,14 @@ class Set(Node):
 
 
 @dataclass(frozen=True)
+class FilterBlock(Node):
+    """`{% filter upper | trim %}...{% endfilter %}`: the body's output passed through filters."""
+
+    filters: tuple[Filter, ...]
+    body: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
 class Template(Node):
     """A whole template: its top-level nodes."""
 

@@ -2,22 +2,57 @@
 
 Every operation whose meaning differs between Pebble and Jinja (lookups, `==`, `contains`,
 arithmetic, truthiness, `??`, tests, filters) becomes a call to a `__k_*` helper defined in
-`yaml2dag.expressions.runtime`, so the generated template only uses Jinja for variables,
-control flow and output. Lookups that must tolerate missing values (`is defined`, `??`,
-`???`, `default`) are generated in *safe* mode, where a missing value becomes a sentinel
-instead of an error.
+`yaml2dag.expressions.helpers`, so the generated template only uses Jinja for variables,
+control flow and output.
+
+Pebble's tolerant forms (`is defined`, `??`, `???`, `default`) swallow a missing value raised
+*anywhere* inside their operand. Their operand is generated in *safe* mode: lookups give the
+`MISSING` sentinel instead of failing, and every operation on a `MISSING` operand gives
+`MISSING` again (`__k_p` wraps calls, `and`/`or`/ternary have safe variants), so the sentinel
+reaches the tolerant form exactly when Pebble would have thrown.
 """
 
 from __future__ import annotations
 
 import difflib
+import keyword
+import math
+import re
 
 from yaml2dag.errors import ExpressionError
 from yaml2dag.expressions import ast
-from yaml2dag.expressions.library import FILTERS, FUNCTIONS, SAFE_FILTERS, TESTS
+from yaml2dag.expressions.library import (
+    FILTERS,
+    FUNCTIONS,
+    SAFE_FILTERS,
+    TESTS,
+    UNSUPPORTED_FILTERS,
+    UNSUPPORTED_FUNCTIONS,
+    Spec,
+)
 
 _ARITHMETIC = {"+", "-", "*", "/", "%"}
 _COMPARISONS = {"<", ">", "<=", ">="}
+_HELPERS_FOR = {"==": "__k_eq", "equals": "__k_eq", "!=": "__k_ne", "contains": "__k_contains"}
+_HELPERS_FOR |= {"~": "__k_concat", "..": "__k_range", "isIn": "__k_is_in"}
+_JINJA_WORDS = {"and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "loop", "self", "recursive"}
+_RAW_UNSAFE = re.compile(r"\{%[-+]?\s*endraw|\r")
+
+
+def jinja_name(name: str) -> str:
+    """A Jinja-safe identifier for a Pebble variable name (keywords and non-ASCII names are encoded)."""
+    if name.isascii() and name.isidentifier() and name not in _JINJA_WORDS and not keyword.iskeyword(name):
+        return name
+    return "__k_n" + name.encode("utf-8").hex()
+
+
+def _text(text: str) -> str:
+    """Jinja source that outputs `text` verbatim."""
+    if "{" not in text and "\r" not in text:
+        return text
+    if not _RAW_UNSAFE.search(text):
+        return f"{{% raw %}}{text}{{% endraw %}}"
+    return "{{ " + repr(text) + " }}"
 
 
 class JinjaGenerator:
@@ -26,46 +61,78 @@ class JinjaGenerator:
     def __init__(self, source: str) -> None:
         self.source = source
         self.loop_depth = 0
+        self.counter = 0
 
     def template(self, node: ast.Template) -> str:
         """Jinja source for a whole template."""
         return "".join(self.statement(child) for child in node.body)
 
+    def _fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"__k_{prefix}{self.counter}"
+
     def statement(self, node: ast.Node) -> str:
-        if isinstance(node, ast.Text):
-            return f"{{% raw %}}{node.text}{{% endraw %}}" if "{" in node.text else node.text
+        """Jinja source for one template node (text, print, tag)."""
+        if isinstance(node, ast.Text | ast.Raw):
+            return _text(node.text)
         if isinstance(node, ast.Print):
             return "{{ " + self.expr(node.expr) + " }}"
-        if isinstance(node, ast.Raw):
-            return f"{{% raw %}}{node.text}{{% endraw %}}"
         if isinstance(node, ast.If):
-            parts = []
-            for index, (condition, body) in enumerate(node.branches):
-                keyword = "if" if index == 0 else "elif"
-                parts.append(f"{{% {keyword} __k_bool({self.expr(condition)}) %}}")
-                parts.extend(self.statement(child) for child in body)
-            if node.otherwise:
-                parts.append("{% else %}")
-                parts.extend(self.statement(child) for child in node.otherwise)
-            parts.append("{% endif %}")
-            return "".join(parts)
+            return self._if(node)
         if isinstance(node, ast.For):
-            header = f"{{% for {node.target} in __k_iter({self.expr(node.iterable)}) %}}"
-            self.loop_depth += 1
-            body = "".join(self.statement(child) for child in node.body)
-            self.loop_depth -= 1
-            otherwise = ""
-            if node.otherwise:
-                otherwise = "{% else %}" + "".join(self.statement(child) for child in node.otherwise)
-            return header + body + otherwise + "{% endfor %}"
+            return self._for(node)
         if isinstance(node, ast.Set):
-            return f"{{% set {node.name} = {self.expr(node.value)} %}}"
+            return f"{{% set {jinja_name(node.name)} = {self.expr(node.value)} %}}"
+        if isinstance(node, ast.FilterBlock):
+            holder = self._fresh("fb")
+            body = "".join(self.statement(child) for child in node.body)
+            value = holder
+            for flt in node.filters:
+                spec = self._known(flt.name, FILTERS, UNSUPPORTED_FILTERS, "filter", flt.offset)
+                value = f"__kf_{flt.name}({self._call_args(spec, flt, [value], False)})"
+            return f"{{% set {holder} %}}{body}{{% endset %}}{{{{ {value} }}}}"
         raise ExpressionError(f"unsupported construct {type(node).__name__}", self.source, node.offset)
 
+    def _if(self, node: ast.If) -> str:
+        parts = []
+        for index, (condition, body) in enumerate(node.branches):
+            keyword_ = "if" if index == 0 else "elif"
+            parts.append(f"{{% {keyword_} __k_if({self.expr(condition)}) %}}")
+            parts.extend(self.statement(child) for child in body)
+        if node.otherwise:
+            parts.append("{% else %}")
+            parts.extend(self.statement(child) for child in node.otherwise)
+        parts.append("{% endif %}")
+        return "".join(parts)
+
+    def _for(self, node: ast.For) -> str:
+        iterable = f"__k_iter({self.expr(node.iterable)})"
+        prologue = ""
+        if node.otherwise:  # Pebble renders nothing at all (not even `else`) when the value is null
+            holder = self._fresh("it")
+            prologue = f"{{% set {holder} = {iterable} %}}"
+            iterable = holder
+        self.loop_depth += 1
+        body = "".join(self.statement(child) for child in node.body)
+        self.loop_depth -= 1
+        otherwise = ""
+        if node.otherwise:
+            inner = "".join(self.statement(child) for child in node.otherwise)
+            otherwise = f"{{% else %}}{{% if not __k_is_null_iter({iterable}) %}}{inner}{{% endif %}}"
+        return f"{prologue}{{% for {jinja_name(node.target)} in {iterable} %}}{body}{otherwise}{{% endfor %}}"
+
     def expr(self, node: ast.Node, safe: bool = False) -> str:
-        """Jinja expression for `node`; in safe mode missing values give `__k_MISSING`."""
-        method = getattr(self, "_" + type(node).__name__)
-        return method(node, safe)
+        """Jinja expression for `node`; in safe mode a missing value gives `__k_MISSING`."""
+        method = getattr(self, "_" + type(node).__name__, None)
+        if method is None:
+            raise ExpressionError(f"unsupported construct {type(node).__name__}", self.source, node.offset)
+        return str(method(node, safe))
+
+    @staticmethod
+    def _call(function: str, arguments: str, safe: bool) -> str:
+        if safe:
+            return f"__k_p({function}{', ' + arguments if arguments else ''})"
+        return f"{function}({arguments})"
 
     # --- one method per node type ------------------------------------------------------------
     def _Literal(self, node: ast.Literal, safe: bool) -> str:
@@ -76,14 +143,15 @@ class JinjaGenerator:
             return "false"
         if value is None:
             return "none"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"__k_float({str(value)!r})"
         return repr(value)
 
     def _Name(self, node: ast.Name, safe: bool) -> str:
         if node.name == "loop" and self.loop_depth:
             return "__k_loop(loop)"
-        if safe:
-            return f"__k_var_safe({node.name})"
-        return f"__k_var({node.name}, {node.name!r})"
+        name = jinja_name(node.name)
+        return f"__k_var_safe({name})" if safe else f"__k_var({name}, {node.name!r})"
 
     def _GetAttr(self, node: ast.GetAttr, safe: bool) -> str:
         obj = self.expr(node.obj, safe)
@@ -92,96 +160,131 @@ class JinjaGenerator:
         return f"__k_attr({obj}, {node.name!r}, {node.path!r})"
 
     def _GetItem(self, node: ast.GetItem, safe: bool) -> str:
-        obj = self.expr(node.obj, safe)
-        key = self.expr(node.key)
+        obj, key = self.expr(node.obj, safe), self.expr(node.key, safe)
         if safe:
             return f"__k_attr_safe({obj}, {key})"
         return f"__k_attr({obj}, {key}, {node.path!r})"
 
     def _Call(self, node: ast.Call, safe: bool) -> str:
-        self._known(node.name, FUNCTIONS, "function", node.offset)
-        return f"__kfn_{node.name}({self._arguments(node.args, node.kwargs)})"
+        spec = self._known(node.name, FUNCTIONS, UNSUPPORTED_FUNCTIONS, "function", node.offset)
+        return self._call(f"__kfn_{node.name}", self._call_args(spec, node, [], safe), safe)
 
     def _Filter(self, node: ast.Filter, safe: bool) -> str:
-        self._known(node.name, FILTERS, "filter", node.offset)
-        value = self.expr(node.value, safe=node.name in SAFE_FILTERS)
-        arguments = self._arguments(node.args, node.kwargs)
-        return f"__kf_{node.name}({value}{', ' + arguments if arguments else ''})"
+        spec = self._known(node.name, FILTERS, UNSUPPORTED_FILTERS, "filter", node.offset)
+        tolerant = node.name in SAFE_FILTERS
+        value = self.expr(node.value, safe=safe or tolerant)
+        if tolerant:
+            value = f"__k_nomiss({value})"
+        return self._call(f"__kf_{node.name}", self._call_args(spec, node, [value], safe), safe)
 
     def _Unary(self, node: ast.Unary, safe: bool) -> str:
-        operand = self.expr(node.operand)
+        operand = self.expr(node.operand, safe)
         if node.op == "not":
-            return f"(not __k_bool({operand}))"
-        return f"__k_unary({node.op!r}, {operand})"
+            return f"__k_not_s({operand})" if safe else f"__k_not({operand})"
+        return self._call("__k_neg" if node.op == "-" else "__k_pos", operand, safe)
 
     def _Binary(self, node: ast.Binary, safe: bool) -> str:
         op = node.op
         if op in ("??", "???"):
-            return self._coalesce(node)
-        left, right = self.expr(node.left), self.expr(node.right)
-        if op in ("and", "or"):
-            return f"(__k_bool({left}) {op} __k_bool({right}))"
-        if op in ("==", "equals"):
-            return f"__k_eq({left}, {right})"
-        if op == "!=":
-            return f"(not __k_eq({left}, {right}))"
-        if op in _COMPARISONS:
-            return f"__k_compare({op!r}, {left}, {right})"
-        if op in _ARITHMETIC:
-            return f"__k_arith({op!r}, {left}, {right})"
-        if op == "contains":
-            return f"__k_contains({left}, {right})"
-        if op == "~":
-            return f"__k_concat({left}, {right})"
-        if op == "..":
-            return f"__k_range({left}, {right})"
-        if op == "isIn":
-            return f"__k_is_in({left}, {right})"
+            keep = "__k_keep" if op == "??" else "__k_keep_defined"
+            left, right = self.expr(node.left, safe=True), self.expr(node.right, safe)
+            return f"__k_unbox({keep}({left}) or __k_box({right}))"
+        left, right = self.expr(node.left, safe), self.expr(node.right, safe)
+        if op == "and":
+            check = "__k_and_s" if safe else "__k_and"
+            return f"({check}({left}) and {check}({right}))"
+        if op == "or":
+            if safe:
+                return f"__k_flip(__k_nor_s({left}) and __k_nor_s({right}))"
+            return f"(__k_or({left}) or __k_or({right}))"
+        if op in _COMPARISONS or op in _ARITHMETIC:
+            helper = "__k_cmp" if op in _COMPARISONS else "__k_arith"
+            return self._call(helper, f"{op!r}, {left}, {right}", safe)
+        if op in _HELPERS_FOR:
+            return self._call(_HELPERS_FOR[op], f"{left}, {right}", safe)
         raise ExpressionError(f"unsupported operator `{op}`", self.source, node.offset)
 
-    def _coalesce(self, node: ast.Binary) -> str:
-        # `??` falls back on missing or null, `???` on missing only; the right side is only
-        # evaluated when needed, so it may itself be undefined when the left side is present.
-        left = self.expr(node.left, safe=True)
-        right = self.expr(node.right)
-        check = "__k_present" if node.op == "??" else "__k_exists"
-        if isinstance(node.right, ast.Literal):
-            return f"__k_coalesce({left}, {right}, {check == '__k_present'})"
-        return f"({left} if {check}({left}) else {right})"
-
     def _Test(self, node: ast.Test, safe: bool) -> str:
-        self._known(node.name, TESTS, "test", node.offset)
-        tolerant = node.name == "defined"
-        value = self.expr(node.value, safe=tolerant)
-        arguments = self._arguments(node.args, ())
-        call = f"__kt_{node.name}({value}{', ' + arguments if arguments else ''})"
-        return f"(not {call})" if node.negated else call
+        if node.name not in TESTS:
+            self._unknown(node.name, TESTS, {}, "test", node.offset)
+        if node.args:
+            raise ExpressionError(f"the `{node.name}` test takes no arguments", self.source, node.offset)
+        if node.name == "defined":
+            call = f"__kt_defined({self.expr(node.value, safe=True)})"
+            return f"(not {call})" if node.negated else call
+        call = self._call(f"__kt_{node.name}", self.expr(node.value, safe), safe)
+        if node.negated:
+            return f"__k_flip({call})" if safe else f"(not {call})"
+        return call
 
     def _Ternary(self, node: ast.Ternary, safe: bool) -> str:
-        condition = self.expr(node.condition)
-        return f"({self.expr(node.then)} if __k_bool({condition}) else {self.expr(node.otherwise)})"
+        condition = self.expr(node.condition, safe)
+        then, otherwise = self.expr(node.then, safe), self.expr(node.otherwise, safe)
+        if safe:  # the condition is evaluated twice here, only to let a missing value through
+            return (
+                f"(__k_MISSING if __k_is_missing({condition}) else ({then} if __k_cond({condition}) else {otherwise}))"
+            )
+        return f"({then} if __k_cond({condition}) else {otherwise})"
 
     def _ListLiteral(self, node: ast.ListLiteral, safe: bool) -> str:
-        return "[" + ", ".join(self.expr(item) for item in node.items) + "]"
+        items = ", ".join(self.expr(item, safe) for item in node.items)
+        return f"__k_p(__k_list, {items})" if safe and items else f"[{items}]"
 
     def _MapLiteral(self, node: ast.MapLiteral, safe: bool) -> str:
-        pairs = (f"{self.expr(key)}: {self.expr(value)}" for key, value in node.pairs)
-        return "{" + ", ".join(pairs) + "}"
+        pairs = ", ".join(f"{self.expr(key, safe)}, {self.expr(value, safe)}" for key, value in node.pairs)
+        return self._call("__k_map", pairs, safe)
 
     def _Interpolation(self, node: ast.Interpolation, safe: bool) -> str:
-        return "__k_concat(" + ", ".join(self.expr(part) for part in node.parts) + ")"
+        return self._call("__k_concat", ", ".join(self.expr(part, safe) for part in node.parts), safe)
 
     # --- helpers ------------------------------------------------------------------------------
-    def _arguments(self, args: tuple[ast.Node, ...], kwargs: tuple[tuple[str, ast.Node], ...]) -> str:
-        parts = [self.expr(arg) for arg in args]
-        parts += [f"{name}={self.expr(value)}" for name, value in kwargs]
-        return ", ".join(parts)
+    def _call_args(self, spec: Spec, node: ast.Call | ast.Filter, leading: list[str], safe: bool) -> str:
+        """Bind positional and named arguments to the Pebble argument names of `spec`."""
+        args = [self.expr(arg, safe) for arg in node.args]
+        kind = "function" if isinstance(node, ast.Call) else "filter"
+        if spec.params is None:
+            if node.kwargs:
+                raise ExpressionError(f"the `{node.name}` {kind} takes no named arguments", self.source, node.offset)
+            return ", ".join(leading + args)
+        if len(args) > len(spec.params):
+            allowed = ", ".join(spec.params) or "no arguments"
+            raise ExpressionError(
+                f"the `{node.name}` {kind} takes at most {len(spec.params)} argument(s) ({allowed})",
+                self.source,
+                node.offset,
+            )
+        slots: list[str | None] = [*args, *([None] * (len(spec.params) - len(args)))]
+        for name, value in node.kwargs:
+            if name not in spec.params:
+                raise ExpressionError(
+                    f"the `{node.name}` {kind} has no argument `{name}` (it takes: {', '.join(spec.params) or 'none'})",
+                    self.source,
+                    value.offset,
+                )
+            index = spec.params.index(name)
+            if slots[index] is not None:
+                raise ExpressionError(f"argument `{name}` given twice", self.source, value.offset)
+            slots[index] = self.expr(value, safe)
+        for index in range(spec.required):
+            if slots[index] is None:
+                raise ExpressionError(
+                    f"the `{node.name}` {kind} needs the argument `{spec.params[index]}`", self.source, node.offset
+                )
+        while slots and slots[-1] is None:
+            slots.pop()
+        return ", ".join(leading + [slot or "none" for slot in slots])
 
-    def _known(self, name: str, table: dict[str, object], kind: str, offset: int) -> None:
+    def _known(self, name: str, table: dict[str, Spec], refused: dict[str, str], kind: str, offset: int) -> Spec:
         if name not in table:
-            close = difflib.get_close_matches(name, table, n=1)
-            hint = f"; did you mean `{close[0]}`?" if close else ""
-            raise ExpressionError(f"unknown {kind} `{name}`{hint}", self.source, offset)
+            self._unknown(name, table, refused, kind, offset)
+        return table[name]
+
+    def _unknown(self, name: str, table: dict[str, object], refused: dict[str, str], kind: str, offset: int) -> None:
+        if name in refused:
+            raise ExpressionError(f"the `{name}` {kind} is not supported: {refused[name]}", self.source, offset)
+        close = difflib.get_close_matches(name, table, n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        raise ExpressionError(f"unknown {kind} `{name}`{hint}", self.source, offset)
 
 
 def generate(template: ast.Template, source: str) -> str:

@@ -12,10 +12,12 @@ OPERATORS = (
     "???", "??", "==", "!=", "<=", ">=", "..", "<", ">", "+", "-", "*", "/", "%", "~", "|",
     "?", ":", ".", ",", "(", ")", "[", "]", "{", "}", "=",
 )  # fmt: skip
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER = re.compile(r"\d+(\.\d+)?([eE][+-]?\d+)?[lLdDfF]?")
+# Pebble: identifiers are letters (any script), digits and `_`; numbers have no exponent, `L` marks a long.
+_NAME = re.compile(r"[^\W\d]\w*")
+_NUMBER = re.compile(r"[0-9]+(L|\.[0-9]+)?")
 _SPACE = re.compile(r"\s+")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "#": "#"}
+_SINGLE_QUOTED = re.compile(r"'([^'\\]*(?:\\.[^'\\]*)*)'", re.DOTALL)
+_LONG_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -45,28 +47,28 @@ def tokenize(source: str, start: int, closer: str) -> tuple[list[Token], int, bo
     tokens: list[Token] = []
     pos = start
     length = len(source)
+    depth = 0  # open brackets: like Pebble, `}}` inside `{'a': {}}` does not close the tag
     while True:
         match = _SPACE.match(source, pos)
         if match:
             pos = match.end()
         if pos >= length:
             raise ExpressionError(f"unclosed tag, expected `{closer}`", source, start)
-        if source.startswith("-" + closer, pos):
+        if depth == 0 and source.startswith("-" + closer, pos):
             tokens.append(Token("END", closer, pos))
             return tokens, pos + len(closer) + 1, True
-        if source.startswith(closer, pos):
+        if depth == 0 and source.startswith(closer, pos):
             tokens.append(Token("END", closer, pos))
             return tokens, pos + len(closer), False
         char = source[pos]
         if char in "'\"":
-            parts, pos = _read_string(source, pos)
+            parts, end = _read_string(source, pos)
             tokens.append(Token("STRING", parts, pos))
+            pos = end
             continue
         match = _NUMBER.match(source, pos)
-        if match and char.isdigit():
-            text = match.group(0).rstrip("lLdDfF")
-            value: object = float(text) if any(c in text for c in ".eE") else int(text)
-            tokens.append(Token("NUMBER", value, pos))
+        if match:
+            tokens.append(Token("NUMBER", _number(match.group(0), source, pos), pos))
             pos = match.end()
             continue
         match = _NAME.match(source, pos)
@@ -78,14 +80,36 @@ def tokenize(source: str, start: int, closer: str) -> tuple[list[Token], int, bo
             if source.startswith(operator, pos):
                 tokens.append(Token("OP", operator, pos))
                 pos += len(operator)
+                if operator in "([{":
+                    depth += 1
+                elif operator in ")]}" and depth:
+                    depth -= 1
                 break
         else:
             raise ExpressionError(f"unexpected character `{char}`", source, pos)
 
 
+def _number(text: str, source: str, offset: int) -> int | float:
+    if "." in text:
+        return float(text)
+    value = int(text.rstrip("L"))
+    if value > _LONG_MAX:
+        raise ExpressionError(f"number `{text}` is too large for a long", source, offset)
+    return value
+
+
 def _read_string(source: str, start: int) -> tuple[tuple[StringPart, ...], int]:
-    """Read a quoted string; double-quoted strings may contain `#{expr}` interpolations."""
-    quote = source[start]
+    r"""Read a quoted string as Pebble does.
+
+    Only the escaped quote (`\\'` or `\\"`) is unescaped; other backslashes stay as they are.
+    Double-quoted strings may contain `#{expr}` interpolations; a double-quoted string holding
+    a `#` keeps its backslashes verbatim (Pebble lexes it as an interpolated string).
+    """
+    if source[start] == "'":
+        match = _SINGLE_QUOTED.match(source, start)
+        if not match:
+            raise ExpressionError("unterminated string literal", source, start)
+        return (StringPart(match.group(1).replace("\\'", "'"), False, start + 1),), match.end()
     pos = start + 1
     parts: list[StringPart] = []
     buffer: list[str] = []
@@ -93,14 +117,16 @@ def _read_string(source: str, start: int) -> tuple[tuple[StringPart, ...], int]:
     while pos < len(source):
         char = source[pos]
         if char == "\\" and pos + 1 < len(source):
-            buffer.append(_ESCAPES.get(source[pos + 1], "\\" + source[pos + 1]))
+            buffer.append(source[pos : pos + 2])
             pos += 2
             continue
-        if char == quote:
+        if char == '"':
             if buffer or not parts:
                 parts.append(StringPart("".join(buffer), False, buffer_start))
+            if "#" not in source[start:pos]:
+                parts = [StringPart(parts[0].text.replace('\\"', '"'), False, parts[0].offset)]
             return tuple(parts), pos + 1
-        if quote == '"' and source.startswith("#{", pos):
+        if source.startswith("#{", pos):
             end = _matching_brace(source, pos + 1)
             if buffer:
                 parts.append(StringPart("".join(buffer), False, buffer_start))

@@ -38,9 +38,24 @@ BINARY_PRECEDENCE = {
 }
 WORD_OPERATORS = {"or", "and", "is", "contains", "equals", "isIn"}
 UNARY_PRECEDENCE = 500
-KEYWORD_LITERALS = {"true": True, "false": False, "null": None, "none": None}
+KEYWORD_LITERALS = {
+    **{word: True for word in ("true", "TRUE")},
+    **{word: False for word in ("false", "FALSE")},
+    **{word: None for word in ("null", "NULL", "none", "NONE")},
+}
+#: Pebble tags that Kestra keeps but yaml2dag does not translate.
+UNSUPPORTED_TAGS = {
+    "macro": "macros are not supported",
+    "block": "blocks are not supported (there is no template inheritance in a flow)",
+    "import": "Kestra removes the `import` tag",
+    "include": "Kestra removes the `include` tag",
+    "extends": "Kestra removes the `extends` tag",
+}
 _OPENERS = re.compile(r"\{[{%#]")
-_END_RAW = re.compile(r"\{%-?\s*endraw\s*-?%\}")
+# Kestra extracts `{% raw %}...{% endraw %}` before Pebble sees the template, so the `-` of these
+# tags trims nothing; yaml2dag also accepts raw blocks that span several lines.
+_RAW = re.compile(r"\{%-*\s*raw\s*-*%\}(.*?)\{%-*\s*endraw\s*-*%\}", re.DOTALL)
+_VERBATIM = re.compile(r"\{%(-?)\s*verbatim\s*(-?)%\}(.*?)\{%(-?)\s*endverbatim\s*(-?)%\}", re.DOTALL)
 
 
 def parse_template(source: str) -> ast.Template:
@@ -75,17 +90,30 @@ class _TemplateParser:
         while self.pos < len(source):
             match = _OPENERS.search(source, self.pos)
             end = match.start() if match else len(source)
+            raw = _RAW.match(source, end) if match else None
             text = source[self.pos : end]
             if self.trim_next:
                 text = text.lstrip()
                 self.trim_next = False
-            if match and source.startswith("-", match.end()):
+            if match and not raw and source.startswith("-", match.end()):
                 text = text.rstrip()
             if text:
                 nodes.append(ast.Text(self.pos, text))
             if not match:
                 self.pos = len(source)
                 break
+            if raw:
+                nodes.append(ast.Raw(end, raw.group(1)))
+                self.pos = raw.end()
+                continue
+            verbatim = _VERBATIM.match(source, end)
+            if verbatim:
+                if verbatim.group(1) and nodes and isinstance(nodes[-1], ast.Text):
+                    nodes[-1] = ast.Text(nodes[-1].offset, nodes[-1].text.rstrip())
+                nodes.append(ast.Raw(end, _trimmed(verbatim.group(3), verbatim.group(2), verbatim.group(4))))
+                self.pos = verbatim.end()
+                self.trim_next = bool(verbatim.group(5))
+                continue
             opener = match.group(0)
             start = match.end() + (1 if source.startswith("-", match.end()) else 0)
             if opener == "{#":
@@ -126,15 +154,13 @@ class _TemplateParser:
             value = parser.expression()
             parser.expect_end()
             return ast.Set(offset, target, value)
+        if name == "filter":
+            return self._filter_block(parser, offset)
         if name in ("raw", "verbatim"):
-            parser.expect_end()
-            closing = _END_RAW.search(self.source, self.pos)
-            if not closing:
-                raise ExpressionError("missing `{% endraw %}`", self.source, offset)
-            text = self.source[self.pos : closing.start()]
-            self.pos = closing.end()
-            return ast.Raw(offset, text)
-        if name in ("elseif", "else", "endif", "endfor", "endraw"):
+            raise ExpressionError(f"missing `{{% end{name} %}}`", self.source, offset)
+        if name in UNSUPPORTED_TAGS:
+            raise ExpressionError(f"unsupported tag `{name}`: {UNSUPPORTED_TAGS[name]}", self.source, offset)
+        if name in ("elseif", "else", "endif", "endfor", "endraw", "endverbatim", "endfilter"):
             raise ExpressionError(f"`{{% {name} %}}` without a matching opening tag", self.source, offset)
         if name == "elif":
             raise ExpressionError("unknown tag `elif` (Pebble writes `elseif`)", self.source, offset)
@@ -162,6 +188,19 @@ class _TemplateParser:
             condition = tag_parser.expression()
             tag_parser.expect_end()
         return ast.If(offset, tuple(branches), otherwise)
+
+    def _filter_block(self, parser: _ExpressionParser, offset: int) -> ast.FilterBlock:
+        filters: list[ast.Filter] = []
+        while True:
+            token = parser.peek()
+            filters.append(parser.filter(ast.Literal(token.offset, None), token))
+            if not parser.accept_op("|"):
+                break
+        parser.expect_end()
+        body, closing = self.parse_body(stop=("endfilter",))
+        assert closing is not None
+        _ExpressionParser(self.source, closing[1], index=1).expect_end()
+        return ast.FilterBlock(offset, tuple(filters), tuple(body))
 
     def _for(self, parser: _ExpressionParser, offset: int) -> ast.For:
         target = parser.name()
@@ -270,7 +309,10 @@ class _ExpressionParser:
         if token.kind == "OP" and token.value in ("-", "+"):
             self.advance()
             return ast.Unary(token.offset, str(token.value), self.expression(UNARY_PRECEDENCE))
-        return self.postfix(self.primary())
+        node = self.primary()
+        if isinstance(node, ast.ListLiteral | ast.MapLiteral):
+            return node  # Pebble allows no `[i]` or `.key` right after a list or map literal
+        return self.postfix(node)
 
     def filter(self, value: ast.Node, bar: Token) -> ast.Node:
         name_token = self.peek()
@@ -302,7 +344,7 @@ class _ExpressionParser:
             if token.value == "(":
                 inner = self.expression()
                 self.expect_op(")")
-                return inner
+                return self.postfix(inner)  # `([1, 2])[0]` is allowed, `[1, 2][0]` is not
             if token.value == "[":
                 return self.list_literal(token)
             if token.value == "{":
@@ -325,7 +367,10 @@ class _ExpressionParser:
                     raise self.error("expected an attribute name after `.`", name_token)
                 attribute = str(name_token.value)
                 if self._at_op("("):
-                    raise self.error(f"method calls such as `.{attribute}()` are not supported", name_token)
+                    raise self.error(
+                        f"Java method calls such as `.{attribute}()` are not supported; use a filter instead",
+                        name_token,
+                    )
                 node = ast.GetAttr(token.offset, node, attribute, self._path(node, f".{attribute}"))
             elif token.kind == "OP" and token.value == "[":
                 self.advance()
@@ -343,7 +388,7 @@ class _ExpressionParser:
             return (), ()
         while True:
             token = self.peek()
-            following = self.tokens[self.index + 1]
+            following = self.tokens[min(self.index + 1, len(self.tokens) - 1)]
             if token.kind == "NAME" and following.kind == "OP" and following.value == "=":
                 self.index += 2
                 kwargs.append((str(token.value), self.expression()))
@@ -402,6 +447,12 @@ class _ExpressionParser:
         if isinstance(node, ast.GetAttr | ast.GetItem):
             return node.path + suffix
         return "(...)" + suffix
+
+
+def _trimmed(text: str, left: str, right: str) -> str:
+    if left:
+        text = text.lstrip()
+    return text.rstrip() if right else text
 
 
 def _binary_operator(token: Token) -> str | None:

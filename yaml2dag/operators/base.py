@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ from airflow.sdk import BaseOperator
 
 from yaml2dag.errors import RenderError, TaskFailure
 from yaml2dag.expressions import is_truthy_text, render, render_value
-from yaml2dag.operators.context import FlowInfo, build_context
+from yaml2dag.operators.context import ERROR_XCOM_KEY, FlowInfo, build_context
 
 
 class KestraOperator(BaseOperator):
@@ -51,23 +52,41 @@ class KestraOperator(BaseOperator):
             try:
                 setattr(self, name, render_value(value, variables))
             except RenderError as exc:
-                raise TaskFailure(f"cannot render `{name}`: {exc}") from None
+                failure = TaskFailure(f"cannot render `{name}`: {exc}")
+                _record_error(context, failure)
+                raise failure from None
 
     def render(self, text: str, context: Mapping[str, Any]) -> str:
         """Render one more expression at run time (for properties rendered lazily)."""
         return render(text, self.kestra_context(context))
 
     def execute(self, context: Any) -> Any:
-        """Apply `runIf`, run the task, and return its non-null outputs (pushed as XCom)."""
-        if self.run_if is not None and not is_truthy_text(self.run_if):
-            from airflow.sdk.exceptions import AirflowSkipException
+        """Apply `runIf`, run the task, and return its non-null outputs (pushed as XCom).
 
+        A failure's message is also pushed (XCom `kestra_error`) for Kestra's `errorLogs()`.
+        """
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if self.run_if is not None and not is_truthy_text(self.run_if):
             raise AirflowSkipException(f"runIf rendered `{self.run_if}`: task skipped")
-        return _without_nulls(self.run(context))
+        try:
+            return _without_nulls(self.run(context))
+        except AirflowSkipException:
+            raise
+        except Exception as exc:
+            _record_error(context, exc)
+            raise
 
     def run(self, context: Any) -> dict[str, Any] | None:
         """Do the task's work; return its outputs (`outputs.<taskId>.<field>`) or None."""
         raise NotImplementedError
+
+
+def _record_error(context: Any, error: BaseException) -> None:
+    """Keep a failure's message where `errorLogs()` in `errors` tasks can read it."""
+    # Reporting must never hide the task's own error.
+    with contextlib.suppress(Exception):
+        context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(error))
 
 
 def _without_nulls(outputs: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -108,6 +108,7 @@ def build_context(flow: FlowInfo, task_id: str, task_type: str, airflow_context:
     trigger = _trigger(dag_run)
     if trigger:
         context["trigger"] = trigger
+    context.update(run_information(flow, task_id, airflow_context))
     return context
 
 
@@ -120,3 +121,102 @@ def _trigger(dag_run: Any) -> dict[str, Any] | None:
         "next": getattr(dag_run, "data_interval_end", None),
         "previous": getattr(dag_run, "data_interval_start", None),
     }
+
+
+# --- run-time information for `tasks`, `tasksWithState()` and `errorLogs()` --------------------
+
+#: XCom key under which a failed task may leave its error message (read by `errorLogs()`).
+ERROR_XCOM_KEY = "kestra_error"
+
+#: Airflow task-instance states as Kestra names them; states missing here have no Kestra task run.
+KESTRA_STATES = {
+    "success": "SUCCESS",
+    "failed": "FAILED",
+    "skipped": "SKIPPED",
+    "running": "RUNNING",
+    "queued": "CREATED",
+    "scheduled": "CREATED",
+    "deferred": "RUNNING",
+    "up_for_retry": "RETRYING",
+    "up_for_reschedule": "RUNNING",
+    "restarting": "RESTARTED",
+}
+
+
+class TaskStates(Mapping[str, Any]):
+    """`tasks.<taskId>.state`: the Kestra state of every other task of the run, read from Airflow once."""
+
+    def __init__(self, task_instance: Any, dag_id: str, run_id: str, task_ids: frozenset[str]) -> None:
+        self._task_instance = task_instance
+        self._dag_id = dag_id
+        self._run_id = run_id
+        self._task_ids = task_ids
+        self._states: dict[str, dict[str, str]] | None = None
+
+    def _load(self) -> dict[str, dict[str, str]]:
+        if self._states is None:
+            try:
+                found = self._task_instance.get_task_states(
+                    dag_id=self._dag_id, run_ids=[self._run_id], task_ids=sorted(self._task_ids)
+                )
+            except Exception:  # noqa: BLE001 - outside a worker (dag.test, tests) there may be no API
+                found = {}
+            states = found.get(self._run_id, found) if isinstance(found, Mapping) else {}
+            self._states = {
+                task_id: {"state": KESTRA_STATES[str(state)]}
+                for task_id, state in states.items()
+                if task_id in self._task_ids and str(state) in KESTRA_STATES
+            }
+        return self._states
+
+    def __getitem__(self, task_id: str) -> dict[str, str]:
+        return self._load()[task_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+class RunInformation:
+    """What `errorLogs()` reads: the failed tasks of this run and the error each left in XCom."""
+
+    def __init__(self, flow: FlowInfo, airflow_context: Mapping[str, Any], states: TaskStates) -> None:
+        self._flow = flow
+        self._task_instance = airflow_context["ti"]
+        self._run_id = airflow_context["dag_run"].run_id
+        self._states = states
+
+    def error_logs(self) -> list[dict[str, Any]]:
+        """One ERROR entry per failed task: `taskId`, `message`, `level`, `flowId`, `namespace`, `executionId`."""
+        entries = []
+        for task_id, details in self._states.items():
+            if details.get("state") != "FAILED":
+                continue
+            try:
+                message = self._task_instance.xcom_pull(task_ids=task_id, key=ERROR_XCOM_KEY)
+            except Exception:  # noqa: BLE001 - a missing XCom must not hide the failure itself
+                message = None
+            entries.append(
+                {
+                    "namespace": self._flow.namespace,
+                    "flowId": self._flow.id,
+                    "taskId": task_id,
+                    "executionId": self._run_id,
+                    "level": "ERROR",
+                    "message": str(message) if message is not None else f"Task {task_id} failed",
+                }
+            )
+        return entries
+
+
+def run_information(flow: FlowInfo, task_id: str, airflow_context: Mapping[str, Any]) -> dict[str, Any]:
+    """The `tasks` root (other tasks' states) and the object behind `errorLogs()`; both read lazily."""
+    from yaml2dag.expressions.functions import RUN_INFO_KEY
+
+    dag_run = airflow_context["dag_run"]
+    dag_id = getattr(dag_run, "dag_id", None) or getattr(airflow_context.get("dag"), "dag_id", "")
+    others = frozenset(flow.task_ids - {task_id})
+    states = TaskStates(airflow_context["ti"], str(dag_id), dag_run.run_id, others)
+    return {"tasks": states, RUN_INFO_KEY: RunInformation(flow, airflow_context, states)}

@@ -1,0 +1,132 @@
+"""JSON and YAML filters and functions (`toJson`, `json()`/`fromJson()`, `yaml`, `jq`, `number`).
+
+Note the naming trap Kestra kept for compatibility: the `json` *filter* serialises (like
+`toJson`), the `json()` *function* parses (like `fromJson()`). PyYAML and jq are imported
+only when an expression uses them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from yaml2dag.errors import RenderError
+from yaml2dag.expressions.values import to_json, type_name
+
+
+def to_json_filter(value: Any) -> str:
+    """`toJson` / `json` filter: compact JSON; null gives the string `null`."""
+    return "null" if value is None else to_json(value)
+
+
+def from_json(text: Any = None) -> Any:
+    """`fromJson(str)` / `json(str)` function: parse JSON (null stays null)."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise RenderError(f"The 'fromJson' function expects an argument 'json' with type string, got {type_name(text)}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RenderError(f"Invalid json: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    """Values as PyYAML/jq should see them (dates as ISO strings, entries as one-key maps)."""
+    return json.loads(to_json(value))
+
+
+def to_yaml(value: Any) -> str:
+    """Kestra `yaml` filter: serialise to block-style YAML (lists indented under their key)."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+            super().increase_indent(flow, False)
+
+    if value is None:
+        return "null"
+    text = yaml.dump(_plain(value), Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return text[: -len("...\n")] if text.endswith("\n...\n") else text
+
+
+def from_yaml(text: Any = None) -> Any:
+    """`yaml(str)` function: parse YAML (dates stay strings, as with Jackson)."""
+    import yaml
+
+    if not isinstance(text, str):
+        raise RenderError(f"The 'yaml' function expects an argument 'yaml' with type string, got {type_name(text)}")
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.yaml_implicit_resolvers = {
+        key: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise RenderError(f"Invalid yaml: {exc}") from None
+
+
+def jq_filter(value: Any, expression: Any = None) -> Any:
+    """Kestra `jq(expression)`: run a jq program; always a **list** of results (use `| first`)."""
+    if value is None:
+        return None
+    if expression is None:
+        raise RenderError("The 'jq' filter expects an argument 'expression'.")
+    import jq
+
+    text = value if isinstance(value, str) else to_json(value)
+    try:
+        program = jq.compile(str(expression))
+    except ValueError as exc:
+        raise RenderError(f"Failed to resolve JQ expression '{expression}': {exc}") from None
+    try:
+        return list(program.input_text(text).all())
+    except ValueError as exc:
+        raise RenderError(f"Failed to resolve JQ expression '{expression}' and value '{text}': {exc}") from None
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[fFdD]?")
+_HEX = re.compile(r"[+-]?(0[xX]|#)[0-9a-fA-F]+")
+
+
+def to_number(value: Any, kind: Any = None) -> Any:
+    """Kestra `number(type?)`: parse a string as INT, LONG, FLOAT, DOUBLE, BIGDECIMAL, BIGINTEGER or inferred."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RenderError(f"'number' filter can only be applied to String. Actual type was: {type_name(value)}")
+    text = value
+    try:
+        if kind in ("INT", "LONG", "BIGINTEGER") or (kind in (None, "") and _INTEGER.fullmatch(text)):
+            return int(text)
+        if kind in (None, "") and _HEX.fullmatch(text):
+            sign = -1 if text.startswith("-") else 1
+            return sign * int(text.lstrip("+-").lstrip("0xX#"), 16)
+        if kind in ("FLOAT", "DOUBLE", "BIGDECIMAL") or (kind in (None, "") and _DECIMAL.fullmatch(text)):
+            return float(text.rstrip("fFdD"))
+    except ValueError:
+        pass
+    raise RenderError(f"{text} is not a valid number.")
+
+
+#: name → (function, Pebble argument names, number of required arguments)
+DATA_FILTERS: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None, int]] = {
+    "jq": (jq_filter, ("expression",), 1),
+    "json": (to_json_filter, (), 0),
+    "number": (to_number, ("type",), 0),
+    "toJson": (to_json_filter, (), 0),
+    "yaml": (to_yaml, (), 0),
+}
+
+DATA_FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None, int]] = {
+    "fromJson": (from_json, ("json",), 1),
+    "json": (from_json, ("json",), 1),
+    "yaml": (from_yaml, ("yaml",), 1),
+}
