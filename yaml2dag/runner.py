@@ -216,6 +216,7 @@ def run_flow(
     _check_params(dag, conf)
 
     import structlog
+    from airflow.sdk.log import mask_logs
 
     with _Console(quiet) as console:
 
@@ -234,7 +235,9 @@ def run_flow(
         log_filter.filter = capture.dag_test_record  # type: ignore[method-assign]
         dag_logger.addFilter(log_filter)
         previous = structlog.get_config()["processors"]
-        structlog.configure(processors=[capture.processor, *previous])
+        # Mask secrets (passwords in URLs, Variables read by secret()) before lines are captured,
+        # as a real worker's log handler would.
+        structlog.configure(processors=[mask_logs, capture.processor, *previous])
         started = time.monotonic()
         try:
             dag_run = dag.test(run_conf=conf)

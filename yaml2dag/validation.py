@@ -228,7 +228,6 @@ def _check_flow(flow: Flow, data: dict[str, Any], collector: _Collector) -> None
     _check_unique_ids(flow, collector)
     _check_unsupported(flow, (), collector)
     for index, flow_input in enumerate(flow.inputs):
-        _check_unsupported(flow_input, ("inputs", index), collector)
         if flow_input.type not in SUPPORTED_INPUT_TYPES:
             collector.add(
                 ("inputs", index, "type"),
@@ -243,15 +242,13 @@ def _check_flow(flow: Flow, data: dict[str, Any], collector: _Collector) -> None
         for index, task in enumerate(_block(flow, block)):
             path = (block, index)
             _check_unsupported(task, path, collector)
-            if task.retry is not None:
-                _check_unsupported(task.retry, (*path, "retry"), collector)
-                if task.retry.type != "constant":
-                    collector.add(
-                        (*path, "retry", "type"),
-                        f"`{task.retry.type}` retry is not supported by yaml2dag yet",
-                        "use `type: constant`",
-                        prefer_key=False,
-                    )
+            if task.retry is not None and task.retry.type != "constant":
+                collector.add(
+                    (*path, "retry", "type"),
+                    f"`{task.retry.type}` retry is not supported by yaml2dag yet",
+                    "use `type: constant`",
+                    prefer_key=False,
+                )
             _check_expressions(task, data[block][index], path, collector)
 
 
@@ -285,10 +282,21 @@ def _check_unique(ids: list[str], block: str, kind: str, collector: _Collector) 
 
 
 def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collector: _Collector) -> None:
-    for name in sorted(model.model_fields_set & model.UNSUPPORTED):
-        field = type(model).model_fields[name]
-        key = field.alias or name
-        collector.add((*path, key), f"property `{key}` is not supported by yaml2dag yet", "remove it")
+    """Refuse properties that parse but are not implemented, in `model` and its nested blocks.
+
+    Tasks nested in a flow are checked on their own (with their own path), not from the flow.
+    """
+    fields = type(model).model_fields
+    for name in sorted(model.model_fields_set):
+        key = fields[name].alias or name
+        if name in model.UNSUPPORTED:
+            collector.add((*path, key), f"property `{key}` is not supported by yaml2dag yet", "remove it")
+            continue
+        value = getattr(model, name)
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            if isinstance(item, KestraModel) and not isinstance(item, TaskBase):
+                _check_unsupported(item, (*path, key) if index is None else (*path, key, index), collector)
 
 
 def _check_trigger(trigger: Any, path: tuple[str | int, ...], collector: _Collector) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from yaml2dag.tasktypes import core
+from yaml2dag.tasktypes import core, docker, redis
 from yaml2dag.tasktypes.base import TaskBase
 
-_FAMILIES: tuple[tuple[type[TaskBase], ...], ...] = (core.TASK_TYPES,)
+_FAMILIES: tuple[tuple[type[TaskBase], ...], ...] = (core.TASK_TYPES, docker.TASK_TYPES, redis.TASK_TYPES)
 
 #: Every accepted type name, current and legacy, mapped to its model class.
 TASK_TYPES: dict[str, type[TaskBase]] = {
@@ -26,6 +26,10 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
         "Sequential", "Parallel", "If", "Switch", "Dag", "AllowFailure", "Subflow", "Flow",
         "Pause", "EachSequential", "EachParallel", "WorkingDirectory", "ForEachItem", "Template",
     )
-)  # fmt: skip
+) | frozenset(
+    f"io.kestra.plugin.docker.{package}{name}"
+    for package in ("", "cli.")
+    for name in ("Build", "Compose", "Pull", "Push", "Rm", "Tag", "Prune", "ImageLs")
+) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"})  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]

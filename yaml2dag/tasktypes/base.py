@@ -96,6 +96,28 @@ Text = Annotated[str, BeforeValidator(_scalar_string)]
 TextOrTextList = Annotated[Any, AfterValidator(_string_or_string_list)]
 
 
+def _flag(value: Any) -> Any:
+    if isinstance(value, bool) or is_expression(value):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError("must be true or false (or an expression rendering to one)")
+
+
+def as_flag(value: Any, name: str) -> bool:
+    """A rendered `Flag` property as a bool; raises ValueError naming the property otherwise."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError(f"`{name}` rendered `{value}`: it must be true or false")
+    return text == "true"
+
+
+#: A boolean property: `true`/`false`, or an expression rendering to one (Kestra's `Property<Boolean>`).
+Flag = Annotated[bool | str, BeforeValidator(_flag)]
+
+
 def choice(*values: str) -> Any:
     """A string limited to `values` (or an expression that will render to one of them)."""
     return Annotated[str, AfterValidator(_choice(values))]
