@@ -36,7 +36,8 @@ for _ in $(seq 1 180); do
     tail -n 30 "$AIRFLOW_HOME/standalone.log" >&2
     exit 1
   fi
-  if curl -fsS "http://localhost:$PORT/api/v2/monitor/health" >/dev/null 2>&1; then
+  if python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+    "http://localhost:$PORT/api/v2/monitor/health" >/dev/null 2>&1; then
     break
   fi
   sleep 1
