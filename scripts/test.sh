@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: sets up the virtualenv, the system packages the tests use
-# (redis-server, busybox-static), the local Docker test images, then lint and pytest.
+# (redis-server, busybox-static, debootstrap, chromium and its driver), the local Docker images
+# (test images, and the compose stack's images, cached by content), then lint and pytest.
 #   bash scripts/test.sh                # everything
 #   bash scripts/test.sh tests/test_cli.py -k run   # extra arguments go to pytest
 set -euo pipefail
@@ -10,6 +11,9 @@ cd "$REPO"
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then

@@ -218,3 +218,91 @@ def test_retry_runs_the_task_again_and_counts_attempts(run_flow):
     )
     assert states(result) == {"flaky": "success"}
     assert result.state == "success"
+
+
+def test_allow_failure_ends_warning_and_the_flow_goes_on(run_flow):
+    result = run_flow(
+        """
+        id: allowed
+        namespace: tests.semantics
+        tasks:
+          - id: flaky
+            type: io.kestra.plugin.core.execution.Fail
+            errorMessage: not fatal
+            allowFailure: true
+          - id: after
+            type: io.kestra.plugin.core.log.Log
+            message: "{{ errorLogs()[0].message }} was allowed"
+        errors:
+          - id: alert
+            type: io.kestra.plugin.core.log.Log
+            message: never runs for a WARNING
+        finally:
+          - id: cleanup
+            type: io.kestra.plugin.core.log.Log
+            message: cleanup
+        """
+    )
+    assert states(result) == {"flaky": "warning", "after": "success", "alert": "skipped", "cleanup": "success"}
+    assert result.state == "warning"
+    assert "allowFailure is set: it ends WARNING" in result.tasks["flaky"].log_text()
+    assert "not fatal was allowed" in result.tasks["after"].log_text()
+    assert "Flow WARNING: `flaky` ended WARNING" in result.state_task.log_text()
+
+
+def test_allow_failure_applies_after_the_last_retry_and_to_render_errors(run_flow):
+    result = run_flow(
+        """
+        id: allowed_after_retries
+        namespace: tests.semantics
+        tasks:
+          - id: retried
+            type: io.kestra.plugin.core.execution.Fail
+            allowFailure: true
+            retry:
+              type: constant
+              interval: PT0S
+              maxAttempts: 2
+          - id: unrenderable
+            type: io.kestra.plugin.core.log.Log
+            message: "{{ outputs.nothing.value }}"
+            allowFailure: true
+        """
+    )
+    assert states(result) == {"retried": "warning", "unrenderable": "warning"}
+    assert result.state == "warning"
+    assert "Unable to find `outputs.nothing`" in result.tasks["unrenderable"].log_text()
+
+
+def test_allow_warning_with_allow_failure_ends_success(run_flow):
+    result = run_flow(
+        """
+        id: allowed_success
+        namespace: tests.semantics
+        tasks:
+          - id: flaky
+            type: io.kestra.plugin.core.execution.Fail
+            allowFailure: true
+            allowWarning: true
+        """
+    )
+    assert states(result) == {"flaky": "success"}
+    assert result.state == "success"
+    assert "it ends SUCCESS" in result.tasks["flaky"].log_text()
+
+
+def test_a_failure_still_wins_over_a_warning(run_flow):
+    result = run_flow(
+        """
+        id: warning_then_failure
+        namespace: tests.semantics
+        tasks:
+          - id: flaky
+            type: io.kestra.plugin.core.execution.Fail
+            allowFailure: true
+          - id: fatal
+            type: io.kestra.plugin.core.execution.Fail
+        """
+    )
+    assert states(result) == {"flaky": "warning", "fatal": "failed"}
+    assert result.state == "failed"

@@ -110,11 +110,11 @@ CASES = [
     ),
     (
         "not-yet-supported-property",
-        HEADER + "tasks:\n  - id: a\n" + LOG + "    allowFailure: true\n",
+        HEADER + "tasks:\n  - id: a\n" + LOG + "    logToFile: true\n",
         7,
         5,
-        "tasks[0].allowFailure",
-        "property `allowFailure` is not supported by yaml2dag yet",
+        "tasks[0].logToFile",
+        "property `logToFile` is not supported by yaml2dag yet",
         "remove it",
     ),
     ("empty-tasks", HEADER + "tasks: []\n", 3, 8, "tasks", "at least 1 item", ""),
@@ -260,3 +260,10 @@ def test_example_flows_are_valid():
         if path.name == "docker_redis.yaml":
             continue
         read_flow(path)
+
+
+def test_tabs_inside_block_scalars_are_text_not_indentation():
+    flow = parse_flow_text(
+        HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: |\n      a\n      \tb\n"
+    )
+    assert flow.tasks[0].message == "a\n\tb\n"

@@ -1,4 +1,4 @@
-"""The `yaml2dag` command: run, validate and eval Kestra flows."""
+"""The `yaml2dag` command: run, validate, compile and eval Kestra flows; print the flow schema."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from yaml2dag.errors import FlowError, FlowValidationError
 
 EXIT_SUCCESS, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-_COLOURS = {"success": "32", "failed": "31", "upstream_failed": "33", "skipped": "90", "error": "31"}
+_COLOURS = {"success": "32", "warning": "33", "failed": "31", "upstream_failed": "33", "skipped": "90", "error": "31"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +71,26 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("expression", help="the template to render")
     evaluate.add_argument("--context", type=Path, help="a JSON file with the variables (flow, inputs, outputs, ...)")
     evaluate.set_defaults(handler=_eval)
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="show the Airflow DAG a flow compiles to",
+        description="Compile FLOW and print the DAG's structure: dag id, schedule, params and each task "
+        "with its operator, trigger rule, group, teardown flag and upstream tasks. Exit 2 when the flow "
+        "does not compile. Nothing runs; no database is needed.",
+    )
+    compile_.add_argument("flow", type=Path, help="the flow file (.yaml)")
+    compile_.add_argument("--json", action="store_true", help="print the structure as one JSON object")
+    compile_.set_defaults(handler=_compile)
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of flow files, for editors",
+        description="Print the JSON Schema (draft-07) of the flow format yaml2dag compiles: every supported "
+        "task type with its properties, defaults and descriptions. Point your editor at it for completion "
+        "and checks as you type (see docs/editors.md): yaml2dag schema > kestra-flow.schema.json",
+    )
+    schema.set_defaults(handler=_schema)
     return parser
 
 
@@ -132,7 +153,7 @@ def _run_in_home(args: argparse.Namespace, coerce_inputs: Any, ensure_database: 
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:
         _print_table(result)
-    return EXIT_SUCCESS if result.state == "success" else EXIT_FAILED
+    return EXIT_SUCCESS if result.state in ("success", "warning") else EXIT_FAILED
 
 
 def _split_pair(option: str, item: str) -> tuple[str, str]:
@@ -195,6 +216,136 @@ def _eval(args: argparse.Namespace) -> int:
     if sys.stdout.isatty():
         sys.stdout.write("\n")
     return EXIT_SUCCESS
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from yaml2dag.schema import flow_schema
+
+    print(json.dumps(flow_schema(), indent=2))
+    return EXIT_SUCCESS
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from yaml2dag.flowfile import read_flow
+
+    try:
+        flow = read_flow(args.flow)
+    except FlowValidationError as exc:
+        _print_errors(exc.errors, args.json)
+        return EXIT_INVALID
+    except OSError as exc:
+        _print_errors([FlowError(f"cannot read file: {exc.strerror}", str(args.flow))], args.json)
+        return EXIT_INVALID
+    throw_away = "AIRFLOW_HOME" not in os.environ
+    if throw_away:  # compiling reads Airflow's configuration; keep the user's home untouched
+        os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="yaml2dag-airflow-")
+    try:
+        from yaml2dag.compiler import compile_flow
+
+        structure = _dag_structure(compile_flow(flow, str(args.flow)))
+    except FlowValidationError as exc:
+        _print_errors([_in_file(error, str(args.flow)) for error in exc.errors], args.json)
+        return EXIT_INVALID
+    finally:
+        if throw_away:
+            shutil.rmtree(os.environ.pop("AIRFLOW_HOME"), ignore_errors=True)
+    if args.json:
+        print(json.dumps(structure, indent=2, default=str))
+    else:
+        _print_structure(structure)
+    return EXIT_SUCCESS
+
+
+def _in_file(error: FlowError, file: str) -> FlowError:
+    """Errors raised while building the DAG do not know the file: name it."""
+    if error.file != "<string>":
+        return error
+    return FlowError(error.message, file, error.line, error.column, error.path, error.hint)
+
+
+def _dag_structure(dag: Any) -> dict[str, Any]:
+    """What a compiled DAG is made of, as plain data (the `compile` command's output)."""
+    return {
+        "dag_id": dag.dag_id,
+        "description": dag.description,
+        "schedule": _schedule_structure(dag.timetable),
+        "max_active_runs": dag.max_active_runs,
+        "tags": sorted(dag.tags),
+        "params": {name: _param_structure(dag.params.get_param(name)) for name in dag.params},
+        "tasks": [_task_structure(task, dag) for task in dag.tasks],
+    }
+
+
+def _schedule_structure(timetable: Any) -> dict[str, Any] | None:
+    crons = getattr(timetable, "timetables", None) or ([timetable] if hasattr(timetable, "expression") else [])
+    if not crons:
+        return None
+    zone = crons[0].timezone
+    return {
+        "timetable": type(timetable).__name__,
+        "cron": [cron.expression for cron in crons],
+        "timezone": getattr(zone, "name", zone),
+    }
+
+
+def _param_structure(param: Any) -> dict[str, Any]:
+    from airflow.sdk.definitions._internal.types import is_arg_set
+
+    has_default = is_arg_set(param.value)
+    result: dict[str, Any] = {"required": not has_default, "schema": param.schema}
+    if has_default:
+        result["default"] = param.value
+    if param.description:
+        result["description"] = param.description
+    return result
+
+
+def _task_structure(task: Any, dag: Any) -> dict[str, Any]:
+    group = task.task_group
+    return {
+        "task_id": task.task_id,
+        "operator": f"{type(task).__module__}.{type(task).__name__}",
+        "kestra_type": getattr(task, "kestra_type", None),
+        "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
+        "group": None if group is None or group.is_root else group.group_id,
+        "teardown": bool(task.is_teardown),
+        "fails_run": bool(getattr(task, "on_failure_fail_dagrun", False)),
+        "upstream": [task_id for task_id in dag.task_ids if task_id in task.upstream_task_ids],
+        "retries": task.retries,
+        "retry_delay": task.retry_delay.total_seconds() if task.retries else None,
+        "execution_timeout": task.execution_timeout.total_seconds() if task.execution_timeout else None,
+    }
+
+
+def _print_structure(structure: dict[str, Any]) -> None:
+    print(f"DAG {structure['dag_id']}")
+    schedule = structure["schedule"]
+    when = f"{', '.join(schedule['cron'])} ({schedule['timezone']})" if schedule else "none (triggered by hand)"
+    print(f"  schedule:        {when}")
+    print(f"  max active runs: {structure['max_active_runs']}")
+    print(f"  tags:            {', '.join(structure['tags']) or '-'}")
+    print("  params:" + ("" if structure["params"] else "          -"))
+    for name, param in structure["params"].items():
+        kind = param["schema"].get("type", "any")
+        kind = "|".join(kind) if isinstance(kind, list) else kind
+        value = "required" if param["required"] else f"default {json.dumps(param['default'], default=str)}"
+        about = f" ({param['description']})" if param.get("description") else ""
+        print(f"    {name}: {kind}, {value}{about}")
+    rows = [("TASK", "OPERATOR", "TRIGGER RULE", "GROUP", "UPSTREAM", "")]
+    for task in structure["tasks"]:
+        notes = [note for flag, note in (("teardown", "teardown"), ("fails_run", "fails the run")) if task[flag]]
+        if task["retries"]:
+            notes.append(f"retries {task['retries']} every {task['retry_delay']:g}s")
+        if task["execution_timeout"]:
+            notes.append(f"timeout {task['execution_timeout']:g}s")
+        operator = task["operator"].rsplit(".", 1)[-1]
+        upstream = ", ".join(task["upstream"]) or "-"
+        rows.append((task["task_id"], operator, task["trigger_rule"], task["group"] or "-", upstream, "; ".join(notes)))
+    widths = [max(len(row[column]) for row in rows) for column in range(5)]
+    print(f"  tasks ({len(structure['tasks'])}):")
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print(("    " + "  ".join([*cells, row[5]])).rstrip())
 
 
 if __name__ == "__main__":

@@ -112,6 +112,8 @@ def _operator(task: TaskBase, info: FlowInfo) -> Any:
         "flow": info,
         "kestra_type": task.type,
         "run_if": task.runIf,
+        "allow_failure": task.allowFailure,
+        "allow_warning": task.allowWarning,
         "doc_md": task.description,
         **task.operator_arguments(),
     }

@@ -7,7 +7,7 @@ only needed to report errors, so they are recovered lazily by re-composing the n
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +22,63 @@ DocPath = Sequence[str | int]
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_NODES = 200_000
+#: Deepest nesting of lists and maps accepted (Airflow's own serialization recurses per level too).
+MAX_DEPTH = 100
+#: Tags whose values are not JSON data (dates, bytes, sets, pairs): refused, as no flow needs them.
+_NON_JSON_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("timestamp", "binary", "set", "omap", "pairs"))
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("int", "float", "bool"))
+
+
+class _LimitExceeded(yaml.MarkedYAMLError):
+    """The document nests too deeply or holds too many values; raised while composing it."""
 
 
 class _FlowLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader that refuses duplicate keys, as Kestra does."""
+    """Safe loader that refuses duplicate keys, as Kestra does, and documents too deep or too big.
+
+    The C composer recurses once per nesting level, so a document nested a few hundred thousand
+    levels deep would overflow the C stack; it also builds a node per value before any check runs.
+    Both limits are enforced while composing, in `descend_resolver`, which it calls for every node.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def descend_resolver(self, current_node: yaml.Node | None, current_index: Any) -> None:  # noqa: D102
+        self._depth += 1
+        self._nodes += 1
+        if self._depth > MAX_DEPTH or self._nodes > MAX_NODES:
+            mark = current_node.start_mark if current_node is not None else None
+            if self._depth > MAX_DEPTH:
+                problem, hint = f"values nested more than {MAX_DEPTH} levels deep", "flatten the data"
+            else:
+                problem, hint = f"the document holds more than {MAX_NODES} values", "move the data out of the flow"
+            raise _LimitExceeded(None, None, problem, mark, hint)
+        if self.yaml_path_resolvers:
+            super().descend_resolver(current_node, current_index)
+
+    def ascend_resolver(self) -> None:  # noqa: D102
+        self._depth -= 1
+        if self.yaml_path_resolvers:
+            super().ascend_resolver()
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:  # noqa: D102
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a mapping, but found {node.id}", node.start_mark
+            )
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "mapping keys must be plain scalars", key_node.start_mark
+                )
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key `{key}`", key_node.start_mark)
-            try:
-                seen.add(key)
-            except TypeError:
-                raise yaml.constructor.ConstructorError(
-                    None, None, "mapping keys must be plain scalars", key_node.start_mark
-                ) from None
+            seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -75,7 +115,26 @@ def _core_schema_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
     return resolvers
 
 
+def _checked_scalar(construct: Callable[[Any, yaml.Node], Any], tag: str) -> Callable[[Any, yaml.Node], Any]:
+    """Wrap a scalar constructor so a bad explicitly tagged value (`!!int abc`) is a located error."""
+
+    def checked(loader: Any, node: yaml.Node) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, KeyError, IndexError):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"`{node.value}` is not a valid !!{tag.rsplit(':', 1)[-1]}", node.start_mark
+            ) from None
+
+    return checked
+
+
 _FlowLoader.yaml_implicit_resolvers = _core_schema_resolvers()
+_FlowLoader.yaml_constructors = {
+    tag: _checked_scalar(construct, tag) if tag in _SCALAR_TAGS else construct
+    for tag, construct in _BaseLoader.yaml_constructors.items()
+    if tag not in _NON_JSON_TAGS
+}
 
 
 def read_flow_text(path: str | Path) -> str:
@@ -107,74 +166,123 @@ def decode_flow_bytes(data: bytes, filename: str) -> str:
 
 def load_yaml(text: str, filename: str = "<string>") -> Any:
     """Parse YAML text into plain data; syntax errors become a located `FlowValidationError`."""
-    if "\t" in text:
-        _reject_tab_indentation(text, filename)
-    loader = _FlowLoader(text)
+    loader = None
     try:
+        loader = _FlowLoader(text)
         data = loader.get_single_data()
+    except _LimitExceeded as exc:
+        raise _located(exc.problem or "", filename, exc.problem_mark, exc.note or "") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        raise FlowValidationError(
-            [
-                FlowError(
-                    f"YAML syntax error: {problem}",
-                    filename,
-                    mark.line + 1 if mark else None,
-                    mark.column + 1 if mark else None,
-                    hint=_yaml_hint(problem),
-                )
-            ]
-        ) from None
+        mark = exc.problem_mark or exc.context_mark
+        if "tab character" in problem or _character_at(text, mark) == "\t":
+            # Tabs are fine inside block scalars; the parser only fails on those used as indentation.
+            raise _located("tab character used for indentation", filename, mark, "indent with spaces") from None
+        raise _located(_describe(problem), filename, mark, _yaml_hint(problem)) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, filename) from None
+    except UnicodeEncodeError as exc:  # lone surrogates: the text cannot be UTF-8
+        line, column = _line_column(text, exc.start)
+        message = f"invalid character U+{ord(text[exc.start]):04X} (not valid Unicode text)"
+        raise FlowValidationError([FlowError(message, filename, line, column, hint="save the file as UTF-8")]) from None
     except yaml.YAMLError as exc:
         raise FlowValidationError([FlowError(f"YAML error: {exc}", filename)]) from None
     finally:
-        loader.dispose()
-    _check_expanded_size(data, filename)
+        if loader is not None:
+            loader.dispose()
+    if "&" in text:  # only anchors/aliases can make the data bigger or deeper than the text
+        _check_expanded_size(data, filename)
     return data
 
 
+def _character_at(text: str, mark: Any) -> str:
+    """The character a parser mark points at ('' when it is past the end)."""
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    if mark.line >= len(lines):
+        return ""
+    line = lines[mark.line]
+    return line[mark.column] if mark.column < len(line) else ""
+
+
+def _located(message: str, filename: str, mark: Any, hint: str) -> FlowValidationError:
+    line = mark.line + 1 if mark else None
+    column = mark.column + 1 if mark else None
+    return FlowValidationError([FlowError(message, filename, line, column, hint=hint)])
+
+
+def _describe(problem: str) -> str:
+    """The message for a YAML problem: tags are named the way they are written (`!!timestamp`)."""
+    tag = re.fullmatch(r"could not determine a constructor for the tag '(.*)'", problem, re.DOTALL)
+    if tag:
+        name = tag.group(1)
+        if name == "tag:yaml.org,2002:merge":
+            return "YAML merge keys (`<<`) are not supported"
+        written = "!!" + name.removeprefix("tag:yaml.org,2002:") if name.startswith("tag:yaml.org,2002:") else name
+        return f"unsupported YAML tag `{written}`"
+    return f"YAML syntax error: {problem}"
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, filename: str) -> FlowValidationError:
+    """A character YAML does not allow (control characters): located, since the C reader counts bytes."""
+    prefix = text.encode("utf-8", "surrogatepass")[: exc.position].decode("utf-8", "ignore")
+    line, column = _line_column(prefix, len(prefix))
+    character = exc.character if isinstance(exc.character, int) else ord(exc.character or "\0")
+    return FlowValidationError(
+        [
+            FlowError(
+                f"character U+{character:04X} is not allowed in YAML",
+                filename,
+                line,
+                column,
+                hint=f'remove it, or write it as the escape "\\u{character:04x}" inside a double-quoted string',
+            )
+        ]
+    )
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of the character at `index`."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
 def _check_expanded_size(data: Any, filename: str) -> None:
-    """Refuse documents whose aliases expand to more than MAX_NODES values (alias bombs)."""
+    """Refuse documents whose aliases expand to more than MAX_NODES values or MAX_DEPTH levels."""
     budget = MAX_NODES
-    stack = [data]
+    stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
-        value = stack.pop()
+        value, depth = stack.pop()
         budget -= 1
-        if budget < 0:
+        if budget < 0 or depth > MAX_DEPTH:
+            limit = f"more than {MAX_NODES} values" if budget < 0 else f"more than {MAX_DEPTH} levels deep"
             raise FlowValidationError(
                 [
                     FlowError(
-                        f"document expands to more than {MAX_NODES} values",
+                        f"document expands to {limit}",
                         filename,
                         hint="YAML anchors/aliases may be nested too deeply; write the flow out",
                     )
                 ]
             )
         if isinstance(value, dict):
-            stack.extend(value.values())
+            stack.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
-            stack.extend(value)
+            stack.extend((item, depth + 1) for item in value)
 
 
-def _reject_tab_indentation(text: str, filename: str) -> None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.lstrip(" ")
-        if stripped.startswith("\t"):
-            raise FlowValidationError(
-                [
-                    FlowError(
-                        "tab character used for indentation",
-                        filename,
-                        number,
-                        len(line) - len(stripped) + 1,
-                        hint="indent with spaces",
-                    )
-                ]
-            )
+#: The line breaks the YAML reader counts (`str.splitlines` also splits on form feeds and others).
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
 
 
 def _yaml_hint(problem: str) -> str:
+    if "tag:yaml.org,2002:merge" in problem:
+        return "write the keys out"
+    if "could not determine a constructor" in problem:
+        return "flows are plain YAML: write the value without the tag"
+    if "is not a valid" in problem:
+        return "remove the tag, or write a value of that type"
     if "duplicate key" in problem:
         return "each key may appear once in a mapping; remove or rename one"
     if "mapping values are not allowed" in problem:
@@ -191,13 +299,15 @@ class PositionIndex:
         self._text = text
         self._root: yaml.Node | None = None
         self._composed = False
+        self._empty = False
 
     def _node(self) -> yaml.Node | None:
         if not self._composed:
             self._composed = True
             try:
-                self._root = yaml.compose(self._text, Loader=_BaseLoader)
-            except yaml.YAMLError:
+                self._root = yaml.compose(self._text, Loader=_FlowLoader)
+                self._empty = self._root is None
+            except (yaml.YAMLError, UnicodeEncodeError):
                 self._root = None
         return self._root
 
@@ -209,7 +319,7 @@ class PositionIndex:
         """
         node = self._node()
         if node is None:
-            return None, None
+            return (1, 1) if self._empty else (None, None)  # an empty document: point at its start
         mark = node.start_mark
         for part in path:
             found = _child(node, part)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from yaml2dag.tasktypes import TaskBase
 from yaml2dag.tasktypes.base import DurationText, KestraModel, Retry, Text
@@ -26,38 +26,57 @@ SUPPORTED_INPUT_TYPES = frozenset(INPUT_TYPES) - {"FILE", "SECRET", "YAML"}
 
 SCHEDULE_TYPES = ("io.kestra.plugin.core.trigger.Schedule", "io.kestra.core.models.triggers.types.Schedule")
 
+_SCALAR = {"type": ["string", "number", "boolean", "null"]}
+#: JSON Schema of `labels` as written: a map, or a list of `{key, value}` (the validator turns both into a map).
+LABELS_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "object", "additionalProperties": _SCALAR, "propertyNames": {"not": {"pattern": "^system\\."}}},
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"key": _SCALAR, "value": _SCALAR},
+                "required": ["key", "value"],
+                "additionalProperties": False,
+            },
+        },
+    ]
+}
+
 
 class InputDependency(KestraModel):
     """An input's `dependsOn` block."""
 
-    inputs: list[str] = Field(default_factory=list)
-    condition: str | None = None
+    inputs: list[str] = Field(default_factory=list, description="Ids of the inputs this input depends on.")
+    condition: str | None = Field(default=None, description="Expression that must render true to show this input.")
 
 
 class FlowInput(KestraModel):
     """One entry of `inputs` (spec §1.1); becomes an Airflow Param on the trigger form."""
 
-    id: str = Field(pattern=INPUT_ID_PATTERN)
-    type: Literal[INPUT_TYPES]  # type: ignore[valid-type]
-    description: str | None = None
-    displayName: str | None = None
-    required: bool = True
-    defaults: Any = None
-    prefill: Any = None
-    dependsOn: InputDependency | None = None
-    validator: str | None = None
-    values: list[Any] | None = None
-    options: list[Any] | None = None
-    expression: str | None = None
-    allowCustomValue: bool = False
-    isRadio: bool = False
-    autoSelectFirst: bool = False
-    itemType: str | None = None
-    min: Any = None
-    max: Any = None
-    after: str | None = None
-    before: str | None = None
-    extension: str | None = None
+    id: str = Field(pattern=INPUT_ID_PATTERN, description="Input id, read as `inputs.<id>` in expressions.")
+    type: Literal[INPUT_TYPES] = Field(  # type: ignore[valid-type]
+        description="Input type: how the value is parsed and checked."
+    )
+    description: str | None = Field(default=None, description="Help text shown with the input.")
+    displayName: str | None = Field(default=None, description="Label shown instead of the id on the trigger form.")
+    required: bool = Field(default=True, description="A run cannot start without a value (Kestra's default: true).")
+    defaults: Any = Field(default=None, description="Value used when none is given.")
+    prefill: Any = Field(default=None, description="Value filled into the form, but not used as a default.")
+    dependsOn: InputDependency | None = Field(default=None, description="Show this input only when others are set.")
+    validator: str | None = Field(default=None, description="STRING: regular expression the whole value must match.")
+    values: list[Any] | None = Field(default=None, description="ENUM, SELECT, MULTISELECT: the allowed values.")
+    options: list[Any] | None = Field(default=None, description="MULTISELECT: deprecated alias of `values`.")
+    expression: str | None = Field(default=None, description="SELECT, MULTISELECT: expression listing the values.")
+    allowCustomValue: bool = Field(default=False, description="SELECT, MULTISELECT: accept values not listed.")
+    isRadio: bool = Field(default=False, description="SELECT: show radio buttons instead of a drop-down.")
+    autoSelectFirst: bool = Field(default=False, description="SELECT: default to the first value.")
+    itemType: str | None = Field(default=None, description="ARRAY: type of the items (STRING, INT, FLOAT, BOOLEAN).")
+    min: Any = Field(default=None, description="INT, FLOAT: smallest value allowed.")
+    max: Any = Field(default=None, description="INT, FLOAT: largest value allowed.")
+    after: str | None = Field(default=None, description="DATETIME, DATE, TIME: the value must be later than this.")
+    before: str | None = Field(default=None, description="DATETIME, DATE, TIME: the value must be earlier than this.")
+    extension: str | None = Field(default=None, description="FILE: expected file extension (deprecated).")
 
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
         {"prefill", "dependsOn", "expression", "allowCustomValue", "after", "before", "extension"}
@@ -74,18 +93,26 @@ class Trigger(KestraModel):
 
     model_config = KestraModel.model_config | {"extra": "allow"}
 
-    id: str = Field(pattern=TRIGGER_ID_PATTERN)
-    type: str
-    description: str | None = None
-    disabled: bool = False
-    cron: str | None = None
-    timezone: str | None = None
-    withSeconds: bool = False
-    inputs: dict[str, Any] | None = None
-    recoverMissedSchedules: Literal["ALL", "LAST", "NONE"] | None = None
-    conditions: list[Any] | None = None
-    stopAfter: list[str] | None = None
-    lateMaximumDelay: DurationText | None = None
+    id: str = Field(pattern=TRIGGER_ID_PATTERN, description="Trigger id, unique in the flow.")
+    type: str = Field(description="Trigger type; yaml2dag compiles the Schedule trigger.")
+    description: str | None = Field(default=None, description="Free text.")
+    disabled: bool = Field(default=False, description="A disabled trigger does not start runs.")
+    cron: str | None = Field(
+        default=None, description="Schedule: cron expression with 5 fields (`0 9 * * 1-5`) or @hourly, @daily, ..."
+    )
+    timezone: str | None = Field(
+        default=None, description="Schedule: IANA time zone of the cron (default: Airflow's default time zone)."
+    )
+    withSeconds: bool = Field(default=False, description="Schedule: the cron expression has a 6th field, seconds.")
+    inputs: dict[str, Any] | None = Field(default=None, description="Input values given to each run it starts.")
+    recoverMissedSchedules: Literal["ALL", "LAST", "NONE"] | None = Field(
+        default=None, description="Schedule: which runs missed while down to start: ALL, LAST or NONE."
+    )
+    conditions: list[Any] | None = Field(default=None, description="Conditions that must hold for it to fire.")
+    stopAfter: list[str] | None = Field(default=None, description="Disable the trigger after a run in these states.")
+    lateMaximumDelay: DurationText | None = Field(
+        default=None, description="Schedule: skip a run that would start later than this after its date."
+    )
 
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
         {"inputs", "conditions", "stopAfter", "lateMaximumDelay", "withSeconds", "recoverMissedSchedules"}
@@ -95,56 +122,76 @@ class Trigger(KestraModel):
 class PluginDefault(KestraModel):
     """One entry of `pluginDefaults` (alias `taskDefaults`)."""
 
-    type: str
-    forced: bool = False
-    values: dict[str, Any] = Field(default_factory=dict)
+    type: str = Field(description="Task type, or a prefix of task types, the defaults apply to.")
+    forced: bool = Field(default=False, description="The defaults win over values set on the task.")
+    values: dict[str, Any] = Field(default_factory=dict, description="Property values to apply.")
 
 
 class Concurrency(KestraModel):
     """The flow's `concurrency` block: at most `limit` runs at once."""
 
-    limit: int = Field(ge=1)
-    behavior: Literal["QUEUE", "CANCEL", "FAIL"] = "QUEUE"
+    limit: int = Field(ge=1, description="Most runs of this flow at the same time (Airflow's `max_active_runs`).")
+    behavior: Literal["QUEUE", "CANCEL", "FAIL"] = Field(
+        default="QUEUE", description="What happens to a run over the limit: QUEUE, CANCEL or FAIL."
+    )
 
 
 class FlowOutput(KestraModel):
     """One entry of the flow-level `outputs`."""
 
-    id: str = Field(pattern=INPUT_ID_PATTERN)
-    type: str
-    value: Any = None
-    description: str | None = None
-    displayName: str | None = None
-    required: bool = True
+    id: str = Field(pattern=INPUT_ID_PATTERN, description="Output id.")
+    type: str = Field(description="Type the value is converted to (as for inputs).")
+    value: Any = Field(default=None, description="Expression rendered at the end of the run.")
+    description: str | None = Field(default=None, description="Free text.")
+    displayName: str | None = Field(default=None, description="Label shown instead of the id.")
+    required: bool = Field(default=True, description="The run fails when the value cannot be rendered.")
 
 
 class Flow(KestraModel):
     """A whole Kestra flow, validated. Task lists hold typed task models."""
 
-    id: Text = Field(pattern=FLOW_ID_PATTERN, min_length=1, max_length=100)
-    namespace: Text = Field(pattern=NAMESPACE_PATTERN, min_length=1, max_length=150)
-    revision: int | None = None
-    description: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    variables: dict[str, Any] = Field(default_factory=dict)
-    inputs: list[FlowInput] = Field(default_factory=list)
-    tasks: list[TaskBase] = Field(min_length=1)
-    errors: list[TaskBase] = Field(default_factory=list)
-    finally_: list[TaskBase] = Field(default_factory=list, alias="finally")
-    afterExecution: list[Any] = Field(default_factory=list)
-    listeners: list[Any] = Field(default_factory=list)
-    triggers: list[Trigger] = Field(default_factory=list)
-    pluginDefaults: list[PluginDefault] = Field(default_factory=list)
-    taskDefaults: list[PluginDefault] = Field(default_factory=list)
-    disabled: bool = False
-    retry: Retry | None = None
-    concurrency: Concurrency | None = None
-    outputs: list[FlowOutput] = Field(default_factory=list)
-    sla: list[Any] = Field(default_factory=list)
-    checks: list[Any] = Field(default_factory=list)
-    workerGroup: dict[str, Any] | None = None
-    tenantId: str | None = None
-    deleted: bool = False
+    id: Text = Field(
+        pattern=FLOW_ID_PATTERN, min_length=1, max_length=100, description="Flow id; the DAG id is `<namespace>.<id>`."
+    )
+    namespace: Text = Field(
+        pattern=NAMESPACE_PATTERN,
+        min_length=1,
+        max_length=150,
+        description="Lower-case namespace such as `company.team`; also a DAG tag.",
+    )
+    revision: int | None = Field(default=None, description="Revision number, set by Kestra (`flow.revision`).")
+    description: str | None = Field(
+        default=None, description="Markdown description: the DAG's description (first line) and docs."
+    )
+    labels: Annotated[dict[str, str], WithJsonSchema(LABELS_JSON_SCHEMA)] = Field(
+        default_factory=dict,
+        description="Labels, a map or a list of `{key, value}`; each becomes a DAG tag `key:value`.",
+    )
+    variables: dict[str, Any] = Field(
+        default_factory=dict, description="Constants read as `vars.<name>`; not rendered unless passed to `render()`."
+    )
+    inputs: list[FlowInput] = Field(default_factory=list, description="Typed inputs of a run (Airflow Params).")
+    tasks: list[TaskBase] = Field(min_length=1, description="The tasks, run one after the other until one fails.")
+    errors: list[TaskBase] = Field(
+        default_factory=list, description="Tasks run one after the other when a task of `tasks` failed."
+    )
+    finally_: list[TaskBase] = Field(
+        default_factory=list, alias="finally", description="Tasks run at the end of every run, whatever happened."
+    )
+    afterExecution: list[Any] = Field(default_factory=list, description="Tasks run once the run has its final state.")
+    listeners: list[Any] = Field(default_factory=list, description="Deprecated: tasks run after the run.")
+    triggers: list[Trigger] = Field(default_factory=list, description="What starts runs: Schedule (cron) triggers.")
+    pluginDefaults: list[PluginDefault] = Field(default_factory=list, description="Default values of task properties.")
+    taskDefaults: list[PluginDefault] = Field(default_factory=list, description="Deprecated alias of `pluginDefaults`.")
+    disabled: bool = Field(default=False, description="A disabled flow cannot run.")
+    retry: Retry | None = Field(default=None, description="Retry of failed tasks for the whole flow.")
+    concurrency: Concurrency | None = Field(default=None, description="Limit on runs of this flow at the same time.")
+    outputs: list[FlowOutput] = Field(default_factory=list, description="Flow outputs, rendered at the end of a run.")
+    sla: list[Any] = Field(default_factory=list, description="Service-level rules (maximum duration, assertions).")
+    checks: list[Any] = Field(default_factory=list, description="Conditions checked before a run is created.")
+    workerGroup: dict[str, Any] | None = Field(default=None, description="Worker group to run on (Enterprise).")
+    tenantId: str | None = Field(default=None, description="Tenant, set by the Kestra server.")
+    deleted: bool = Field(default=False, description="Set by the Kestra server on deleted flows.")
 
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
         {
@@ -162,6 +209,12 @@ class Flow(KestraModel):
             "deleted",
         }
     )
+
+    @field_validator("description")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        """A description of only blanks is no description (the DAG summary is its first line)."""
+        return value if value is None or value.strip() else None
 
     @field_validator("labels", mode="before")
     @classmethod

@@ -355,16 +355,18 @@ class _Console:
 
 
 def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration: float) -> RunResult:
+    """Read back every task's state, outputs and logs; WARNING (Airflow: success) is reported as such."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    from yaml2dag.operators.context import STATE_XCOM_KEY
     from yaml2dag.operators.state import STATE_TASK_ID
 
     with create_session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id, key="return_value"))
-        outputs = {row.task_id: XComModel.deserialize_value(row) for row in rows}
+        rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id))
+        xcoms = {(row.task_id, row.key): XComModel.deserialize_value(row) for row in rows}
         instances = session.scalars(
             select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
         )
@@ -372,8 +374,15 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
 
     def result(task_id: str) -> TaskResult:
         state, start, end = instances_by_id[task_id]
-        return TaskResult(state, outputs.get(task_id), capture.lines.get(task_id, []), start, end)
+        if state == "success" and xcoms.get((task_id, STATE_XCOM_KEY)) == "WARNING":
+            state = "warning"
+        outputs = xcoms.get((task_id, "return_value")) if task_id != STATE_TASK_ID else None
+        return TaskResult(state, outputs, capture.lines.get(task_id, []), start, end)
 
     tasks = {task.id: result(task.id) for task in flow.all_tasks() if task.id in instances_by_id}
     state_task = result(STATE_TASK_ID) if STATE_TASK_ID in instances_by_id else None
-    return RunResult(dag.dag_id, dag_run.run_id, _state_name(dag_run.state), tasks, duration, state_task)
+    run_state = _state_name(dag_run.state)
+    flow_state = xcoms.get((STATE_TASK_ID, "return_value")) or {}
+    if run_state == "success" and flow_state.get("state") == "WARNING":
+        run_state = "warning"
+    return RunResult(dag.dag_id, dag_run.run_id, run_state, tasks, duration, state_task)

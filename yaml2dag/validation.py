@@ -14,11 +14,13 @@ from pydantic import BaseModel
 from yaml2dag.errors import ExpressionError, FlowError, FlowValidationError
 from yaml2dag.expressions import needs_rendering, translate
 from yaml2dag.loader import DocPath, PositionIndex, format_path
-from yaml2dag.model import RESERVED_FLOW_IDS, SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, Flow
+from yaml2dag.model import RESERVED_FLOW_IDS, SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, Flow, FlowInput
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
-from yaml2dag.tasktypes.base import KestraModel
+from yaml2dag.tasktypes.base import KestraModel, is_expression
 
 TASK_BLOCKS = ("tasks", "errors", "finally")
+#: Airflow's limit on DAG and task ids.
+AIRFLOW_ID_LENGTH = 250
 _PATTERN_MESSAGES = {
     r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$": "must start with a letter or digit and use only letters, digits, `_` and `-`",
     r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$": "must start with a letter or digit and use only letters, digits, `.`, `_` and `-`",
@@ -225,6 +227,13 @@ def _lower_first(text: str) -> str:
 def _check_flow(flow: Flow, data: dict[str, Any], collector: _Collector) -> None:
     if flow.id in RESERVED_FLOW_IDS:
         collector.add(("id",), f"flow id `{flow.id}` is reserved by Kestra", "choose another id", prefer_key=False)
+    if len(flow.dag_id) > AIRFLOW_ID_LENGTH:
+        collector.add(
+            ("id",),
+            f"the DAG id `<namespace>.<id>` is {len(flow.dag_id)} characters long; Airflow allows {AIRFLOW_ID_LENGTH}",
+            "shorten the id or the namespace",
+            prefer_key=False,
+        )
     _check_unique_ids(flow, collector)
     _check_unsupported(flow, (), collector)
     for index, flow_input in enumerate(flow.inputs):
@@ -234,10 +243,14 @@ def _check_flow(flow: Flow, data: dict[str, Any], collector: _Collector) -> None
                 f"input type `{flow_input.type}` is not supported by yaml2dag yet",
                 prefer_key=False,
             )
+        _check_input_schema(flow_input, ("inputs", index), collector)
     _check_unique([item.id for item in flow.inputs], "inputs", "input", collector)
     _check_unique([item.id for item in flow.triggers], "triggers", "trigger", collector)
     for index, trigger in enumerate(flow.triggers):
         _check_trigger(trigger, ("triggers", index), collector)
+    if any(trigger.type in SCHEDULE_TYPES and not trigger.disabled for trigger in flow.triggers):
+        for index, flow_input in enumerate(flow.inputs):
+            _check_scheduled_input(flow_input, ("inputs", index), collector)
     for block in TASK_BLOCKS:
         for index, task in enumerate(_block(flow, block)):
             path = (block, index)
@@ -249,7 +262,40 @@ def _check_flow(flow: Flow, data: dict[str, Any], collector: _Collector) -> None
                     "use `type: constant`",
                     prefer_key=False,
                 )
+            _check_fixed_durations(task, path, collector)
             _check_expressions(task, data[block][index], path, collector)
+
+
+def _check_fixed_durations(task: TaskBase, path: tuple[str | int, ...], collector: _Collector) -> None:
+    """`timeout` and `retry.interval` become operator arguments when the DAG is built: no expressions."""
+    fixed = [(("timeout",), task.timeout)]
+    if task.retry is not None:
+        fixed.append((("retry", "interval"), task.retry.interval))
+    for where, value in fixed:
+        if is_expression(value):
+            collector.add(
+                (*path, *where),
+                f"`{where[-1]}` must be a fixed duration: yaml2dag sets it when the DAG is built",
+                "write an ISO-8601 duration such as PT30S",
+                prefer_key=False,
+            )
+
+
+def _check_input_schema(flow_input: FlowInput, path: tuple[str | int, ...], collector: _Collector) -> None:
+    """Settings that become the input's Param schema must make a valid JSON Schema (else Airflow drops the DAG)."""
+    if flow_input.validator is not None:
+        try:
+            re.compile(f"^(?:{flow_input.validator})$")
+        except re.error as exc:
+            collector.add((*path, "validator"), f"invalid regular expression: {exc}", prefer_key=False)
+    for name in ("min", "max"):
+        value = getattr(flow_input, name)
+        if value is None:
+            continue
+        if flow_input.type not in ("INT", "FLOAT"):
+            collector.add((*path, name), f"`{name}` on a {flow_input.type} input is not supported by yaml2dag yet")
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            collector.add((*path, name), f"`{name}` must be a number", prefer_key=False)
 
 
 def _block(flow: Flow, block: str) -> list[TaskBase]:
@@ -287,7 +333,7 @@ def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collecto
     Tasks nested in a flow are checked on their own (with their own path), not from the flow.
     """
     fields = type(model).model_fields
-    for name in sorted(model.model_fields_set):
+    for name in sorted(model.model_fields_set & fields.keys()):  # not the extras of a model that allows them
         key = fields[name].alias or name
         if name in model.UNSUPPORTED:
             collector.add((*path, key), f"property `{key}` is not supported by yaml2dag yet", "remove it")
@@ -299,13 +345,48 @@ def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collecto
                 _check_unsupported(item, (*path, key) if index is None else (*path, key, index), collector)
 
 
+#: JSON types of the Param values the compiler builds per input type (Airflow checks scheduled defaults).
+_DEFAULT_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("STRING", "ENUM", "SELECT", "DATETIME", "DATE", "TIME", "DURATION", "URI", "EMAIL"), (str,)),
+    "INT": (int,),
+    "FLOAT": (int, float),
+    "BOOLEAN": (bool,),
+    "BOOL": (bool,),
+    "MULTISELECT": (list,),
+    "ARRAY": (list,),
+}
+_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
+
+
+def _check_scheduled_input(flow_input: FlowInput, path: tuple[str | int, ...], collector: _Collector) -> None:
+    """A scheduled run gets only defaults: Airflow refuses the DAG when one is missing or of the wrong type."""
+    default = flow_input.defaults
+    if default is None:
+        first_value = flow_input.type == "SELECT" and flow_input.autoSelectFirst and (flow_input.values or [])
+        if flow_input.required and not first_value:
+            collector.add(
+                path,
+                f"required input `{flow_input.id}` has no `defaults`: the Schedule trigger cannot start a run",
+                "add `defaults`, or `required: false`",
+            )
+        return
+    expected = _DEFAULT_TYPES.get(flow_input.type)
+    wrong_bool = isinstance(default, bool) and bool not in (expected or ())
+    if expected and (wrong_bool or not isinstance(default, expected)):
+        collector.add(
+            (*path, "defaults"),
+            f"`defaults` of a {flow_input.type} input must be {_TYPE_NAMES[expected[-1]]} (scheduled runs use it)",
+            "write the default as a value of the input's type (quote text)",
+            prefer_key=False,
+        )
+
+
 def _check_trigger(trigger: Any, path: tuple[str | int, ...], collector: _Collector) -> None:
     if trigger.type not in SCHEDULE_TYPES:
         collector.add(
             (*path, "type"), f"trigger type `{trigger.type}` is not supported by yaml2dag yet", prefer_key=False
         )
         return
-    _check_unsupported(trigger, path, collector)
     for extra in sorted(trigger.model_extra or {}):
         collector.add((*path, extra), f"unknown property `{extra}` for a Schedule trigger")
     if not trigger.cron:
@@ -317,6 +398,23 @@ def _check_trigger(trigger: Any, path: tuple[str | int, ...], collector: _Collec
             "use 5 fields, e.g. `0 9 * * 1-5`",
             prefer_key=False,
         )
+    if trigger.timezone and not _valid_timezone(trigger.timezone):
+        collector.add(
+            (*path, "timezone"),
+            f"unknown time zone `{trigger.timezone}`",
+            "use an IANA time zone name such as `Europe/Paris`, `UTC` or `Etc/GMT-2`",
+            prefer_key=False,
+        )
+
+
+def _valid_timezone(name: str) -> bool:
+    import pendulum  # what Airflow builds the timetable's zone with
+
+    try:
+        pendulum.timezone(name)
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def _valid_cron(expression: str) -> bool:

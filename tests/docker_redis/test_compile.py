@@ -75,7 +75,6 @@ CASES = [
             ("outputFiles", "[out.txt]"),
             ("namespaceFiles", "{enabled: true}"),
             ("config", "'{}'"),
-            ("allowFailure", "true"),
         )
     ),
     (

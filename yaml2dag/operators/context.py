@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -127,6 +128,8 @@ def _trigger(dag_run: Any) -> dict[str, Any] | None:
 
 #: XCom key under which a failed task may leave its error message (read by `errorLogs()`).
 ERROR_XCOM_KEY = "kestra_error"
+#: XCom key holding a task's Kestra state when Airflow cannot show it (WARNING, from allowFailure).
+STATE_XCOM_KEY = "kestra_state"
 
 #: Airflow task-instance states as Kestra names them; states missing here have no Kestra task run.
 KESTRA_STATES = {
@@ -163,11 +166,20 @@ class TaskStates(Mapping[str, Any]):
                 found = {}
             states = found.get(self._run_id, found) if isinstance(found, Mapping) else {}
             self._states = {
-                task_id: {"state": KESTRA_STATES[str(state)]}
+                task_id: {"state": self._kestra_state(task_id, str(state))}
                 for task_id, state in states.items()
                 if task_id in self._task_ids and str(state) in KESTRA_STATES
             }
         return self._states
+
+    def _kestra_state(self, task_id: str, airflow_state: str) -> str:
+        """Kestra's state of a task; a success that recorded WARNING (allowFailure) is WARNING."""
+        state = KESTRA_STATES[airflow_state]
+        if state == "SUCCESS":
+            with contextlib.suppress(Exception):
+                if self._task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY) == "WARNING":
+                    return "WARNING"
+        return state
 
     def __getitem__(self, task_id: str) -> dict[str, str]:
         return self._load()[task_id]
@@ -189,10 +201,13 @@ class RunInformation:
         self._states = states
 
     def error_logs(self) -> list[dict[str, Any]]:
-        """One ERROR entry per failed task: `taskId`, `message`, `level`, `flowId`, `namespace`, `executionId`."""
+        """One ERROR entry per task that failed, also when allowFailure turned it into WARNING.
+
+        Each entry has `taskId`, `message`, `level`, `flowId`, `namespace` and `executionId`.
+        """
         entries = []
         for task_id, details in self._states.items():
-            if details.get("state") != "FAILED":
+            if details.get("state") not in ("FAILED", "WARNING"):
                 continue
             try:
                 message = self._task_instance.xcom_pull(task_ids=task_id, key=ERROR_XCOM_KEY)

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from yaml2dag.errors import TaskFailure
+from yaml2dag.operators.context import STATE_XCOM_KEY
 
 STATE_TASK_ID = "_flow_state"
 _FAILED = ("failed", "upstream_failed")
@@ -21,6 +22,9 @@ _FAILED = ("failed", "upstream_failed")
 
 class FlowStateOperator(BaseOperator):
     """Fails when a main task failed, so the Airflow run ends in the flow's Kestra state.
+
+    Its XCom `state` is the flow's Kestra state: FAILED, WARNING (a main task ended WARNING, which
+    Airflow shows as success) or SUCCESS.
 
     :param main_task_ids: Airflow task ids of the flow's main `tasks`.
     """
@@ -31,7 +35,7 @@ class FlowStateOperator(BaseOperator):
         super().__init__(**kwargs)
         self.main_task_ids = list(main_task_ids)
 
-    def execute(self, context: Any) -> None:  # noqa: D102
+    def execute(self, context: Any) -> dict[str, str]:  # noqa: D102
         task_instance = context["ti"]
         run_id = context["dag_run"].run_id
         states = task_instance.get_task_states(
@@ -40,5 +44,16 @@ class FlowStateOperator(BaseOperator):
         failed = [task_id for task_id in self.main_task_ids if str(states.get(task_id)) == "failed"]
         if failed or any(str(states.get(task_id)) in _FAILED for task_id in self.main_task_ids):
             names = ", ".join(f"`{task_id}`" for task_id in failed) or "a main task"
+            task_instance.xcom_push(key="return_value", value={"state": "FAILED"})
             raise TaskFailure(f"Flow FAILED: {names} failed (errors and finally tasks never change the flow state)")
+        warned = [
+            task_id
+            for task_id in self.main_task_ids
+            if task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY) == "WARNING"
+        ]
+        if warned:
+            names = ", ".join(f"`{task_id}`" for task_id in warned)
+            self.log.warning("Flow WARNING: %s ended WARNING (allowFailure); the Airflow run succeeds", names)
+            return {"state": "WARNING"}
         self.log.info("Flow SUCCESS: every main task succeeded or was skipped")
+        return {"state": "SUCCESS"}

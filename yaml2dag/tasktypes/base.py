@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+if TYPE_CHECKING:
+    from pydantic import GetJsonSchemaHandler
 
 TASK_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
 _DURATION = re.compile(
@@ -16,6 +19,14 @@ _DURATION = re.compile(
     r"(?:(?P<seconds>[-+]?\d+(?:\.\d+)?)S)?)?$",
     re.IGNORECASE,
 )
+_AMOUNT = r"[-+]?[0-9]+(?:\.[0-9]+)?"
+#: JSON Schema of a value Kestra renders: a string holding `{{ ... }}` or `{% ... %}`.
+EXPRESSION_JSON_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"\{\{|\{%"}
+#: JSON Schema of an ISO-8601 duration (the syntax `parse_duration` reads, for editors).
+DURATION_JSON_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": rf"^\s*[-+]?[Pp](?:{_AMOUNT}[Dd])?(?:[Tt](?:{_AMOUNT}[Hh])?(?:{_AMOUNT}[Mm])?(?:{_AMOUNT}[Ss])?)?\s*$",
+}
 
 
 class KestraModel(BaseModel):
@@ -38,12 +49,15 @@ def parse_duration(text: str) -> dt.timedelta:
     if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
         raise ValueError(f"`{text}` is not an ISO-8601 duration such as PT30S, PT5M or P1D")
     parts = {name: float(value) for name, value in match.groupdict().items() if value and name != "sign"}
-    delta = dt.timedelta(
-        days=parts.get("days", 0),
-        hours=parts.get("hours", 0),
-        minutes=parts.get("minutes", 0),
-        seconds=parts.get("seconds", 0),
-    )
+    try:
+        delta = dt.timedelta(
+            days=parts.get("days", 0),
+            hours=parts.get("hours", 0),
+            minutes=parts.get("minutes", 0),
+            seconds=parts.get("seconds", 0),
+        )
+    except OverflowError:
+        raise ValueError(f"`{text}` is longer than the longest duration supported (999999999 days)") from None
     return -delta if match.group("sign") == "-" else delta
 
 
@@ -88,12 +102,31 @@ def _scalar_string(value: Any) -> Any:
     return value
 
 
+class ScalarsAsText:
+    """JSON Schema marker for string types that also take YAML numbers and booleans (read as text).
+
+    Put it in the `Annotated` of such a type, after its validator: the schema becomes the string's
+    own (with any pattern or length) or a number or boolean, so editors accept what yaml2dag accepts.
+    """
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return {"anyOf": [handler(core_schema), {"type": ["number", "boolean"]}]}
+
+
 #: An ISO-8601 duration, or an expression rendering to one.
-DurationText = Annotated[str, AfterValidator(_duration_or_expression)]
+DurationText = Annotated[
+    str,
+    AfterValidator(_duration_or_expression),
+    WithJsonSchema({"anyOf": [DURATION_JSON_SCHEMA, EXPRESSION_JSON_SCHEMA]}),
+]
 #: A string property: YAML numbers and booleans are read as their text, as Kestra does.
-Text = Annotated[str, BeforeValidator(_scalar_string)]
+Text = Annotated[str, BeforeValidator(_scalar_string), ScalarsAsText()]
 #: `message`-style properties: one string or a list of strings.
-TextOrTextList = Annotated[Any, AfterValidator(_string_or_string_list)]
+TextOrTextList = Annotated[
+    Any,
+    AfterValidator(_string_or_string_list),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
 
 
 def _flag(value: Any) -> Any:
@@ -120,22 +153,34 @@ Flag = Annotated[bool | str, BeforeValidator(_flag)]
 
 def choice(*values: str) -> Any:
     """A string limited to `values` (or an expression that will render to one of them)."""
-    return Annotated[str, AfterValidator(_choice(values))]
+    return Annotated[
+        str,
+        AfterValidator(_choice(values)),
+        WithJsonSchema({"anyOf": [{"enum": list(values)}, EXPRESSION_JSON_SCHEMA]}),
+    ]
 
 
 class Retry(KestraModel):
     """A task or flow `retry` block."""
 
-    type: Literal["constant", "exponential", "random"]
-    maxAttempts: int | None = Field(default=None, ge=1)
-    maxAttempt: int | None = Field(default=None, ge=1)
-    maxDuration: DurationText | None = None
-    interval: DurationText | None = None
-    maxInterval: DurationText | None = None
-    minInterval: DurationText | None = None
-    delayFactor: float | None = None
-    warningOnRetry: bool = False
-    behavior: Literal["RETRY_FAILED_TASK", "CREATE_NEW_EXECUTION"] = "RETRY_FAILED_TASK"
+    type: Literal["constant", "exponential", "random"] = Field(
+        description="Retry policy: `constant` (the one yaml2dag supports), `exponential` or `random`."
+    )
+    maxAttempts: int | None = Field(default=None, ge=1, description="Total attempts, the first one included.")
+    maxAttempt: int | None = Field(default=None, ge=1, description="Alias of `maxAttempts`.")
+    maxDuration: DurationText | None = Field(
+        default=None, description="Stop retrying once this long has passed since the first attempt."
+    )
+    interval: DurationText | None = Field(
+        default=None, description="Wait between two attempts: an ISO-8601 duration such as PT30S."
+    )
+    maxInterval: DurationText | None = Field(default=None, description="exponential/random: longest wait.")
+    minInterval: DurationText | None = Field(default=None, description="random: shortest wait.")
+    delayFactor: float | None = Field(default=None, description="exponential: growth factor of the wait.")
+    warningOnRetry: bool = Field(default=False, description="End in WARNING when a retry was needed to succeed.")
+    behavior: Literal["RETRY_FAILED_TASK", "CREATE_NEW_EXECUTION"] = Field(
+        default="RETRY_FAILED_TASK", description="Flow-level retry: retry the failed task or start a new run."
+    )
 
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
         {"maxDuration", "warningOnRetry", "behavior", "delayFactor", "maxInterval", "minInterval"}
@@ -157,24 +202,35 @@ class TaskBase(KestraModel):
     #: Properties Kestra renders as expressions before the task runs.
     DYNAMIC: ClassVar[tuple[str, ...]] = ()
 
-    id: Text = Field(pattern=TASK_ID_PATTERN, max_length=256)
-    type: str
-    description: str | None = None
-    disabled: bool = False
-    timeout: DurationText | None = None
-    retry: Retry | None = None
-    allowFailure: bool = False
-    allowWarning: bool = False
-    runIf: Text | None = None
-    logLevel: choice("TRACE", "DEBUG", "INFO", "WARN", "ERROR") | None = None  # type: ignore[valid-type]
-    logToFile: bool = False
-    workerGroup: dict[str, Any] | None = None
-    taskCache: dict[str, Any] | None = None
-    version: str | None = None
-
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
-        {"allowFailure", "allowWarning", "logLevel", "logToFile", "workerGroup", "taskCache", "version"}
+    # Kestra allows 256 characters; Airflow refuses task ids longer than 250.
+    id: Text = Field(
+        pattern=TASK_ID_PATTERN,
+        max_length=250,
+        description="Task id, unique in the flow (letters, digits, `_`, `-`); outputs are read as `outputs.<id>`.",
     )
+    type: str = Field(description="The task type: which Kestra task this is.")
+    description: str | None = Field(default=None, description="Free text; shown as the Airflow task's docs.")
+    disabled: bool = Field(default=False, description="Remove the task from the flow: it does not run at all.")
+    timeout: DurationText | None = Field(
+        default=None, description="Longest duration of one attempt (ISO-8601, e.g. PT10M); the attempt then fails."
+    )
+    retry: Retry | None = Field(default=None, description="Run the task again when it fails.")
+    allowFailure: bool = Field(default=False, description="A failure of this task does not fail the flow.")
+    allowWarning: bool = Field(default=False, description="A warning of this task counts as a success.")
+    runIf: Text | None = Field(
+        default=None, description="Expression: the task is skipped when it renders `false`, `0` or an empty string."
+    )
+    logLevel: choice("TRACE", "DEBUG", "INFO", "WARN", "ERROR") | None = Field(  # type: ignore[valid-type]
+        default=None, description="Lowest level of the log lines kept."
+    )
+    logToFile: bool = Field(default=False, description="Store the task's logs in a file.")
+    workerGroup: dict[str, Any] | None = Field(default=None, description="Worker group to run on (Enterprise).")
+    taskCache: dict[str, Any] | None = Field(
+        default=None, description="Reuse the outputs of an earlier run (`enabled`, `ttl`)."
+    )
+    version: str | None = Field(default=None, description="Version of the plugin to use.")
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"logLevel", "logToFile", "workerGroup", "taskCache", "version"})
 
     def operator_arguments(self) -> dict[str, Any]:
         """Keyword arguments for this task's operator, beyond the common ones."""

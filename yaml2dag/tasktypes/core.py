@@ -18,8 +18,10 @@ class Log(TaskBase):
     OPERATOR: ClassVar = f"{_CORE}:LogOperator"
     DYNAMIC: ClassVar = ("message", "level")
 
-    message: TextOrTextList
-    level: choice("TRACE", "DEBUG", "INFO", "WARN", "ERROR") = "INFO"  # type: ignore[valid-type]
+    message: TextOrTextList = Field(description="Message to log, or a list of messages logged one per line.")
+    level: choice("TRACE", "DEBUG", "INFO", "WARN", "ERROR") = Field(  # type: ignore[valid-type]
+        default="INFO", description="Log level: TRACE, DEBUG, INFO, WARN or ERROR."
+    )
 
     def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
         return {"message": self.message, "level": self.level}
@@ -32,8 +34,11 @@ class Fail(TaskBase):
     OPERATOR: ClassVar = f"{_CORE}:FailOperator"
     DYNAMIC: ClassVar = ("condition", "errorMessage")
 
-    condition: Text | None = None
-    errorMessage: Text = "Task failure"
+    condition: Text | None = Field(
+        default=None,
+        description="Fail only when this renders true (not `false`, `0`, `-0` or empty); without it, always fail.",
+    )
+    errorMessage: Text = Field(default="Task failure", description="Message of the failure.")
 
     def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
         return {"condition": self.condition, "error_message": self.errorMessage}
@@ -46,8 +51,10 @@ class Assert(TaskBase):
     OPERATOR: ClassVar = f"{_CORE}:AssertOperator"
     DYNAMIC: ClassVar = ("conditions", "errorMessage")
 
-    conditions: list[Text] = Field(min_length=1)
-    errorMessage: Text | None = None
+    conditions: list[Text] = Field(
+        min_length=1, description="Expressions that must all render true; each one that does not is logged."
+    )
+    errorMessage: Text | None = Field(default=None, description="Added to the failure message when a check fails.")
 
     def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
         return {"conditions": list(self.conditions), "error_message": self.errorMessage}
@@ -60,7 +67,7 @@ class Sleep(TaskBase):
     OPERATOR: ClassVar = f"{_CORE}:SleepOperator"
     DYNAMIC: ClassVar = ("duration",)
 
-    duration: DurationText
+    duration: DurationText = Field(description="How long to wait: an ISO-8601 duration such as PT30S or PT5M.")
 
     def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
         return {"duration": self.duration}
@@ -73,7 +80,7 @@ class Return(TaskBase):
     OPERATOR: ClassVar = f"{_CORE}:ReturnOperator"
     DYNAMIC: ClassVar = ("format",)
 
-    format: Text | None = None
+    format: Text | None = Field(default=None, description="Text to render; the result is the output `value`.")
 
     def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
         return {"format": self.format}
@@ -86,7 +93,10 @@ class OutputValues(TaskBase):
     OPERATOR: ClassVar = f"{_CORE}:OutputValuesOperator"
     DYNAMIC: ClassVar = ("values",)
 
-    values: dict[str, Any] | str = Field(default_factory=dict)
+    values: dict[str, Any] | str = Field(
+        default_factory=dict,
+        description="Values to render and output as `values`: a map, or an expression rendering to a JSON object.",
+    )
 
     def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
         return {"values": self.values}

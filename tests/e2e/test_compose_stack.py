@@ -1,0 +1,101 @@
+"""docker-compose.yaml run as an operator runs it: CeleryExecutor, PostgreSQL, Redis, two Celery workers.
+
+Flows are dropped into the mounted folder, triggered through the REST API (with inputs), and their
+task and run states asserted; a worker is killed mid-task; `docker-compose down -v` cleans up.
+The last test takes the stack down, so it stays last in this file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from e2e import scenarios
+from e2e.conftest import ComposeStack
+
+pytestmark = [pytest.mark.docker, pytest.mark.airflow, pytest.mark.timeout(900)]
+
+WORKER_KILL_DAG = "tests.e2e.worker_kill"
+WORKER_KILL_FLOW = f"""
+id: worker_kill
+namespace: tests.e2e
+tasks:
+  - id: work
+    type: io.kestra.plugin.docker.Run
+    containerImage: {scenarios.BUSYBOX}
+    commands: ["sleep", "15"]
+    retry:
+      type: constant
+      interval: PT1S
+      maxAttempts: 2
+finally:
+  - id: cleanup
+    type: io.kestra.plugin.core.log.Log
+    message: finally runs after the worker died
+"""
+
+
+def test_dropped_flows_appear_as_dags(compose_stack: ComposeStack):
+    assert compose_stack.client.dag_ids() >= scenarios.EXPECTED_DAGS
+    (compose_stack.dags / "e2e" / "worker_kill.yaml").write_text(WORKER_KILL_FLOW)
+    (compose_stack.dags / "e2e" / "worker_kill.yaml").chmod(0o644)
+    compose_stack.client.wait_for_dags({WORKER_KILL_DAG}, timeout=120)
+
+
+def test_flow_with_inputs_runs_on_celery(compose_stack: ComposeStack):
+    scenarios.check_flow_with_inputs_succeeds(compose_stack.client)
+    scenarios.check_wrong_input_type_is_refused(compose_stack.client)
+
+
+def test_failing_seed_flow_ends_failed_after_errors_and_finally(compose_stack: ComposeStack):
+    scenarios.check_failing_seed_flow_runs_errors_and_finally(compose_stack.client)
+
+
+def test_docker_redis_seed_runs_unmodified_through_the_worker_docker_socket(compose_stack: ComposeStack):
+    instances = scenarios.check_docker_redis_seed_flow(compose_stack.client)
+    workers = {container[:12] for container in compose_stack.containers("airflow-worker")}
+    assert instances["start"]["hostname"] in workers, "a Celery worker container started Redis"
+
+
+def test_killed_worker_mid_task_leads_to_a_retry_and_finally_runs(compose_stack: ComposeStack):
+    client = compose_stack.client
+    client.wait_for_dags({WORKER_KILL_DAG}, timeout=120)
+    run_id = client.trigger(WORKER_KILL_DAG)
+    try:
+        running = client.wait_for(
+            lambda: (
+                (work := client.task_instances(WORKER_KILL_DAG, run_id).get("work"))
+                and work["state"] == "running"
+                and work["hostname"]
+                and work
+            ),
+            120,
+            "the Docker Run task to run on a worker",
+        )
+        time.sleep(3)  # the container is started and its output streamed
+        subprocess.run(["docker", "kill", running["hostname"]], check=True, capture_output=True)
+        assert client.finished(WORKER_KILL_DAG, run_id, timeout=240) == "success"
+        instances = client.task_instances(WORKER_KILL_DAG, run_id)
+        assert {task_id: instance["state"] for task_id, instance in instances.items()} == {
+            "work": "success",
+            "cleanup": "success",
+            "_flow_state": "success",
+        }
+        assert instances["work"]["try_number"] == 2, "the killed try is failed by the heartbeat check and retried"
+        assert instances["work"]["hostname"] != running["hostname"], "the retry ran on the surviving worker"
+    finally:
+        scenarios.remove_yaml2dag_containers(WORKER_KILL_DAG)
+
+
+def test_every_minute_schedule_fires(compose_stack: ComposeStack):
+    # The flow was dropped when the stack started; a scheduled run is due within two minutes.
+    scenarios.check_schedule_fires(compose_stack.client, time.monotonic() + 130)
+
+
+def test_down_leaves_no_container_network_or_volume(compose_stack: ComposeStack):
+    assert compose_stack.leftovers().keys() >= {"containers", "networks", "volumes"}
+    compose_stack.save_logs()
+    compose_stack.down()
+    assert compose_stack.leftovers() == {}
