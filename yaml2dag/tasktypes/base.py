@@ -90,15 +90,11 @@ def _string_or_string_list(value: Any) -> Any:
 
 
 def _scalar_string(value: Any) -> Any:
-    # Kestra's dynamic string properties accept YAML scalars and read them as text.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        from yaml2dag.expressions.values import java_double
+    # Kestra's dynamic string properties accept YAML scalars and read them as text, the Java way.
+    if isinstance(value, bool | int | float):
+        from yaml2dag.expressions.values import java_string
 
-        return java_double(value)
+        return java_string(value)
     return value
 
 
