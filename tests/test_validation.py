@@ -267,3 +267,25 @@ def test_tabs_inside_block_scalars_are_text_not_indentation():
         HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: |\n      a\n      \tb\n"
     )
     assert flow.tasks[0].message == "a\n\tb\n"
+
+
+def test_schedules_of_one_flow_share_a_timezone():
+    def schedules(second_zone: str) -> str:
+        trigger = "  - id: {id}\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: '0 {h} * * *'\n"
+        return (
+            HEADER
+            + "tasks:\n  - id: a\n"
+            + LOG
+            + "triggers:\n"
+            + trigger.format(id="morning", h=8)
+            + "    timezone: Europe/Paris\n"
+            + trigger.format(id="evening", h=20)
+            + f"    timezone: {second_zone}\n"
+        )
+
+    flow = parse_flow_text(schedules("Europe/Paris"))
+    assert [trigger.id for trigger in flow.triggers] == ["morning", "evening"]
+    [error] = errors_of(schedules("America/New_York"))
+    assert (error.line, error.column, error.path) == (15, 15, "triggers[1].timezone")
+    assert "differs from `Europe/Paris`" in error.message
+    assert error.hint == "all Schedule triggers of a flow must use the same timezone"

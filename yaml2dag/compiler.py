@@ -162,14 +162,8 @@ def _schedule(flow: Flow) -> Any:
     schedules = [t for t in flow.triggers if t.type in SCHEDULE_TYPES and not t.disabled]
     if not schedules:
         return None
-    zones = {t.timezone or _default_timezone() for t in schedules}
-    if len(zones) > 1:
-        from yaml2dag.errors import FlowError, FlowValidationError
-
-        raise FlowValidationError(
-            [FlowError("all Schedule triggers of a flow must use the same timezone", path="triggers")]
-        )
-    zone = zones.pop()
+    # Validation guarantees that every enabled Schedule trigger uses the same timezone.
+    zone = schedules[0].timezone or _default_timezone()
     if len(schedules) == 1:
         return CronTriggerTimetable(schedules[0].cron, timezone=zone)
     return MultipleCronTriggerTimetable(*(t.cron for t in schedules), timezone=zone)

@@ -248,6 +248,7 @@ def _check_flow(flow: Flow, data: dict[str, Any], collector: _Collector) -> None
     _check_unique([item.id for item in flow.triggers], "triggers", "trigger", collector)
     for index, trigger in enumerate(flow.triggers):
         _check_trigger(trigger, ("triggers", index), collector)
+    _check_one_timezone(flow, collector)
     if any(trigger.type in SCHEDULE_TYPES and not trigger.disabled for trigger in flow.triggers):
         for index, flow_input in enumerate(flow.inputs):
             _check_scheduled_input(flow_input, ("inputs", index), collector)
@@ -405,6 +406,23 @@ def _check_trigger(trigger: Any, path: tuple[str | int, ...], collector: _Collec
             "use an IANA time zone name such as `Europe/Paris`, `UTC` or `Etc/GMT-2`",
             prefer_key=False,
         )
+
+
+def _check_one_timezone(flow: Flow, collector: _Collector) -> None:
+    """Airflow runs several cron schedules of one DAG in a single timezone."""
+    schedules = [(i, t) for i, t in enumerate(flow.triggers) if t.type in SCHEDULE_TYPES and not t.disabled]
+    if not schedules:
+        return
+    first = schedules[0][1].timezone
+    for index, trigger in schedules[1:]:
+        if trigger.timezone != first:
+            collector.add(
+                ("triggers", index, "timezone") if trigger.timezone else ("triggers", index),
+                f"timezone `{trigger.timezone or 'default'}` differs from `{first or 'default'}` of the first schedule",
+                "all Schedule triggers of a flow must use the same timezone",
+                prefer_key=False,
+            )
+            return
 
 
 def _valid_timezone(name: str) -> bool:

@@ -66,15 +66,6 @@ def parse_template(source: str) -> ast.Template:
     return ast.Template(0, tuple(body))
 
 
-def parse_expression(source: str) -> ast.Node:
-    """Parse a bare expression such as `outputs.a.value == 'x'` (no delimiters)."""
-    tokens, _, _ = tokenize(source + " }}", 0, "}}")
-    parser = _ExpressionParser(source, tokens)
-    node = parser.expression()
-    parser.expect_end()
-    return node
-
-
 class _TemplateParser:
     """Walks template source, producing text/print/tag nodes; tags nest via `parse_body`."""
 
