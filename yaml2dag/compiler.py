@@ -18,10 +18,13 @@ import importlib
 from collections.abc import Iterable
 from typing import Any
 
-from yaml2dag.model import SCHEDULE_TYPES, Flow, FlowInput
+from yaml2dag.inputs import build_params
+from yaml2dag.model import Flow
 from yaml2dag.operators.context import FlowInfo
+from yaml2dag.retries import retry_arguments
 from yaml2dag.tasktypes import TaskBase
 from yaml2dag.tasktypes.base import parse_duration
+from yaml2dag.triggers import build_timetable
 
 #: A fixed start date: runs are triggered or scheduled from now on, never back-filled.
 START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -45,11 +48,11 @@ def compile_flow(flow: Flow, source: str | None = None) -> Any:
         dag_id=flow.dag_id,
         description=_summary(flow.description),
         doc_md=_doc(flow, source),
-        schedule=_schedule(flow),
+        schedule=build_timetable(flow),
         start_date=START_DATE,
         catchup=False,
         tags=_tags(flow),
-        params=_params(flow.inputs),
+        params=build_params(flow.inputs),
         max_active_runs=flow.concurrency.limit if flow.concurrency else None,
         auto_register=False,
     )
@@ -119,10 +122,8 @@ def _operator(task: TaskBase, info: FlowInfo) -> Any:
     }
     if task.timeout:
         arguments["execution_timeout"] = parse_duration(task.timeout)
-    if task.retry and task.retry.attempts:
-        arguments["retries"] = task.retry.attempts - 1
-        if task.retry.interval:
-            arguments["retry_delay"] = parse_duration(task.retry.interval)
+    if task.retry:
+        arguments.update(retry_arguments(task.retry))
     return operator_class(**arguments)
 
 
@@ -154,77 +155,3 @@ def _doc(flow: Flow, source: str | None) -> str:
 def _tags(flow: Flow) -> list[str]:
     tags = [flow.namespace, *(f"{key}:{value}" for key, value in flow.labels.items())]
     return [tag[:_TAG_LIMIT] for tag in tags]
-
-
-def _schedule(flow: Flow) -> Any:
-    from airflow.sdk import CronTriggerTimetable, MultipleCronTriggerTimetable
-
-    schedules = [t for t in flow.triggers if t.type in SCHEDULE_TYPES and not t.disabled]
-    if not schedules:
-        return None
-    # Validation guarantees that every enabled Schedule trigger uses the same timezone.
-    zone = schedules[0].timezone or _default_timezone()
-    if len(schedules) == 1:
-        return CronTriggerTimetable(schedules[0].cron, timezone=zone)
-    return MultipleCronTriggerTimetable(*(t.cron for t in schedules), timezone=zone)
-
-
-def _default_timezone() -> str:
-    from airflow.sdk.configuration import conf
-
-    return conf.get("core", "default_timezone", fallback="utc")
-
-
-_PARAM_TYPES: dict[str, dict[str, Any]] = {
-    "STRING": {"type": "string"},
-    "ENUM": {"type": "string"},
-    "SELECT": {"type": "string"},
-    "MULTISELECT": {"type": "array", "items": {"type": "string"}},
-    "INT": {"type": "integer"},
-    "FLOAT": {"type": "number"},
-    "BOOLEAN": {"type": "boolean"},
-    "BOOL": {"type": "boolean"},
-    "DATETIME": {"type": "string", "format": "date-time"},
-    "DATE": {"type": "string", "format": "date"},
-    "TIME": {"type": "string", "format": "time"},
-    "DURATION": {"type": "string", "pattern": r"^[-+]?P.*$"},
-    "JSON": {},
-    "URI": {"type": "string", "format": "uri"},
-    "EMAIL": {"type": "string", "format": "email"},
-    "ARRAY": {"type": "array"},
-}
-_ITEM_TYPES = {"STRING": "string", "INT": "integer", "FLOAT": "number", "BOOLEAN": "boolean", "BOOL": "boolean"}
-
-
-def _params(inputs: list[FlowInput]) -> dict[str, Any]:
-    """Flow inputs as Airflow Params: the trigger form shows them, typed and validated."""
-    from airflow.sdk import Param
-
-    params: dict[str, Any] = {}
-    for flow_input in inputs:
-        schema = dict(_PARAM_TYPES[flow_input.type])
-        values = flow_input.values or flow_input.options
-        if values and flow_input.type in ("ENUM", "SELECT"):
-            schema["enum"] = values
-        if values and flow_input.type == "MULTISELECT":
-            schema["items"] = {"type": "string", "enum": values}
-        if flow_input.type == "ARRAY" and flow_input.itemType in _ITEM_TYPES:
-            schema["items"] = {"type": _ITEM_TYPES[flow_input.itemType]}
-        if flow_input.validator and flow_input.type == "STRING":
-            schema["pattern"] = f"^(?:{flow_input.validator})$"
-        if flow_input.min is not None:
-            schema["minimum"] = flow_input.min
-        if flow_input.max is not None:
-            schema["maximum"] = flow_input.max
-        if not flow_input.required and "type" in schema:
-            schema["type"] = [schema["type"], "null"]
-        if flow_input.displayName:
-            schema["title"] = flow_input.displayName
-        default = flow_input.defaults
-        if default is None and flow_input.type == "SELECT" and flow_input.autoSelectFirst and values:
-            default = values[0]
-        if default is None and flow_input.required:
-            params[flow_input.id] = Param(description=flow_input.description, schema=schema)
-        else:
-            params[flow_input.id] = Param(default, description=flow_input.description, schema=schema)
-    return params

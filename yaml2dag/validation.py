@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -13,10 +12,13 @@ from pydantic import BaseModel
 
 from yaml2dag.errors import ExpressionError, FlowError, FlowValidationError
 from yaml2dag.expressions import needs_rendering, translate
+from yaml2dag.inputs import check_inputs
 from yaml2dag.loader import DocPath, PositionIndex, format_path
-from yaml2dag.model import RESERVED_FLOW_IDS, SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, Flow, FlowInput
+from yaml2dag.model import RESERVED_FLOW_IDS, Flow
+from yaml2dag.retries import check_retry
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
 from yaml2dag.tasktypes.base import KestraModel, is_expression
+from yaml2dag.triggers import check_triggers, has_schedule
 
 TASK_BLOCKS = ("tasks", "errors", "finally")
 #: Airflow's limit on DAG and task ids.
@@ -29,8 +31,8 @@ _PATTERN_MESSAGES = {
 }
 
 
-class _Collector:
-    """Accumulates located errors for one file."""
+class Collector:
+    """Accumulates located errors for one file; the checks of every part of a flow add to it."""
 
     def __init__(self, filename: str, text: str) -> None:
         self.filename = filename
@@ -50,7 +52,7 @@ class _Collector:
 
 def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
     """Validate loaded YAML data as a Kestra flow; raise `FlowValidationError` listing every problem."""
-    collector = _Collector(filename, text)
+    collector = Collector(filename, text)
     if not isinstance(data, dict):
         collector.add((), "a flow must be a YAML mapping with `id`, `namespace` and `tasks`")
         raise FlowValidationError(collector.errors)
@@ -90,7 +92,7 @@ def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
 _PLACEHOLDER_TASK = TASK_TYPES["io.kestra.plugin.core.log.Log"].model_construct(id="placeholder")
 
 
-def _parse_task(item: Any, path: tuple[str | int, ...], collector: _Collector) -> TaskBase | None:
+def _parse_task(item: Any, path: tuple[str | int, ...], collector: Collector) -> TaskBase | None:
     if not isinstance(item, dict):
         collector.add(path, "a task must be a mapping with `id` and `type`")
         return None
@@ -127,7 +129,7 @@ def _add_pydantic_errors(
     base: tuple[str | int, ...],
     model: type[BaseModel],
     data: Any,
-    collector: _Collector,
+    collector: Collector,
 ) -> None:
     seen: set[str] = set()
     for error in exc.errors():
@@ -224,7 +226,7 @@ def _lower_first(text: str) -> str:
 # --- semantic checks ---------------------------------------------------------------------------
 
 
-def _check_flow(flow: Flow, data: dict[str, Any], collector: _Collector) -> None:
+def _check_flow(flow: Flow, data: dict[str, Any], collector: Collector) -> None:
     if flow.id in RESERVED_FLOW_IDS:
         collector.add(("id",), f"flow id `{flow.id}` is reserved by Kestra", "choose another id", prefer_key=False)
     if len(flow.dag_id) > AIRFLOW_ID_LENGTH:
@@ -236,38 +238,21 @@ def _check_flow(flow: Flow, data: dict[str, Any], collector: _Collector) -> None
         )
     _check_unique_ids(flow, collector)
     _check_unsupported(flow, (), collector)
-    for index, flow_input in enumerate(flow.inputs):
-        if flow_input.type not in SUPPORTED_INPUT_TYPES:
-            collector.add(
-                ("inputs", index, "type"),
-                f"input type `{flow_input.type}` is not supported by yaml2dag yet",
-                prefer_key=False,
-            )
-        _check_input_schema(flow_input, ("inputs", index), collector)
+    check_inputs(flow, has_schedule(flow), collector)
     _check_unique([item.id for item in flow.inputs], "inputs", "input", collector)
     _check_unique([item.id for item in flow.triggers], "triggers", "trigger", collector)
-    for index, trigger in enumerate(flow.triggers):
-        _check_trigger(trigger, ("triggers", index), collector)
-    _check_one_timezone(flow, collector)
-    if any(trigger.type in SCHEDULE_TYPES and not trigger.disabled for trigger in flow.triggers):
-        for index, flow_input in enumerate(flow.inputs):
-            _check_scheduled_input(flow_input, ("inputs", index), collector)
+    check_triggers(flow, collector)
     for block in TASK_BLOCKS:
         for index, task in enumerate(_block(flow, block)):
             path = (block, index)
             _check_unsupported(task, path, collector)
-            if task.retry is not None and task.retry.type != "constant":
-                collector.add(
-                    (*path, "retry", "type"),
-                    f"`{task.retry.type}` retry is not supported by yaml2dag yet",
-                    "use `type: constant`",
-                    prefer_key=False,
-                )
+            if task.retry is not None:
+                check_retry(task.retry, (*path, "retry"), collector)
             _check_fixed_durations(task, path, collector)
             _check_expressions(task, data[block][index], path, collector)
 
 
-def _check_fixed_durations(task: TaskBase, path: tuple[str | int, ...], collector: _Collector) -> None:
+def _check_fixed_durations(task: TaskBase, path: tuple[str | int, ...], collector: Collector) -> None:
     """`timeout` and `retry.interval` become operator arguments when the DAG is built: no expressions."""
     fixed = [(("timeout",), task.timeout)]
     if task.retry is not None:
@@ -282,28 +267,11 @@ def _check_fixed_durations(task: TaskBase, path: tuple[str | int, ...], collecto
             )
 
 
-def _check_input_schema(flow_input: FlowInput, path: tuple[str | int, ...], collector: _Collector) -> None:
-    """Settings that become the input's Param schema must make a valid JSON Schema (else Airflow drops the DAG)."""
-    if flow_input.validator is not None:
-        try:
-            re.compile(f"^(?:{flow_input.validator})$")
-        except re.error as exc:
-            collector.add((*path, "validator"), f"invalid regular expression: {exc}", prefer_key=False)
-    for name in ("min", "max"):
-        value = getattr(flow_input, name)
-        if value is None:
-            continue
-        if flow_input.type not in ("INT", "FLOAT"):
-            collector.add((*path, name), f"`{name}` on a {flow_input.type} input is not supported by yaml2dag yet")
-        elif isinstance(value, bool) or not isinstance(value, int | float):
-            collector.add((*path, name), f"`{name}` must be a number", prefer_key=False)
-
-
 def _block(flow: Flow, block: str) -> list[TaskBase]:
     return flow.finally_ if block == "finally" else getattr(flow, block)
 
 
-def _check_unique_ids(flow: Flow, collector: _Collector) -> None:
+def _check_unique_ids(flow: Flow, collector: Collector) -> None:
     first_seen: dict[str, tuple[str, int]] = {}
     for block in TASK_BLOCKS:
         for index, task in enumerate(_block(flow, block)):
@@ -320,7 +288,7 @@ def _check_unique_ids(flow: Flow, collector: _Collector) -> None:
                 first_seen[task.id] = (block, index)
 
 
-def _check_unique(ids: list[str], block: str, kind: str, collector: _Collector) -> None:
+def _check_unique(ids: list[str], block: str, kind: str, collector: Collector) -> None:
     seen: set[str] = set()
     for index, item_id in enumerate(ids):
         if item_id in seen:
@@ -328,7 +296,7 @@ def _check_unique(ids: list[str], block: str, kind: str, collector: _Collector) 
         seen.add(item_id)
 
 
-def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collector: _Collector) -> None:
+def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collector: Collector) -> None:
     """Refuse properties that parse but are not implemented, in `model` and its nested blocks.
 
     Tasks nested in a flow are checked on their own (with their own path), not from the flow.
@@ -346,104 +314,7 @@ def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collecto
                 _check_unsupported(item, (*path, key) if index is None else (*path, key, index), collector)
 
 
-#: JSON types of the Param values the compiler builds per input type (Airflow checks scheduled defaults).
-_DEFAULT_TYPES: dict[str, tuple[type, ...]] = {
-    **dict.fromkeys(("STRING", "ENUM", "SELECT", "DATETIME", "DATE", "TIME", "DURATION", "URI", "EMAIL"), (str,)),
-    "INT": (int,),
-    "FLOAT": (int, float),
-    "BOOLEAN": (bool,),
-    "BOOL": (bool,),
-    "MULTISELECT": (list,),
-    "ARRAY": (list,),
-}
-_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
-
-
-def _check_scheduled_input(flow_input: FlowInput, path: tuple[str | int, ...], collector: _Collector) -> None:
-    """A scheduled run gets only defaults: Airflow refuses the DAG when one is missing or of the wrong type."""
-    default = flow_input.defaults
-    if default is None:
-        first_value = flow_input.type == "SELECT" and flow_input.autoSelectFirst and (flow_input.values or [])
-        if flow_input.required and not first_value:
-            collector.add(
-                path,
-                f"required input `{flow_input.id}` has no `defaults`: the Schedule trigger cannot start a run",
-                "add `defaults`, or `required: false`",
-            )
-        return
-    expected = _DEFAULT_TYPES.get(flow_input.type)
-    wrong_bool = isinstance(default, bool) and bool not in (expected or ())
-    if expected and (wrong_bool or not isinstance(default, expected)):
-        collector.add(
-            (*path, "defaults"),
-            f"`defaults` of a {flow_input.type} input must be {_TYPE_NAMES[expected[-1]]} (scheduled runs use it)",
-            "write the default as a value of the input's type (quote text)",
-            prefer_key=False,
-        )
-
-
-def _check_trigger(trigger: Any, path: tuple[str | int, ...], collector: _Collector) -> None:
-    if trigger.type not in SCHEDULE_TYPES:
-        collector.add(
-            (*path, "type"), f"trigger type `{trigger.type}` is not supported by yaml2dag yet", prefer_key=False
-        )
-        return
-    for extra in sorted(trigger.model_extra or {}):
-        collector.add((*path, extra), f"unknown property `{extra}` for a Schedule trigger")
-    if not trigger.cron:
-        collector.add(path, "missing required property `cron` for a Schedule trigger")
-    elif not _valid_cron(trigger.cron):
-        collector.add(
-            (*path, "cron"),
-            f"invalid cron expression `{trigger.cron}`",
-            "use 5 fields, e.g. `0 9 * * 1-5`",
-            prefer_key=False,
-        )
-    if trigger.timezone and not _valid_timezone(trigger.timezone):
-        collector.add(
-            (*path, "timezone"),
-            f"unknown time zone `{trigger.timezone}`",
-            "use an IANA time zone name such as `Europe/Paris`, `UTC` or `Etc/GMT-2`",
-            prefer_key=False,
-        )
-
-
-def _check_one_timezone(flow: Flow, collector: _Collector) -> None:
-    """Airflow runs several cron schedules of one DAG in a single timezone."""
-    schedules = [(i, t) for i, t in enumerate(flow.triggers) if t.type in SCHEDULE_TYPES and not t.disabled]
-    if not schedules:
-        return
-    first = schedules[0][1].timezone
-    for index, trigger in schedules[1:]:
-        if trigger.timezone != first:
-            collector.add(
-                ("triggers", index, "timezone") if trigger.timezone else ("triggers", index),
-                f"timezone `{trigger.timezone or 'default'}` differs from `{first or 'default'}` of the first schedule",
-                "all Schedule triggers of a flow must use the same timezone",
-                prefer_key=False,
-            )
-            return
-
-
-def _valid_timezone(name: str) -> bool:
-    import pendulum  # what Airflow builds the timetable's zone with
-
-    try:
-        pendulum.timezone(name)
-    except (ValueError, OSError):
-        return False
-    return True
-
-
-def _valid_cron(expression: str) -> bool:
-    from croniter import croniter
-
-    return bool(re.fullmatch(r"@(hourly|daily|midnight|weekly|monthly|yearly|annually)", expression)) or (
-        len(expression.split()) == 5 and croniter.is_valid(expression)
-    )
-
-
-def _check_expressions(task: TaskBase, raw: dict[str, Any], path: tuple[str | int, ...], collector: _Collector) -> None:
+def _check_expressions(task: TaskBase, raw: dict[str, Any], path: tuple[str | int, ...], collector: Collector) -> None:
     for name in (*task.DYNAMIC, "runIf"):
         if name in raw:
             for leaf_path, text in _string_leaves(raw[name], (*path, name)):
