@@ -1,16 +1,13 @@
-"""DAG-folder parse benchmark: yaml2dag YAML vs the same DAGs hand-written with `airflow.sdk`.
+"""DAG-folder parse, worker task start and import time, each in fresh processes.
 
-    python benchmarks/bench_dags_folder.py                 # N = 100 and 1,000
-    python benchmarks/bench_dags_folder.py --sizes 100 1000 5000 --repeat 5
+    python benchmarks/bench_dags_folder.py --sizes 100 1000 --repeat 3
 
-Every measurement runs in a fresh Python process (as Airflow's DAG processor does): it imports
-Airflow, fills a `DagBag` from the folder and reports the fill time and the peak RSS. Figures are
-medians of `--repeat` runs, reported as ratios to the hand-written folder measured in the same run
-(this machine is shared: absolute seconds drift, ratios much less). Also measured:
-- worker parse: a `DagBag` fill with Airflow's parsing context set to one DAG, as a worker does
-  before running a task, in a folder of N flows vs a folder of 1 flow;
-- `import yaml2dag.dagfolder, yaml2dag.compiler` on top of `import airflow.sdk`.
-The 5-task flow shape is the one of the performance issue: 3 main tasks, 1 errors, 1 finally.
+Every measurement runs in a fresh interpreter: it imports Airflow, fills a `DagBag` from the folder
+(as the DAG processor and workers do) and reports the fill's CPU time (user + system of the process:
+unlike wall time, barely changed by other processes on a shared machine), its wall time and the
+process's peak RSS.
+Figures are medians of `--repeat` runs, forms measured interleaved, reported as ratios to the
+hand-written folder of the same run: this machine is shared, absolute seconds drift, ratios much less.
 """
 
 from __future__ import annotations
@@ -25,138 +22,150 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-FLOW = """\
-id: flow{i}
-namespace: bench.team
-tasks:
-  - id: a
-    type: io.kestra.plugin.core.log.Log
-    message: "a {{{{ flow.id }}}}"
-  - id: b
-    type: io.kestra.plugin.core.log.Log
-    message: b
-  - id: c
-    type: io.kestra.plugin.core.log.Log
-    message: c
-errors:
-  - id: e
-    type: io.kestra.plugin.core.log.Log
-    message: e
-finally:
-  - id: f
-    type: io.kestra.plugin.core.log.Log
-    message: f
-"""
-
-HAND_WRITTEN = """\
-import datetime
-
-from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, TaskGroup
-
-
-def log(message):
-    print(message)
-
-
-with DAG("bench.team.flow{i}", schedule=None, start_date=datetime.datetime(2024, 1, 1), tags=["bench.team"]):
-    a = PythonOperator(task_id="a", python_callable=log, op_args=["a"])
-    b = PythonOperator(task_id="b", python_callable=log, op_args=["b"], trigger_rule="none_failed")
-    c = PythonOperator(task_id="c", python_callable=log, op_args=["c"], trigger_rule="none_failed")
-    a >> b >> c
-    with TaskGroup("errors", prefix_group_id=False):
-        e = PythonOperator(task_id="e", python_callable=log, op_args=["e"], trigger_rule="one_failed")
-    c >> e
-    with TaskGroup("finally", prefix_group_id=False):
-        f = PythonOperator(task_id="f", python_callable=log, op_args=["f"]).as_teardown()
-    [c, e] >> f
-"""
+from folders import FORMS, install_dag_factory, make_folder
 
 FILL = textwrap.dedent(
     """
     import resource, sys, time
     from airflow.dag_processing.dagbag import DagBag
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     bag = DagBag(dag_folder=sys.argv[1])
-    elapsed = time.perf_counter() - started
+    cpu, elapsed = time.process_time() - cpu, time.perf_counter() - started
     assert not bag.import_errors, bag.import_errors
-    print("RESULT", elapsed, len(bag.dags), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT", cpu, len(bag.dags), rss, elapsed)
     """
 )
 
 IMPORT = textwrap.dedent(
     """
-    import sys, time
+    import importlib, sys, time
     import airflow.sdk
-    started = time.perf_counter()
-    if sys.argv[1] == "yes":
-        import yaml2dag.dagfolder, yaml2dag.compiler, yaml2dag.operators.core
-    print("RESULT", time.perf_counter() - started)
+    started = time.process_time()
+    for name in sys.argv[1:]:
+        importlib.import_module(name)
+    print("RESULT", time.process_time() - started)
     """
 )
 
+#: What a parse of flows needs (the bundle's generated files import `yaml2dag.dagfolder`, which
+#: compiles with `yaml2dag.compiler` into `yaml2dag.operators.*`).
+PARSE_TIME_MODULES = ("yaml2dag.bundle", "yaml2dag.dagfolder", "yaml2dag.compiler", "yaml2dag.operators.core")
+IMPORT_STEPS = {
+    "yaml2dag (package)": ("yaml2dag",),
+    "+ loader (PyYAML)": ("yaml2dag.loader",),
+    "+ expressions": ("yaml2dag.expressions",),
+    "+ tasktypes (pydantic)": ("yaml2dag.tasktypes",),
+    "+ model, validation": ("yaml2dag.validation",),
+    "+ compiler, operators, bundle": PARSE_TIME_MODULES,
+}
 
-def make_folders(root: Path, size: int) -> tuple[Path, Path]:
-    """A folder of `size` flows with the loader, and the same DAGs as hand-written Python files."""
-    yaml_folder, python_folder = root / f"yaml-{size}", root / f"python-{size}"
-    for folder in (yaml_folder, python_folder):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-    shutil.copy(REPO / "dags" / "yaml2dag_flows.py", yaml_folder)
-    for i in range(size):
-        (yaml_folder / f"flow{i}.yaml").write_text(FLOW.format(i=i))
-        (python_folder / f"dag{i}.py").write_text(HAND_WRITTEN.format(i=i))
-    return yaml_folder, python_folder
 
-
-def run(script: str, *args: str, env: dict[str, str] | None = None) -> list[float]:
-    """Run `script` in a fresh interpreter and return the numbers it printed."""
-    output = subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, env=env
-    ).stdout
-    line = next(line for line in reversed(output.splitlines()) if line.startswith("RESULT "))
+def run(script: str, *args: str, env: dict[str, str]) -> list[float]:
+    """Run `script` in a fresh interpreter and return the numbers of its RESULT line."""
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark process failed:\n{done.stderr[-3000:]}")
+    line = next(line for line in reversed(done.stdout.splitlines()) if line.startswith("RESULT "))
     return [float(value) for value in line.split()[1:]]
 
 
-def median(script: str, repeat: int, *args: str, env: dict[str, str] | None = None) -> list[float]:
-    """Column-wise medians of `repeat` fresh-process runs."""
-    samples = [run(script, *args, env=env) for _ in range(repeat)]
+def medians(samples: list[list[float]]) -> list[float]:
+    """Column-wise medians."""
     return [statistics.median(column) for column in zip(*samples, strict=True)]
 
 
+def base_env(root: Path) -> dict[str, str]:
+    """A private Airflow home, no example DAGs."""
+    return {**os.environ, "AIRFLOW_HOME": str(root / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+
+
+def folder_parse(root: Path, sizes: list[int], repeat: int, dag_factory: Path | None) -> list[dict[str, object]]:
+    """Benchmark 1: fill a DagBag from each form's folder; one row per size."""
+    env = base_env(root)
+    factory_env = {**env, "PYTHONPATH": str(dag_factory)} if dag_factory else env
+    forms = [form for form in FORMS if form != "dagfactory" or dag_factory]
+    rows = []
+    for size in sizes:
+        folders = {form: make_folder(root, form, size) for form in forms}
+        samples: dict[str, list[list[float]]] = {form: [] for form in forms}
+        for _ in range(repeat):  # interleaved, so a burst of load elsewhere hits every form alike
+            for form in forms:
+                samples[form].append(run(FILL, str(folders[form]), env=factory_env if form == "dagfactory" else env))
+        row: dict[str, object] = {"N": size}
+        for form in forms:
+            seconds, dags, rss, wall = medians(samples[form])
+            if dags != size:
+                raise RuntimeError(f"{form}: {dags} DAGs for {size} flows")
+            row[form] = (seconds, rss, wall)
+        rows.append(row)
+    return rows
+
+
+def worker_start(root: Path, size: int, repeat: int) -> dict[str, tuple[float, float]]:
+    """Benchmark 3: a worker's parse for one DAG in a folder of `size` flows vs a folder of 1 flow.
+
+    The parsing context is set as a worker sets it before it runs a task (the DagBag fill time is
+    what depends on the folder; the interpreter start and `import airflow` are the same in both).
+
+    Loader file: the DAG file is the loader, which skips the other flows using the parsing context.
+    Bundle: the worker parses only the generated file of its DAG.
+    """
+    env = {**base_env(root), "_AIRFLOW_PARSING_CONTEXT_DAG_ID": "bench.team.flow0"}
+    result = {}
+    for form in ("bundle", "loader"):
+        big, one = make_folder(root, form, size), make_folder(root, form, 1)
+        if form == "bundle":
+            big, one = big / "flow0.yaml.py", one / "flow0.yaml.py"
+        times: dict[str, list[float]] = {"big": [], "one": []}
+        for _ in range(repeat):
+            times["big"].append(run(FILL, str(big), env=env)[0])
+            times["one"].append(run(FILL, str(one), env=env)[0])
+        result[form] = (statistics.median(times["big"]), statistics.median(times["one"]))
+    return result
+
+
+def import_time(root: Path, repeat: int) -> dict[str, float]:
+    """Benchmark 4: milliseconds to import yaml2dag's parse-time modules on top of `airflow.sdk`, cumulated."""
+    env = base_env(root)
+    steps: list[str] = []
+    result = {}
+    baseline = statistics.median(run(IMPORT, env=env)[0] for _ in range(repeat))
+    for label, modules in IMPORT_STEPS.items():
+        steps.extend(modules)
+        result[label] = (statistics.median(run(IMPORT, *steps, env=env)[0] for _ in range(repeat)) - baseline) * 1000
+    return result
+
+
+def print_folder_table(rows: list[dict[str, object]]) -> None:
+    """The folder-parse table: CPU seconds, ratio to hand-written, peak RSS, wall seconds."""
+    forms = [form for form in FORMS if form in rows[0]]
+    columns = "".join(f"  {form + ' s':>12} {'×py':>5}" for form in forms)
+    print(f"{'N':>6}{columns}   peak RSS MB / wall s: {'/'.join(forms)}")
+    for row in rows:
+        python_seconds = row["python"][0]  # type: ignore[index]
+        cells = "".join(f"  {row[f][0]:>12.2f} {row[f][0] / python_seconds:>5.2f}" for f in forms)  # type: ignore[index]
+        rss = "/".join(f"{row[f][1]:.0f}" for f in forms)  # type: ignore[index]
+        wall = "/".join(f"{row[f][2]:.1f}" for f in forms)  # type: ignore[index]
+        print(f"{row['N']:>6}{cells}   {rss} MB / {wall} s")
+
+
 def main() -> None:
-    """Print the benchmark table."""
+    """Print the folder-parse table, the worker task start and the import time."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-
     root = Path(tempfile.mkdtemp(prefix="yaml2dag-bench-"))
-    env = {**os.environ, "AIRFLOW_HOME": str(root / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    print(f"{'N':>6}  {'hand-written s':>14}  {'yaml2dag s':>10}  {'ratio':>6}  {'RSS MB (py/yaml)':>17}")
-    for size in args.sizes:
-        yaml_folder, python_folder = make_folders(root, size)
-        python_time, python_dags, python_rss = median(FILL, args.repeat, str(python_folder), env=env)
-        yaml_time, yaml_dags, yaml_rss = median(FILL, args.repeat, str(yaml_folder), env=env)
-        assert python_dags == yaml_dags == size
-        print(
-            f"{size:>6}  {python_time:>14.2f}  {yaml_time:>10.2f}  {yaml_time / python_time:>6.2f}"
-            f"  {python_rss:>7.0f} / {yaml_rss:<7.0f}"
-        )
-
-    size = max(args.sizes)
-    many, _ = make_folders(root, size)
-    one, _ = make_folders(root, 1)
-    worker_env = {**env, "_AIRFLOW_PARSING_CONTEXT_DAG_ID": "bench.team.flow0"}
-    many_time = median(FILL, args.repeat, str(many), env=worker_env)[0]
-    one_time = median(FILL, args.repeat, str(one), env=worker_env)[0]
-    print(f"\nworker parse (one DAG): {size} flows {many_time:.3f}s, 1 flow {one_time:.3f}s")
-
-    base = median(IMPORT, args.repeat, "no", env=env)[0]
-    with_yaml2dag = median(IMPORT, args.repeat, "yes", env=env)[0]
-    print(f"import yaml2dag on top of airflow.sdk: {(with_yaml2dag - base) * 1000:.0f} ms")
+    factory = root.parent / "yaml2dag-bench-dagfactory"
+    problem = install_dag_factory(factory)
+    if problem:
+        print(f"dag-factory not measured: {problem}")
+    print_folder_table(folder_parse(root, args.sizes, args.repeat, None if problem else factory))
+    for form, (big, one) in worker_start(root, max(args.sizes), args.repeat).items():
+        print(f"worker task start ({form}): {max(args.sizes)} flows {big:.3f}s, 1 flow {one:.3f}s = {big / one:.2f}×")
+    for label, milliseconds in import_time(root, args.repeat).items():
+        print(f"import {label:<32} {milliseconds:6.0f} ms over airflow.sdk")
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -56,6 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     scenarios.install_flows(dags, redis_host="127.0.0.1")
     for name, text in FLOWS_FOR_STACK.items():
         (dags / name).write_text(text)
+    shutil.copy(scenarios.EXAMPLES / "flowables.yaml", dags / "flowables.yaml")
     with airflow_standalone(home, dags) as client:
         yield AirflowStack(client, dags)
 
@@ -78,14 +79,14 @@ def test_example_flows_appear_as_dags_and_run_with_kestra_states(stack: AirflowS
     failing = stack.trigger("company.team.finally_example")
     succeeding = stack.trigger("company.team.success.finally_example")
     assert stack.finished("company.team.finally_example", failing) == "failed"
-    assert stack.task_states("company.team.finally_example", failing) == {
+    assert stack.flow_task_states("company.team.finally_example", failing) == {
         "fail": "failed",
         "send_alert": "success",
         "cleanup_task": "success",
         "_flow_state": "failed",
     }
     assert stack.finished("company.team.success.finally_example", succeeding) == "success"
-    assert stack.task_states("company.team.success.finally_example", succeeding) == {
+    assert stack.flow_task_states("company.team.success.finally_example", succeeding) == {
         "log": "success",
         "send_alert": "skipped",
         "cleanup_task": "success",
@@ -112,12 +113,44 @@ def test_finally_runs_when_a_user_marks_the_run_failed_mid_task(stack: AirflowSt
     )
     stack.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", {"state": "failed"})
     assert stack.finished(dag_id, run_id) == "failed"
-    assert stack.task_states(dag_id, run_id) == {
+    assert stack.flow_task_states(dag_id, run_id) == {
         "wait": "failed",
         "never": "skipped",
         "cleanup": "success",
         "_flow_state": "failed",
     }
+
+
+def test_nested_flowables_run_and_show_as_nested_groups_in_the_graph(stack: AirflowStack):
+    dag_id = "company.team.flowables"
+    stack.wait_for(lambda: dag_id in stack.dag_ids(), 120, "the flowables example DAG")
+    run_id = stack.trigger(dag_id, {"environment": "prod"})
+    assert stack.finished(dag_id, run_id) == "success"  # Kestra WARNING: the Airflow run succeeds
+    task_states = stack.task_states(dag_id, run_id)
+    assert task_states["announce_prod"] == "success"
+    assert task_states["announce_dev"] == "skipped"
+    assert task_states["flaky_check"] == "failed"
+    assert task_states["report"] == "success"
+    assert task_states["tolerant.end"] == "success"
+    assert task_states["_flow_state"] == "success"
+    assert stack.xcom(dag_id, run_id, "_flow_state") == {"state": "WARNING"}
+
+    structure = stack.request("GET", f"/ui/structure/structure_data?dag_id={dag_id}")
+    groups = _groups(structure["nodes"])
+    assert {"check", "regions", "fan_out", "tolerant"} <= set(groups)
+    assert "tolerant" in groups["fan_out"], "AllowFailure `tolerant` is drawn inside Parallel `fan_out`"
+    assert "flaky_check" in groups["tolerant"]
+
+
+def _groups(nodes: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Group id → ids of its direct children, from the UI's graph structure."""
+    found: dict[str, set[str]] = {}
+    for node in nodes:
+        children = node.get("children") or []
+        if children:
+            found[node["id"]] = {child["id"] for child in children}
+            found.update(_groups(children))
+    return found
 
 
 def test_broken_flow_shows_its_own_import_error_until_fixed(stack: AirflowStack):

@@ -65,12 +65,13 @@ def test_json_lists_each_task_with_operator_rule_group_teardown_and_upstream(cap
     assert structure["params"] == {}
     assert structure["tags"] == ["company.team"]
     tasks = {task["task_id"]: task for task in structure["tasks"]}
-    assert list(tasks) == ["fail", "send_alert", "cleanup_task", "_flow_state"]
+    assert list(tasks) == ["fail", "send_alert", "cleanup_task", "_flow_state", "_flow_event"]
     assert {task_id: task["operator"] for task_id, task in tasks.items()} == {
         "fail": "yaml2dag.operators.core.FailOperator",
         "send_alert": "yaml2dag.operators.core.LogOperator",
         "cleanup_task": "yaml2dag.operators.core.LogOperator",
         "_flow_state": "yaml2dag.operators.state.FlowStateOperator",
+        "_flow_event": "yaml2dag.operators.state.FlowEventOperator",
     }
     assert tasks["fail"]["kestra_type"] == "io.kestra.plugin.core.execution.Fail"
     assert tasks["send_alert"] | {"operator": None, "kestra_type": None} == {
@@ -128,6 +129,7 @@ def test_text_output_is_a_readable_table(capsys):
         ["send_alert", "LogOperator", "one_failed", "errors"],
         ["cleanup_task", "LogOperator", "all_done_setup_success", "finally"],
         ["_flow_state", "FlowStateOperator", "all_done_setup_success", "-"],
+        ["_flow_event", "FlowEventOperator", "all_done_setup_success", "-"],
     ]
     assert rows[2][4] == "fail, send_alert  teardown"
     assert rows[3][4] == "fail              teardown; fails the run"

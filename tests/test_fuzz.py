@@ -19,6 +19,7 @@ import operator
 import os
 import re
 import string
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -44,6 +45,7 @@ from yaml2dag.model import (
 from yaml2dag.schema import flow_schema
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES
 from yaml2dag.tasktypes.base import DURATION_JSON_SCHEMA, EXPRESSION_JSON_SCHEMA, TASK_ID_PATTERN
+from yaml2dag.tasktypes.flowable import FlowableBase, end_task_id
 
 settings.register_profile(
     "fuzz-ci",
@@ -112,11 +114,16 @@ def compiles(flow: Flow) -> Any:
 
     dag = compile_flow(flow, FILE)
     assert dag.dag_id == flow.dag_id
-    main = [task.id for task in flow.tasks if not task.disabled]
+    main = [_airflow_id(task) for task in flow.tasks if not task.disabled]
     handlers = [*flow.errors, *flow.finally_] if main else flow.finally_  # errors only follow main tasks
-    assert {*main, *(task.id for task in handlers if not task.disabled)} <= set(dag.task_ids)
+    assert {*main, *(_airflow_id(task) for task in handlers if not task.disabled)} <= set(dag.task_ids)
     DagSerialization.to_dict(dag)  # what the DAG processor does next with it
     return dag
+
+
+def _airflow_id(task: Any) -> str:
+    """The Airflow task holding a task's state: its own id, or a flowable's `<id>.end`."""
+    return end_task_id(task.id) if isinstance(task, FlowableBase) else task.id
 
 
 class _CoreSchemaDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
@@ -293,6 +300,8 @@ SCHEMA_NAMES = {
     TASK_TYPES[branch["if"]["properties"]["type"]["enum"][0]]: branch["then"]["$ref"].rsplit("/", 1)[-1]
     for branch in DEFINITIONS["Task"]["allOf"]
 }
+#: Tasks drawn from their schema alone: flowables nest tasks, drawn by `nested_flowables` instead.
+LEAF_SCHEMA_NAMES = {model: name for model, name in SCHEMA_NAMES.items() if not issubclass(model, FlowableBase)}
 
 
 def _model_rules(model: Any) -> dict[str, Any]:
@@ -323,10 +332,10 @@ VALID_TASKS = st.one_of(
         st.tuples(from_schema(DEFINITIONS[name], True), COMMON_PROPERTIES).map(
             lambda pair, model=model: {**pair[0], **_model_rules(model), **pair[1]}
         )
-        for model, name in SCHEMA_NAMES.items()
+        for model, name in LEAF_SCHEMA_NAMES.items()
     ]
 )
-ANY_TASKS = st.one_of([from_schema(DEFINITIONS[name], False) for name in SCHEMA_NAMES.values()])
+ANY_TASKS = st.one_of([from_schema(DEFINITIONS[name], False) for name in LEAF_SCHEMA_NAMES.values()])
 
 _FIXED_DEFAULTS = {
     "DATETIME": "2024-01-01T10:00:00Z",
@@ -343,7 +352,10 @@ _DEFAULTS = {
     "BOOLEAN": st.booleans(),
     "BOOL": st.booleans(),
     "ARRAY": st.lists(TEXT, max_size=3),
-    "JSON": NON_NULL_JSON,
+    # A JSON or YAML default written as text must parse: draw data, which yaml2dag writes as text.
+    "JSON": NON_NULL_JSON.filter(lambda value: not isinstance(value, str)),
+    "YAML": NON_NULL_JSON.filter(lambda value: not isinstance(value, str)),
+    "SECRET": TEXT,
     **{kind: st.just(value) for kind, value in _FIXED_DEFAULTS.items()},
 }
 
@@ -596,6 +608,66 @@ def test_valid_flows_parse_compile_and_match_the_schema(document, style):
         pytest.fail(f"a valid flow was refused:\n{exc}\n---\n{text}")
     compiles(flow)
     VALIDATOR.validate(loaded(text))
+
+
+@st.composite
+def nested_flowables(draw: st.DrawFn) -> dict[str, Any]:
+    """A flow of flowables nested up to three deep around Log tasks, each id unique."""
+    counter = iter(range(10_000))
+
+    def leaf() -> dict[str, Any]:
+        return {"id": f"t{next(counter)}", "type": "io.kestra.plugin.core.log.Log", "message": "hi"}
+
+    def block(depth: int) -> list[dict[str, Any]]:
+        return [node(depth) for _ in range(draw(st.integers(1, 3)))]
+
+    def node(depth: int) -> dict[str, Any]:
+        kind = draw(st.sampled_from(["leaf", "Sequential", "Parallel", "If", "Switch", "Dag", "AllowFailure"]))
+        if depth >= 3 or kind == "leaf":
+            return leaf()
+        task: dict[str, Any] = {"id": f"f{next(counter)}", "type": f"io.kestra.plugin.core.flow.{kind}"}
+        if kind == "If":
+            task |= {"condition": "{{ true }}", "then": block(depth + 1)}
+            if draw(st.booleans()):
+                task["else"] = block(depth + 1)
+        elif kind == "Switch":
+            task |= {"value": "a", "cases": {"a": block(depth + 1), "b": block(depth + 1)}}
+        elif kind == "Dag":
+            nodes = block(depth + 1)
+            task["tasks"] = [
+                {"task": child, "dependsOn": [nodes[index - 1]["id"]] if index else []}
+                for index, child in enumerate(nodes)
+            ]
+        else:
+            task["tasks"] = block(depth + 1)
+        if draw(st.booleans()):
+            task["errors"] = [leaf()]
+        if draw(st.booleans()):
+            task["finally"] = [leaf()]
+        return task
+
+    return {"id": "nested", "namespace": "fuzz", "tasks": block(0)}
+
+
+@cases(1.0, deadline_seconds=5)
+@given(nested_flowables(), st.sampled_from(["block", "flow"]))
+def test_nested_flowables_parse_compile_and_match_the_schema(document, style):
+    text = dump(document, style)
+    dag = compiles(parse_flow_text(text, FILE))
+    groups = {task.task_group.group_id for task in dag.tasks if task.task_group is not None}
+    flowables = {task["id"] for task in _walk_nested(document["tasks"]) if "message" not in task}
+    assert flowables <= groups, "every flowable is a TaskGroup named after it"
+    VALIDATOR.validate(loaded(text))
+
+
+def _walk_nested(tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for task in tasks:
+        task = task.get("task", task)
+        yield task
+        for key in ("tasks", "then", "else", "errors", "finally"):
+            yield from _walk_nested(task.get(key, []))
+        for children in task.get("cases", {}).values():
+            yield from _walk_nested(children)
 
 
 @cases(2.0, deadline_seconds=5)

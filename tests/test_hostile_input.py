@@ -340,7 +340,6 @@ SCHEDULE = "triggers:\n  - id: t\n    type: io.kestra.plugin.core.trigger.Schedu
             "inputs[0].defaults",
             "`defaults` of a INT input must be a whole number",
         ),
-        ("    type: STRING\n    defaults: 5\n", "inputs[0].defaults", "`defaults` of a STRING input must be text"),
     ],
 )
 def test_scheduled_flows_need_defaults_of_the_input_type(input_yaml, path, message):

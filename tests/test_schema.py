@@ -13,7 +13,7 @@ from conftest import EXAMPLES, FLOWS
 
 from yaml2dag.flowfile import parse_flow_text
 from yaml2dag.loader import load_yaml
-from yaml2dag.model import SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, Flow
+from yaml2dag.model import SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, TRIGGER_TYPES, Flow
 from yaml2dag.schema import DRAFT, flow_schema
 from yaml2dag.tasktypes import TASK_TYPES, core
 from yaml2dag.tasktypes.base import Retry, TaskBase
@@ -124,7 +124,7 @@ INVALID = [
     ),
     (
         "type not compiled yet",
-        HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.flow.Parallel\n    tasks: []\n",
+        HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.flow.WorkingDirectory\n    tasks: []\n",
         "is not one of",
     ),
     (
@@ -144,9 +144,14 @@ INVALID = [
     ("no tasks", HEADER + "tasks: []\n", "should be non-empty"),
     ("upper-case namespace", "id: a\nnamespace: Team\ntasks:\n" + LOG, "is not valid under any"),
     (
-        "webhook trigger",
+        "cron on a webhook trigger",
         HEADER + "tasks:\n" + LOG + "triggers:\n  - id: t\n    type: io.kestra.plugin.core.trigger.Webhook\n"
         "    key: k\n    cron: '* * * * *'\n",
+        "False schema does not allow",
+    ),
+    (
+        "realtime trigger",
+        HEADER + "tasks:\n" + LOG + "triggers:\n  - id: t\n    type: io.kestra.plugin.redis.list.RealtimeTrigger\n",
         "is not one of",
     ),
     ("file input", HEADER + "inputs:\n  - id: f\n    type: FILE\ntasks:\n" + LOG, "is not one of"),
@@ -189,8 +194,9 @@ def test_what_yaml2dag_reads_as_text_validates():
 
 def test_only_supported_input_and_trigger_types_are_offered():
     assert set(DEFINITIONS["FlowInput"]["properties"]["type"]["enum"]) == SUPPORTED_INPUT_TYPES
-    assert DEFINITIONS["Trigger"]["properties"]["type"]["enum"] == list(SCHEDULE_TYPES)
-    assert "cron" in DEFINITIONS["Trigger"]["required"]
+    assert DEFINITIONS["Trigger"]["properties"]["type"]["enum"] == list(TRIGGER_TYPES)
+    schedule = next(rule for rule in DEFINITIONS["Trigger"]["allOf"] if SCHEDULE_TYPES[0] in str(rule["if"]))
+    assert schedule["then"]["required"] == ["cron"]
 
 
 def test_schema_command_prints_the_schema():

@@ -37,7 +37,7 @@ CASES = [
     ),
     (
         "unsupported-type",
-        HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.flow.Parallel\n",
+        HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.flow.WorkingDirectory\n",
         5,
         11,
         "tasks[0].type",
@@ -88,7 +88,7 @@ CASES = [
         9,
         "finally[0].id",
         "duplicate task id `a` (first used at line 4",
-        "unique across tasks, errors and finally",
+        "unique in the whole flow, nested tasks included",
     ),
     (
         "expression-syntax",

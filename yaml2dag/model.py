@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, WithJsonSchema, field_validator
+from pydantic import Field, PrivateAttr, WithJsonSchema, field_validator
 
 from yaml2dag.tasktypes import TaskBase
 from yaml2dag.tasktypes.base import DurationText, KestraModel, Retry, Text
@@ -21,10 +21,20 @@ INPUT_TYPES = (
     "STRING", "ENUM", "SELECT", "MULTISELECT", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME",
     "DATE", "TIME", "DURATION", "FILE", "JSON", "YAML", "URI", "SECRET", "ARRAY", "EMAIL",
 )  # fmt: skip
-#: Input types yaml2dag can turn into Airflow Params today.
-SUPPORTED_INPUT_TYPES = frozenset(INPUT_TYPES) - {"FILE", "SECRET", "YAML"}
+#: Input types yaml2dag can turn into Airflow Params (FILE needs Kestra's internal storage).
+SUPPORTED_INPUT_TYPES = frozenset(INPUT_TYPES) - {"FILE"}
 
 SCHEDULE_TYPES = ("io.kestra.plugin.core.trigger.Schedule", "io.kestra.core.models.triggers.types.Schedule")
+FLOW_TRIGGER_TYPES = ("io.kestra.plugin.core.trigger.Flow", "io.kestra.core.models.triggers.types.Flow")
+WEBHOOK_TYPES = ("io.kestra.plugin.core.trigger.Webhook", "io.kestra.core.models.triggers.types.Webhook")
+#: Trigger types yaml2dag compiles.
+TRIGGER_TYPES = (*SCHEDULE_TYPES, *FLOW_TRIGGER_TYPES, *WEBHOOK_TYPES)
+#: Kestra execution states (`State.Type`), as a Flow trigger filters on them.
+EXECUTION_STATES = (
+    "CREATED", "SUBMITTED", "RUNNING", "PAUSED", "RESTARTED", "KILLING", "SUCCESS", "WARNING", "FAILED",
+    "KILLED", "CANCELLED", "QUEUED", "RETRYING", "RETRIED", "SKIPPED", "BREAKPOINT", "RESUBMITTED",
+)  # fmt: skip
+ExecutionState = Literal[EXECUTION_STATES]  # type: ignore[valid-type]
 
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}
 #: JSON Schema of `labels` as written: a map, or a list of `{key, value}` (the validator turns both into a map).
@@ -65,8 +75,8 @@ class FlowInput(KestraModel):
     prefill: Any = Field(default=None, description="Value filled into the form, but not used as a default.")
     dependsOn: InputDependency | None = Field(default=None, description="Show this input only when others are set.")
     validator: str | None = Field(default=None, description="STRING: regular expression the whole value must match.")
-    values: list[Any] | None = Field(default=None, description="ENUM, SELECT, MULTISELECT: the allowed values.")
-    options: list[Any] | None = Field(default=None, description="MULTISELECT: deprecated alias of `values`.")
+    values: list[Text] | None = Field(default=None, description="ENUM, SELECT, MULTISELECT: the allowed values.")
+    options: list[Text] | None = Field(default=None, description="MULTISELECT: deprecated alias of `values`.")
     expression: str | None = Field(default=None, description="SELECT, MULTISELECT: expression listing the values.")
     allowCustomValue: bool = Field(default=False, description="SELECT, MULTISELECT: accept values not listed.")
     isRadio: bool = Field(default=False, description="SELECT: show radio buttons instead of a drop-down.")
@@ -78,53 +88,118 @@ class FlowInput(KestraModel):
     before: str | None = Field(default=None, description="DATETIME, DATE, TIME: the value must be earlier than this.")
     extension: str | None = Field(default=None, description="FILE: expected file extension (deprecated).")
 
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
-        {"prefill", "dependsOn", "expression", "allowCustomValue", "after", "before", "extension"}
-    )
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"prefill", "expression", "after", "before", "extension"})
 
-    @field_validator("type", mode="before")
+    _scheduled_default: Any = PrivateAttr(default=None)
+
+    @field_validator("type", "itemType", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @property
+    def scheduled_default(self) -> Any:
+        """The value scheduled runs give a required input without `defaults` (its Param default), or None."""
+        return self._scheduled_default
+
+    def set_scheduled_default(self, value: Any) -> None:
+        """Record the value the Schedule triggers give this input (set while the flow is validated)."""
+        self._scheduled_default = value
+
+
+class UpstreamFlow(KestraModel):
+    """A flow whose executions a Flow trigger waits for (`preconditions.flows[]`, `dependsOn[]`)."""
+
+    namespace: str | None = Field(default=None, description="Namespace of the upstream flow.")
+    flowId: str | None = Field(default=None, description="Id of the upstream flow.")
+    states: list[ExecutionState] | None = Field(
+        default=None, description="Final states of the upstream execution that count (default: any)."
+    )
+    labels: dict[str, Any] | None = Field(default=None, description="Labels the upstream execution must carry.")
+    when: str | None = Field(default=None, description="Expression that must render true for the execution to count.")
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"labels", "when"})
+
+
+class Preconditions(KestraModel):
+    """A Flow trigger's `preconditions`: every listed flow must end in one of its states."""
+
+    id: str | None = Field(default=None, description="Id of the precondition.")
+    flows: list[UpstreamFlow] = Field(default_factory=list, description="The upstream flows, all required.")
+    where: list[Any] | None = Field(default=None, description="Filters on any execution (namespace, labels, ...).")
+    timeWindow: dict[str, Any] | None = Field(default=None, description="Period within which all must happen.")
+    resetOnSuccess: bool = Field(default=True, description="Start waiting afresh once the trigger fired.")
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"where", "timeWindow"})
+
 
 class Trigger(KestraModel):
-    """One entry of `triggers`; Schedule is compiled to an Airflow timetable."""
+    """One entry of `triggers`: Schedule (a timetable), Flow (Airflow assets) or Webhook (the REST API)."""
 
     model_config = KestraModel.model_config | {"extra": "allow"}
 
     id: str = Field(pattern=TRIGGER_ID_PATTERN, description="Trigger id, unique in the flow.")
-    type: str = Field(description="Trigger type; yaml2dag compiles the Schedule trigger.")
+    type: str = Field(description="Trigger type: Schedule, Flow or Webhook.")
     description: str | None = Field(default=None, description="Free text.")
     disabled: bool = Field(default=False, description="A disabled trigger does not start runs.")
     cron: str | None = Field(
-        default=None, description="Schedule: cron expression with 5 fields (`0 9 * * 1-5`) or @hourly, @daily, ..."
+        default=None,
+        description="Schedule: cron expression, 5 fields (`0 9 * * 1-5`) or @hourly, @daily, @midnight, @weekly, "
+        "@monthly, @yearly, @annually; 6 fields (seconds first) with `withSeconds`.",
     )
     timezone: str | None = Field(
         default=None, description="Schedule: IANA time zone of the cron (default: Airflow's default time zone)."
     )
-    withSeconds: bool = Field(default=False, description="Schedule: the cron expression has a 6th field, seconds.")
-    inputs: dict[str, Any] | None = Field(default=None, description="Input values given to each run it starts.")
-    recoverMissedSchedules: Literal["ALL", "LAST", "NONE"] | None = Field(
-        default=None, description="Schedule: which runs missed while down to start: ALL, LAST or NONE."
+    withSeconds: bool = Field(
+        default=False, description="Schedule: the cron has 6 fields, seconds first (yaml2dag: seconds `0` only)."
     )
-    conditions: list[Any] | None = Field(default=None, description="Conditions that must hold for it to fire.")
+    inputs: dict[str, Any] | None = Field(
+        default=None, description="Schedule: input values of the runs it starts (may use `{{ trigger.date }}`)."
+    )
+    recoverMissedSchedules: Literal["ALL", "LAST", "NONE"] | None = Field(
+        default=None, description="Schedule: runs missed while down: ALL (default), LAST; NONE is not supported."
+    )
+    conditions: list[Any] | None = Field(
+        default=None, description="Flow: ExecutionFlow / ExecutionStatus conditions on the upstream execution."
+    )
     stopAfter: list[str] | None = Field(default=None, description="Disable the trigger after a run in these states.")
     lateMaximumDelay: DurationText | None = Field(
         default=None, description="Schedule: skip a run that would start later than this after its date."
     )
-
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
-        {"inputs", "conditions", "stopAfter", "lateMaximumDelay", "withSeconds", "recoverMissedSchedules"}
+    states: list[ExecutionState] | None = Field(
+        default=None, description="Flow: upstream execution states that fire it (default: every final state)."
     )
+    preconditions: Preconditions | None = Field(default=None, description="Flow: the upstream flows to wait for.")
+    dependsOn: list[UpstreamFlow] | None = Field(
+        default=None, description="Flow (newer name of `preconditions.flows`): the upstream flows to wait for."
+    )
+    mode: Literal["ALL", "ANY", "AT_LEAST"] = Field(
+        default="ALL", description="Flow: with `dependsOn`, wait for ALL upstream flows or ANY of them."
+    )
+    minSatisfied: int | None = Field(default=None, description="Flow: with mode AT_LEAST, how many are needed.")
+    window: dict[str, Any] | None = Field(default=None, description="Flow: period within which all must happen.")
+    key: str | None = Field(default=None, max_length=256, description="Webhook: secret part of the webhook URL.")
+    wait: bool = Field(default=False, description="Webhook: the call waits for the run to end.")
+    returnOutputs: bool = Field(default=False, description="Webhook: with `wait`, return the flow outputs.")
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"stopAfter", "lateMaximumDelay", "minSatisfied", "window"})
 
 
 class PluginDefault(KestraModel):
-    """One entry of `pluginDefaults` (alias `taskDefaults`)."""
+    """One entry of `pluginDefaults` (alias `taskDefaults`); applied to the raw flow by `yaml2dag.defaults`."""
 
-    type: str = Field(description="Task type, or a prefix of task types, the defaults apply to.")
+    type: str = Field(min_length=1, description="Task or trigger type, or a prefix of types, the defaults apply to.")
     forced: bool = Field(default=False, description="The defaults win over values set on the task.")
-    values: dict[str, Any] = Field(default_factory=dict, description="Property values to apply.")
+    values: dict[str, Any] = Field(description="Property values to apply (maps are merged deeply).")
+
+    @field_validator("values")
+    @classmethod
+    def _no_null(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Kestra refuses a default without a value."""
+        for key, item in value.items():
+            if item is None:
+                raise ValueError(f"no value given for `{key}`")
+        return value
 
 
 class Concurrency(KestraModel):
@@ -180,11 +255,13 @@ class Flow(KestraModel):
     )
     afterExecution: list[Any] = Field(default_factory=list, description="Tasks run once the run has its final state.")
     listeners: list[Any] = Field(default_factory=list, description="Deprecated: tasks run after the run.")
-    triggers: list[Trigger] = Field(default_factory=list, description="What starts runs: Schedule (cron) triggers.")
+    triggers: list[Trigger] = Field(default_factory=list, description="What starts runs: Schedule, Flow, Webhook.")
     pluginDefaults: list[PluginDefault] = Field(default_factory=list, description="Default values of task properties.")
     taskDefaults: list[PluginDefault] = Field(default_factory=list, description="Deprecated alias of `pluginDefaults`.")
     disabled: bool = Field(default=False, description="A disabled flow cannot run.")
-    retry: Retry | None = Field(default=None, description="Retry of failed tasks for the whole flow.")
+    retry: Retry | None = Field(
+        default=None, description="Retry of every failed task that has no `retry` of its own (nor from a parent)."
+    )
     concurrency: Concurrency | None = Field(default=None, description="Limit on runs of this flow at the same time.")
     outputs: list[FlowOutput] = Field(default_factory=list, description="Flow outputs, rendered at the end of a run.")
     sla: list[Any] = Field(default_factory=list, description="Service-level rules (maximum duration, assertions).")
@@ -197,10 +274,7 @@ class Flow(KestraModel):
         {
             "afterExecution",
             "listeners",
-            "pluginDefaults",
-            "taskDefaults",
             "disabled",
-            "retry",
             "outputs",
             "sla",
             "checks",
@@ -240,8 +314,18 @@ class Flow(KestraModel):
         return f"{self.namespace}.{self.id}"
 
     def all_tasks(self) -> list[TaskBase]:
-        """Every task of the flow, in file order: main tasks, errors, finally."""
-        return [*self.tasks, *self.errors, *self.finally_]
+        """Every task of the flow at any depth, in file order: main tasks, errors, finally.
+
+        A flowable comes before the tasks nested in it.
+        """
+        from yaml2dag.tasktypes.flowable import FlowableBase
+
+        found: list[TaskBase] = []
+        for task in [*self.tasks, *self.errors, *self.finally_]:
+            found.append(task)
+            if isinstance(task, FlowableBase):
+                found.extend(task.nested_tasks())
+        return found
 
 
 def _label_text(value: Any) -> str:

@@ -113,32 +113,23 @@ def _database_exists() -> bool:
 
 
 def coerce_inputs(flow: Flow, raw: Mapping[str, str]) -> dict[str, Any]:
-    """Turn `--input key=value` strings into values of each input's type."""
-    types = {item.id: item.type for item in flow.inputs}
+    """Turn `--input key=value` strings into values of each input's type (`n=5` on an INT gives 5)."""
+    from yaml2dag.inputs import InputValueError, given_value
+
+    by_id = {item.id: item for item in flow.inputs}
     values: dict[str, Any] = {}
+    errors: list[FlowError] = []
     for name, text in raw.items():
-        if name not in types:
-            known = ", ".join(types) or "none"
+        if name not in by_id:
+            known = ", ".join(by_id) or "none"
             raise FlowValidationError([FlowError(f"unknown input `{name}` (flow inputs: {known})", path="inputs")])
-        values[name] = _coerce(types[name], text, name)
+        try:
+            values[name] = given_value(by_id[name], text)
+        except InputValueError as exc:
+            errors.append(FlowError(str(exc), path=f"inputs.{name}"))
+    if errors:
+        raise FlowValidationError(errors)
     return values
-
-
-def _coerce(input_type: str, text: str, name: str) -> Any:
-    try:
-        if input_type == "INT":
-            return int(text)
-        if input_type == "FLOAT":
-            return float(text)
-        if input_type in ("BOOLEAN", "BOOL"):
-            return text.strip().lower() == "true"
-        if input_type in ("JSON", "ARRAY", "MULTISELECT"):
-            return json.loads(text)
-    except ValueError as exc:
-        raise FlowValidationError(
-            [FlowError(f"input `{name}` must be a {input_type} value: {exc}", path=f"inputs.{name}")]
-        ) from None
-    return text
 
 
 class _LogCapture:
@@ -214,6 +205,7 @@ def run_flow(
     dag = _load_dag(path, variables or {})
     conf = dict(inputs or {})
     _check_params(dag, conf)
+    _check_input_values(flow, conf)
 
     import structlog
     from airflow.sdk.log import mask_logs
@@ -303,6 +295,30 @@ def _check_params(dag: Any, conf: dict[str, Any]) -> None:
         raise FlowValidationError(errors)
 
 
+def _check_input_values(flow: Flow, conf: dict[str, Any]) -> None:
+    """Refuse values a task could not read (bad JSON or YAML, unmet validator, `dependsOn`) before any task runs."""
+    from yaml2dag.inputs import check_run_values
+
+    problems = check_run_values(flow, conf)
+    if problems:
+        raise FlowValidationError([FlowError(str(error), path=f"inputs.{error.input_id}") for error in problems])
+
+
+#: The state that represents several map indexes of one task: the worst one wins.
+_STATE_RANK = ("failed", "upstream_failed", "up_for_retry", "running", "queued", "scheduled", "success", "skipped")
+
+
+def _merged(instances: list[tuple[str, Any, Any]]) -> tuple[str, Any, Any]:
+    """One (state, start, end) for a task, over its map indexes (a ForEach runs it once per value)."""
+    if len(instances) == 1:
+        return instances[0]
+    states = [state for state, _, _ in instances]
+    state = next((rank for rank in _STATE_RANK if rank in states), states[0])
+    starts = [start for _, start, _ in instances if start is not None]
+    ends = [end for _, _, end in instances if end is not None]
+    return state, min(starts, default=None), max(ends, default=None)
+
+
 def quiet_console(quiet: bool = True) -> _Console:
     """A context manager that hides Airflow's console output (file descriptors 1 and 2)."""
     return _Console(quiet)
@@ -361,25 +377,49 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from yaml2dag.operators.context import STATE_XCOM_KEY
+    from yaml2dag.operators.context import OUTPUTS_XCOM_KEY, STATE_XCOM_KEY
     from yaml2dag.operators.state import STATE_TASK_ID
+    from yaml2dag.tasktypes.flowable import FlowableBase, ForEach, end_task_id, start_task_id
 
     with create_session() as session:
         rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id))
-        xcoms = {(row.task_id, row.key): XComModel.deserialize_value(row) for row in rows}
+        xcoms: dict[tuple[str, str], Any] = {}
+        for row in rows:
+            value = XComModel.deserialize_value(row)
+            if row.map_index >= 0:
+                xcoms.setdefault((row.task_id, row.key), {})[row.map_index] = value
+            else:
+                xcoms[(row.task_id, row.key)] = value
         instances = session.scalars(
             select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
         )
-        instances_by_id = {ti.task_id: (_state_name(ti.state), ti.start_date, ti.end_date) for ti in instances}
+        by_id: dict[str, list[Any]] = {}
+        for ti in instances:
+            by_id.setdefault(ti.task_id, []).append((_state_name(ti.state), ti.start_date, ti.end_date))
+        instances_by_id = {task_id: _merged(found) for task_id, found in by_id.items()}
 
-    def result(task_id: str) -> TaskResult:
+    def result(task_id: str, output_id: str | None = None, output_key: str = "return_value") -> TaskResult:
         state, start, end = instances_by_id[task_id]
         if state == "success" and xcoms.get((task_id, STATE_XCOM_KEY)) == "WARNING":
             state = "warning"
-        outputs = xcoms.get((task_id, "return_value")) if task_id != STATE_TASK_ID else None
+        outputs = xcoms.get((output_id or task_id, output_key)) if task_id != STATE_TASK_ID else None
         return TaskResult(state, outputs, capture.lines.get(task_id, []), start, end)
 
-    tasks = {task.id: result(task.id) for task in flow.all_tasks() if task.id in instances_by_id}
+    tasks = {}
+    loops = {}
+    for task in flow.all_tasks():
+        if isinstance(task, FlowableBase):
+            if end_task_id(task.id) in instances_by_id:
+                tasks[task.id] = result(end_task_id(task.id), start_task_id(task.id), OUTPUTS_XCOM_KEY)
+            if isinstance(task, ForEach):
+                loops.update(dict.fromkeys((child.id for child in task.nested_tasks()), task.id))
+        elif task.id in instances_by_id:
+            tasks[task.id] = result(task.id)
+            loop = loops.get(task.id)
+            if loop is not None and isinstance(tasks[task.id].outputs, dict):
+                values = xcoms.get((start_task_id(loop), "return_value")) or []
+                per_index = tasks[task.id].outputs
+                tasks[task.id].outputs = {v: per_index[i] for i, v in enumerate(values) if i in per_index}
     state_task = result(STATE_TASK_ID) if STATE_TASK_ID in instances_by_id else None
     run_state = _state_name(dag_run.state)
     flow_state = xcoms.get((STATE_TASK_ID, "return_value")) or {}

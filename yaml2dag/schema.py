@@ -16,9 +16,20 @@ from typing import Any
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
 
-from yaml2dag.model import INPUT_TYPES, SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, Flow, FlowInput, Trigger
+from yaml2dag.model import (
+    FLOW_TRIGGER_TYPES,
+    INPUT_TYPES,
+    SCHEDULE_TYPES,
+    SUPPORTED_INPUT_TYPES,
+    TRIGGER_TYPES,
+    WEBHOOK_TYPES,
+    Flow,
+    FlowInput,
+    Trigger,
+)
 from yaml2dag.tasktypes import TASK_TYPES, TaskBase
 from yaml2dag.tasktypes.base import KestraModel
+from yaml2dag.triggers import PROPERTIES
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 _REF = "#/definitions/{model}"
@@ -156,11 +167,24 @@ def _only_supported_types(definitions: dict[str, Any]) -> None:
     trigger = definitions[Trigger.__name__]
     trigger["properties"]["type"] = {
         "description": trigger["properties"]["type"].get("description", ""),
-        "enum": list(SCHEDULE_TYPES),
+        "enum": list(TRIGGER_TYPES),
     }
-    # Only Schedule triggers compile: they need a `cron` and take no other properties.
+    # Each trigger type takes its own properties; Schedule needs a `cron`, Webhook a `key`.
     trigger["additionalProperties"] = False
-    trigger["required"] = sorted({*trigger.get("required", []), "cron"})
+    trigger["allOf"] = [
+        {
+            "if": {"properties": {"type": {"enum": list(types)}}},
+            "then": {
+                "required": required,
+                "properties": {name: False for name in trigger["properties"] if name not in PROPERTIES[kind]},
+            },
+        }
+        for kind, types, required in (
+            ("Schedule", SCHEDULE_TYPES, ["cron"]),
+            ("Flow", FLOW_TRIGGER_TYPES, []),
+            ("Webhook", WEBHOOK_TYPES, ["key"]),
+        )
+    ]
 
 
 def _retarget_task_refs(node: dict[str, Any]) -> None:

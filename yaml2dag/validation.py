@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import typing
 from collections.abc import Iterator
@@ -10,14 +11,17 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
+from yaml2dag.defaults import apply_plugin_defaults
 from yaml2dag.errors import ExpressionError, FlowError, FlowValidationError
 from yaml2dag.expressions import needs_rendering, translate
-from yaml2dag.inputs import check_inputs
+from yaml2dag.flowables import check_flowable
+from yaml2dag.inputs import check_input_list, check_inputs
 from yaml2dag.loader import DocPath, PositionIndex, format_path
 from yaml2dag.model import RESERVED_FLOW_IDS, Flow
-from yaml2dag.retries import check_retry
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
 from yaml2dag.tasktypes.base import KestraModel, is_expression
+from yaml2dag.tasktypes.flowable import FlowableBase, walk_task
+from yaml2dag.tasktypes.subflow import Pause
 from yaml2dag.triggers import check_triggers, has_schedule
 
 TASK_BLOCKS = ("tasks", "errors", "finally")
@@ -56,6 +60,7 @@ def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
     if not isinstance(data, dict):
         collector.add((), "a flow must be a YAML mapping with `id`, `namespace` and `tasks`")
         raise FlowValidationError(collector.errors)
+    data = apply_plugin_defaults(data, collector)
 
     task_lists: dict[str, list[TaskBase]] = {}
     failed_blocks: set[str] = set()
@@ -92,7 +97,7 @@ def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
 _PLACEHOLDER_TASK = TASK_TYPES["io.kestra.plugin.core.log.Log"].model_construct(id="placeholder")
 
 
-def _parse_task(item: Any, path: tuple[str | int, ...], collector: Collector) -> TaskBase | None:
+def _parse_task(item: Any, path: DocPath, collector: Collector) -> TaskBase | None:
     if not isinstance(item, dict):
         collector.add(path, "a task must be a mapping with `id` and `type`")
         return None
@@ -104,12 +109,40 @@ def _parse_task(item: Any, path: tuple[str | int, ...], collector: Collector) ->
     if task_class is None:
         collector.add((*path, "type"), *_unknown_type(task_type), prefer_key=False)
         return None
+    children_ok = True
+    if issubclass(task_class, FlowableBase):
+        item, children_ok = _with_parsed_children(task_class, item, path, collector)
     try:
         task = task_class.model_validate(item)
     except pydantic.ValidationError as exc:
         _add_pydantic_errors(exc, path, task_class, item, collector)
         return None
-    return task
+    return task if children_ok else None
+
+
+def _with_parsed_children(
+    task_class: type[FlowableBase], item: dict[str, Any], path: DocPath, collector: Collector
+) -> tuple[dict[str, Any], bool]:
+    """A copy of a flowable's mapping with each child task parsed (a placeholder where one is invalid)."""
+    parsed = copy.deepcopy(item)
+    children_ok = True
+    for slot, raw in task_class.task_slots(item):
+        child = _parse_task(raw, (*path, *slot), collector)
+        if child is None:
+            children_ok = False
+            child = _PLACEHOLDER_TASK
+        container: Any = parsed
+        for part in slot[:-1]:
+            container = container[part]
+        container[slot[-1]] = child
+    return parsed, children_ok
+
+
+def walk_tasks(flow: Flow, data: dict[str, Any]) -> Iterator[tuple[DocPath, TaskBase, dict[str, Any]]]:
+    """Every task of the flow at any depth, with its YAML path and raw mapping, in file order."""
+    for block in TASK_BLOCKS:
+        for index, task in enumerate(_block(flow, block)):
+            yield from walk_task((block, index), task, data[block][index])
 
 
 def _unknown_type(task_type: str) -> tuple[str, str]:
@@ -236,56 +269,51 @@ def _check_flow(flow: Flow, data: dict[str, Any], collector: Collector) -> None:
             "shorten the id or the namespace",
             prefer_key=False,
         )
-    _check_unique_ids(flow, collector)
+    _check_unique_ids(flow, data, collector)
     _check_unsupported(flow, (), collector)
     check_inputs(flow, has_schedule(flow), collector)
     _check_unique([item.id for item in flow.inputs], "inputs", "input", collector)
     _check_unique([item.id for item in flow.triggers], "triggers", "trigger", collector)
     check_triggers(flow, collector)
-    for block in TASK_BLOCKS:
-        for index, task in enumerate(_block(flow, block)):
-            path = (block, index)
-            _check_unsupported(task, path, collector)
-            if task.retry is not None:
-                check_retry(task.retry, (*path, "retry"), collector)
-            _check_fixed_durations(task, path, collector)
-            _check_expressions(task, data[block][index], path, collector)
+    for path, task, raw in walk_tasks(flow, data):
+        _check_unsupported(task, path, collector)
+        _check_fixed_durations(task, path, collector)
+        _check_expressions(task, raw, path, collector)
+        if isinstance(task, FlowableBase):
+            check_flowable(task, raw, path, collector)
+        if isinstance(task, Pause) and task.onResume:
+            check_input_list(task.onResume, (*path, "onResume"), collector)
 
 
 def _check_fixed_durations(task: TaskBase, path: tuple[str | int, ...], collector: Collector) -> None:
-    """`timeout` and `retry.interval` become operator arguments when the DAG is built: no expressions."""
-    fixed = [(("timeout",), task.timeout)]
-    if task.retry is not None:
-        fixed.append((("retry", "interval"), task.retry.interval))
-    for where, value in fixed:
-        if is_expression(value):
-            collector.add(
-                (*path, *where),
-                f"`{where[-1]}` must be a fixed duration: yaml2dag sets it when the DAG is built",
-                "write an ISO-8601 duration such as PT30S",
-                prefer_key=False,
-            )
+    """`timeout` becomes an operator argument when the DAG is built: no expression."""
+    if is_expression(task.timeout):
+        collector.add(
+            (*path, "timeout"),
+            "`timeout` must be a fixed duration: yaml2dag sets it when the DAG is built",
+            "write an ISO-8601 duration such as PT30S",
+            prefer_key=False,
+        )
 
 
 def _block(flow: Flow, block: str) -> list[TaskBase]:
     return flow.finally_ if block == "finally" else getattr(flow, block)
 
 
-def _check_unique_ids(flow: Flow, collector: Collector) -> None:
-    first_seen: dict[str, tuple[str, int]] = {}
-    for block in TASK_BLOCKS:
-        for index, task in enumerate(_block(flow, block)):
-            if task.id in first_seen:
-                other_block, other_index = first_seen[task.id]
-                line, _ = collector.positions.locate((other_block, other_index, "id"))
-                collector.add(
-                    (block, index, "id"),
-                    f"duplicate task id `{task.id}` (first used at line {line}, {other_block}[{other_index}])",
-                    "task ids must be unique across tasks, errors and finally",
-                    prefer_key=False,
-                )
-            else:
-                first_seen[task.id] = (block, index)
+def _check_unique_ids(flow: Flow, data: dict[str, Any], collector: Collector) -> None:
+    first_seen: dict[str, DocPath] = {}
+    for path, task, _ in walk_tasks(flow, data):
+        if task.id in first_seen:
+            other = first_seen[task.id]
+            line, _ = collector.positions.locate((*other, "id"))
+            collector.add(
+                (*path, "id"),
+                f"duplicate task id `{task.id}` (first used at line {line}, {format_path(other)})",
+                "task ids must be unique in the whole flow, nested tasks included",
+                prefer_key=False,
+            )
+        else:
+            first_seen[task.id] = path
 
 
 def _check_unique(ids: list[str], block: str, kind: str, collector: Collector) -> None:

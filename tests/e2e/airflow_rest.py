@@ -85,6 +85,13 @@ class AirflowClient:
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {task_id: instance["state"] for task_id, instance in self.task_instances(dag_id, run_id).items()}
 
+    def flow_task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """Task states without `_flow_event`, the teardown that only emits the flow's end-state asset
+        event (tests/test_flow_triggers_stack.py covers it)."""
+        states = self.task_states(dag_id, run_id)
+        states.pop("_flow_event", None)
+        return states
+
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
         return self.request("GET", path)["value"]

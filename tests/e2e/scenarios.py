@@ -82,7 +82,7 @@ def check_flow_with_inputs_succeeds(client: AirflowClient) -> None:
     """Trigger with typed inputs (as the trigger form does): outputs flow to the next task; run success."""
     run_id = client.trigger(INPUTS_DAG, {"who": "operator", "times": 3})
     assert client.finished(INPUTS_DAG, run_id) == "success"
-    assert client.task_states(INPUTS_DAG, run_id) == {
+    assert client.flow_task_states(INPUTS_DAG, run_id) == {
         "hello": "success",
         "log": "success",
         "bye": "success",
@@ -107,7 +107,7 @@ def check_failing_seed_flow_runs_errors_and_finally(client: AirflowClient) -> No
     """The seed `finally_example`: `fail` fails, `send_alert` and `cleanup_task` succeed, the run fails."""
     run_id = client.trigger(FAILING_DAG)
     assert client.finished(FAILING_DAG, run_id) == "failed"
-    assert client.task_states(FAILING_DAG, run_id) == {
+    assert client.flow_task_states(FAILING_DAG, run_id) == {
         "fail": "failed",
         "send_alert": "success",
         "cleanup_task": "success",

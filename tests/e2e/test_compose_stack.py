@@ -82,6 +82,7 @@ def test_killed_worker_mid_task_leads_to_a_retry_and_finally_runs(compose_stack:
             "work": "success",
             "cleanup": "success",
             "_flow_state": "success",
+            "_flow_event": "success",
         }
         assert instances["work"]["try_number"] == 2, "the killed try is failed by the heartbeat check and retried"
         assert instances["work"]["hostname"] != running["hostname"], "the retry ran on the surviving worker"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -27,6 +27,12 @@ class KestraOperator(BaseOperator):
         in Airflow it succeeds (so the flow goes on and `errors` do not run), logs a warning and
         records XCom `kestra_state` = `WARNING`.
     :param allow_warning: Kestra `allowWarning`: a WARNING ends SUCCESS instead.
+    :param warning_on_retry: Kestra `retry.warningOnRetry`: a success after a retry ends WARNING
+        (XCom `kestra_state`), as `allowFailure` does. When and whether a failed attempt runs again
+        is decided by `retry_policy` (a `yaml2dag.retries.KestraRetryPolicy`, see that module).
+    :param loop_task_id: inside a ForEach, the task holding the loop's values (`taskrun.value`).
+    :param errors_of: for the first task of an `errors` block, the tasks of its scope: the block
+        runs only when one of them really failed (not when the scope never started).
     """
 
     template_fields: Sequence[str] = ("run_if",)
@@ -40,21 +46,29 @@ class KestraOperator(BaseOperator):
         run_if: str | None = None,
         allow_failure: bool = False,
         allow_warning: bool = False,
+        warning_on_retry: bool = False,
+        loop_task_id: str | None = None,
+        errors_of: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.loop_task_id = loop_task_id
+        self.errors_of = errors_of
         self.flow = flow
         self.kestra_type = kestra_type
         self.run_if = run_if
         self.allow_failure = allow_failure
         self.allow_warning = allow_warning
+        self.warning_on_retry = warning_on_retry
         self._kestra_context: dict[str, Any] | None = None
         self._render_failure: TaskFailure | None = None
 
     def kestra_context(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """The Kestra variables of this attempt (built once, then reused)."""
         if self._kestra_context is None:
-            self._kestra_context = build_context(self.flow, self.task_id, self.kestra_type, context)
+            self._kestra_context = build_context(
+                self.flow, self.task_id, self.kestra_type, context, loop_task_id=self.loop_task_id
+            )
         return self._kestra_context
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
@@ -87,19 +101,63 @@ class KestraOperator(BaseOperator):
         """
         from airflow.sdk.exceptions import AirflowSkipException
 
-        try:
+        def attempt() -> Any:
+            if policy is not None:
+                policy.start_attempt(context)
+            if self.errors_of and not _any_failed(context, self.errors_of):
+                raise AirflowSkipException("no task of this scope failed (it never started): errors skipped")
             if self._render_failure is not None:
                 raise self._render_failure
             if self.run_if is not None and not is_truthy_text(self.run_if):
                 raise AirflowSkipException(f"runIf rendered `{self.run_if}`: task skipped")
-            return _without_nulls(self.run(context))
-        except AirflowSkipException:
+            return self.run(context)
+
+        policy = self._kestra_retry_policy()
+        outputs = self.run_guarded(context, attempt)
+        if policy is not None:
+            policy.finish(context)
+        if self.warning_on_retry and int(context["ti"].try_number or 1) > 1 and not self.allow_warning:
+            self.log.warning("Task succeeded after a retry and retry.warningOnRetry is set: it ends WARNING")
+            context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
+        return outputs
+
+    def run_guarded(self, context: Any, work: Callable[[], dict[str, Any] | None]) -> Any:
+        """Run `work` (the task's own work, also after a deferral) with Kestra's failure rules.
+
+        Its non-null outputs are returned; a failure is recorded for `errorLogs()` and, on the
+        last attempt, `allowFailure` turns it into WARNING — except an `AirflowFailException`,
+        which stops the task whatever `allowFailure` says (Pause's CANCEL).
+        """
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, DownstreamTasksSkipped
+
+        try:
+            return _without_nulls(work())
+        except (AirflowSkipException, DownstreamTasksSkipped):
+            raise
+        except AirflowFailException as exc:
+            _record_error(context, exc)
             raise
         except Exception as exc:
             _record_error(context, exc)
-            if self.allow_failure and _last_attempt(context, self.retries):
+            if not self._will_retry(context) and self.allow_failure:
                 return self._allowed_failure(context, exc)
             raise
+
+    def _kestra_retry_policy(self) -> Any:
+        """The task's `KestraRetryPolicy`, or None (no `retry`)."""
+        from yaml2dag.retries import KestraRetryPolicy
+
+        policy = getattr(self, "retry_policy", None)
+        return policy if isinstance(policy, KestraRetryPolicy) else None
+
+    def _will_retry(self, context: Any) -> bool:
+        """Whether this failed attempt runs again (Kestra's decision when the task has a `retry`)."""
+        policy = self._kestra_retry_policy()
+        if policy is None:
+            return not _last_attempt(context, self.retries)
+        wait = policy.next_delay(context)
+        self.log.info("%s", policy.describe(int(context["ti"].try_number or 1), wait))
+        return wait is not None
 
     def _allowed_failure(self, context: Any, error: Exception) -> None:
         state = "SUCCESS" if self.allow_warning else "WARNING"
@@ -117,6 +175,14 @@ class KestraOperator(BaseOperator):
         raise NotImplementedError
 
 
+def _any_failed(context: Any, task_ids: list[str]) -> bool:
+    """True when one of `task_ids` (or a map index of one) ended FAILED in this run."""
+    task_instance = context["ti"]
+    run_id = context["dag_run"].run_id
+    states = task_instance.get_task_states(dag_id=task_instance.dag_id, run_ids=[run_id], task_ids=task_ids)
+    return any(str(state) == "failed" for state in states.get(run_id, {}).values())
+
+
 def _last_attempt(context: Any, retries: int | None) -> bool:
     return int(context["ti"].try_number or 1) > int(retries or 0)
 
@@ -130,6 +196,8 @@ def _record_error(context: Any, error: BaseException) -> None:
 
 def _without_nulls(outputs: dict[str, Any] | None) -> dict[str, Any] | None:
     """Kestra drops null output fields, so they read as undefined, not null."""
+    if not isinstance(outputs, dict):
+        return outputs
     if not outputs:
         return None
     cleaned = {key: value for key, value in outputs.items() if value is not None}

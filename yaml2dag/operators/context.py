@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yaml2dag.expressions.values import MISSING
+from yaml2dag.tasktypes.flowable import end_task_id, start_task_id
 
 
 @dataclass(frozen=True)
@@ -22,27 +23,51 @@ class FlowInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     input_ids: tuple[str, ...] = ()
     revision: int = 1
+    #: Each input's type and `dependsOn` (`yaml2dag.inputs.InputSpec`), to read its Param value.
+    input_specs: tuple[Any, ...] = ()
+    #: Input values of the Schedule triggers (`yaml2dag.inputs.ScheduledInputs`), for scheduled runs.
+    scheduled_inputs: tuple[Any, ...] = ()
+    #: Ids of the flowable tasks: their state is their `<id>.end` task's, their outputs their `<id>.start` task's.
+    flowable_ids: frozenset[str] = frozenset()
+    #: Task id → id of the ForEach it runs in (its outputs are keyed by value).
+    loop_of: Mapping[str, str] = field(default_factory=dict)
 
 
 class TaskOutputs(Mapping[str, Any]):
-    """`outputs.<taskId>`: the XCom each task returned, pulled from Airflow only when read."""
+    """`outputs.<taskId>`: the XCom each task returned, pulled from Airflow only when read.
 
-    def __init__(self, task_instance: Any, task_ids: frozenset[str]) -> None:
+    A flowable's outputs are its start task's; a task inside a ForEach has one output per value,
+    read as `outputs.<taskId>[value]`.
+    """
+
+    def __init__(self, task_instance: Any, flow: FlowInfo) -> None:
         self._task_instance = task_instance
-        self._task_ids = task_ids
+        self._flow = flow
+        self._task_ids = flow.task_ids
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, task_id: str) -> Any:
         if task_id not in self._cache:
             value = MISSING
             if task_id in self._task_ids:
-                pulled = self._task_instance.xcom_pull(task_ids=task_id)
+                pulled = self._pull(task_id)
                 if pulled is not None:
                     value = pulled
             self._cache[task_id] = value
         if self._cache[task_id] is MISSING:
             raise KeyError(task_id)
         return self._cache[task_id]
+
+    def _pull(self, task_id: str) -> Any:
+        if task_id in self._flow.flowable_ids:
+            return self._task_instance.xcom_pull(task_ids=start_task_id(task_id), key=OUTPUTS_XCOM_KEY, map_indexes=-1)
+        loop = self._flow.loop_of.get(task_id)
+        if loop is None:
+            return self._task_instance.xcom_pull(task_ids=task_id)
+        values = loop_values(self._task_instance, loop)
+        pulled = self._task_instance.xcom_pull(task_ids=task_id, map_indexes=range(len(values)))
+        by_value = {value: output for value, output in zip(values, pulled, strict=False) if output is not None}
+        return by_value or None
 
     def __contains__(self, task_id: object) -> bool:
         try:
@@ -78,8 +103,24 @@ def environment_variables() -> dict[str, str]:
     return {key[4:].lower(): value for key, value in os.environ.items() if key.startswith("ENV_")}
 
 
-def build_context(flow: FlowInfo, task_id: str, task_type: str, airflow_context: Mapping[str, Any]) -> dict[str, Any]:
-    """The Kestra variables for one task attempt; absent roots stay absent (strict mode)."""
+def loop_values(task_instance: Any, loop_id: str) -> list[str]:
+    """The values of the ForEach `loop_id` in this run (its start task's result), in map-index order."""
+    values = task_instance.xcom_pull(task_ids=start_task_id(loop_id), map_indexes=-1)
+    return list(values or [])
+
+
+def build_context(
+    flow: FlowInfo,
+    task_id: str,
+    task_type: str,
+    airflow_context: Mapping[str, Any],
+    loop_task_id: str | None = None,
+) -> dict[str, Any]:
+    """The Kestra variables for one task attempt; absent roots stay absent (strict mode).
+
+    Inside a ForEach (`loop_task_id`: the task holding its values) `taskrun.value` is this map
+    index's value, also readable as `parent.taskrun.value` from nested tasks.
+    """
     dag_run = airflow_context["dag_run"]
     task_instance = airflow_context["ti"]
     context: dict[str, Any] = {
@@ -96,19 +137,30 @@ def build_context(flow: FlowInfo, task_id: str, task_type: str, airflow_context:
             "startDate": getattr(task_instance, "start_date", None),
             "attemptsCount": max(int(getattr(task_instance, "try_number", 1) or 1) - 1, 0),
         },
-        "outputs": TaskOutputs(task_instance, flow.task_ids),
+        "outputs": TaskOutputs(task_instance, flow),
         "envs": environment_variables(),
     }
+    if loop_task_id is not None:
+        values = task_instance.xcom_pull(task_ids=loop_task_id, map_indexes=-1) or []
+        index = int(getattr(task_instance, "map_index", -1))
+        if 0 <= index < len(values):
+            context["taskrun"]["value"] = values[index]
+            context["parent"] = {"taskrun": {"value": values[index]}}
+            context["parents"] = [context["parent"]]
     if flow.variables:
         context["vars"] = flow.variables
     if flow.labels:
         context["labels"] = nested(flow.labels)
-    if flow.input_ids:
-        params = airflow_context.get("params") or {}
-        context["inputs"] = nested({name: params.get(name) for name in flow.input_ids})
-    trigger = _trigger(dag_run)
+    trigger = _trigger(dag_run) or _flow_trigger(dag_run, airflow_context)
     if trigger:
         context["trigger"] = trigger
+    if flow.input_specs:
+        from yaml2dag.inputs import inputs_of_run
+
+        context["inputs"] = inputs_of_run(flow.input_specs, flow.scheduled_inputs, airflow_context, context)
+    elif flow.input_ids:
+        params = airflow_context.get("params") or {}
+        context["inputs"] = nested({name: params.get(name) for name in flow.input_ids})
     context.update(run_information(flow, task_id, airflow_context))
     return context
 
@@ -124,10 +176,22 @@ def _trigger(dag_run: Any) -> dict[str, Any] | None:
     }
 
 
+def _flow_trigger(dag_run: Any, airflow_context: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`trigger.*` of a run started by a Flow trigger: the upstream execution that ended."""
+    if not str(getattr(dag_run, "run_type", "")).lower().endswith("asset_triggered"):
+        return None
+    from yaml2dag.triggers import flow_trigger_variables
+
+    events = airflow_context.get("triggering_asset_events") or {}
+    return flow_trigger_variables(event for found in events.values() for event in found)
+
+
 # --- run-time information for `tasks`, `tasksWithState()` and `errorLogs()` --------------------
 
 #: XCom key under which a failed task may leave its error message (read by `errorLogs()`).
 ERROR_XCOM_KEY = "kestra_error"
+#: XCom key of a flowable's Kestra outputs (its start task's return value feeds ForEach mapping).
+OUTPUTS_XCOM_KEY = "kestra_outputs"
 #: XCom key holding a task's Kestra state when Airflow cannot show it (WARNING, from allowFailure).
 STATE_XCOM_KEY = "kestra_state"
 
@@ -149,26 +213,30 @@ KESTRA_STATES = {
 class TaskStates(Mapping[str, Any]):
     """`tasks.<taskId>.state`: the Kestra state of every other task of the run, read from Airflow once."""
 
-    def __init__(self, task_instance: Any, dag_id: str, run_id: str, task_ids: frozenset[str]) -> None:
+    def __init__(
+        self, task_instance: Any, dag_id: str, run_id: str, task_ids: frozenset[str], flowable_ids: frozenset[str]
+    ) -> None:
         self._task_instance = task_instance
         self._dag_id = dag_id
         self._run_id = run_id
         self._task_ids = task_ids
+        #: Kestra id → the Airflow task holding its state (a flowable's end task).
+        self._airflow_ids = {end_task_id(i) if i in flowable_ids else i: i for i in task_ids}
         self._states: dict[str, dict[str, str]] | None = None
 
     def _load(self) -> dict[str, dict[str, str]]:
         if self._states is None:
             try:
                 found = self._task_instance.get_task_states(
-                    dag_id=self._dag_id, run_ids=[self._run_id], task_ids=sorted(self._task_ids)
+                    dag_id=self._dag_id, run_ids=[self._run_id], task_ids=sorted(self._airflow_ids)
                 )
             except Exception:  # noqa: BLE001 - outside a worker (dag.test, tests) there may be no API
                 found = {}
             states = found.get(self._run_id, found) if isinstance(found, Mapping) else {}
             self._states = {
-                task_id: {"state": self._kestra_state(task_id, str(state))}
-                for task_id, state in states.items()
-                if task_id in self._task_ids and str(state) in KESTRA_STATES
+                self._airflow_ids[airflow_id]: {"state": self._kestra_state(airflow_id, str(state))}
+                for airflow_id, state in states.items()
+                if airflow_id in self._airflow_ids and str(state) in KESTRA_STATES
             }
         return self._states
 
@@ -233,5 +301,5 @@ def run_information(flow: FlowInfo, task_id: str, airflow_context: Mapping[str, 
     dag_run = airflow_context["dag_run"]
     dag_id = getattr(dag_run, "dag_id", None) or getattr(airflow_context.get("dag"), "dag_id", "")
     others = frozenset(flow.task_ids - {task_id})
-    states = TaskStates(airflow_context["ti"], str(dag_id), dag_run.run_id, others)
+    states = TaskStates(airflow_context["ti"], str(dag_id), dag_run.run_id, others, flow.flowable_ids)
     return {"tasks": states, RUN_INFO_KEY: RunInformation(flow, airflow_context, states)}

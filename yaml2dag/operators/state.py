@@ -1,9 +1,14 @@
-"""The task that gives a compiled flow Kestra's final state.
+"""The tasks that give a compiled flow Kestra's final state and announce it to Flow triggers.
 
 Airflow decides a run's state from its leaf tasks; Kestra from the main `tasks` only (errors
-and finally never change it). This teardown runs once the main tasks are done — also when a
-user marks the run failed, since Airflow never skips teardowns — reads their states, and fails
-(failing the run, through `on_failure_fail_dagrun`) exactly when Kestra would end FAILED.
+and finally never change it). `_flow_state`, a teardown, runs once the main tasks are done — also
+when a user marks the run failed, since Airflow never skips teardowns — reads their states, and
+fails (failing the run, through `on_failure_fail_dagrun`) exactly when Kestra would end FAILED.
+
+`_flow_event`, a teardown after it, emits the asset event `kestra://<namespace>/<flowId>/<STATE>`
+that Flow triggers of other flows are scheduled on. It is a separate task because a failed task
+emits no asset events, and `_flow_state` must fail to fail the run; being a plain teardown, it
+never changes the run's state.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from airflow.sdk import BaseOperator
 
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.context import STATE_XCOM_KEY
+from yaml2dag.triggers import flow_alias_name, flow_state_uri
 
 STATE_TASK_ID = "_flow_state"
+EVENT_TASK_ID = "_flow_event"
 _FAILED = ("failed", "upstream_failed")
 
 
@@ -38,6 +45,9 @@ class FlowStateOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, str]:  # noqa: D102
         task_instance = context["ti"]
         run_id = context["dag_run"].run_id
+        exited = _exit_state(self.dag, task_instance)
+        if exited is not None:
+            return self._exit(task_instance, exited)
         states = task_instance.get_task_states(
             dag_id=task_instance.dag_id, run_ids=[run_id], task_ids=self.main_task_ids
         ).get(run_id, {})
@@ -57,3 +67,66 @@ class FlowStateOperator(BaseOperator):
             return {"state": "WARNING"}
         self.log.info("Flow SUCCESS: every main task succeeded or was skipped")
         return {"state": "SUCCESS"}
+
+    def _exit(self, task_instance: Any, state: str) -> dict[str, str]:
+        """The run ended through an Exit task: its state is the flow's (CANCELED and KILLED fail the run)."""
+        if state in ("FAILED", "CANCELED", "KILLED"):
+            task_instance.xcom_push(key="return_value", value={"state": state})
+            raise TaskFailure(f"Flow {state}: an Exit task ended the execution")
+        self.log.info("Flow %s: an Exit task ended the execution", state)
+        return {"state": state}
+
+
+def _exit_state(dag: Any, task_instance: Any) -> str | None:
+    """The state an Exit task of this run ended the execution in, or None."""
+    from yaml2dag.operators.flowable import EXIT_XCOM_KEY, ExitOperator
+
+    exits = [task.task_id for task in dag.tasks if isinstance(task, ExitOperator)]
+    for task_id in exits:
+        recorded = task_instance.xcom_pull(task_ids=task_id, key=EXIT_XCOM_KEY)
+        for state in recorded if isinstance(recorded, list) else [recorded]:
+            if state:
+                return str(state)
+    return None
+
+
+class FlowEventOperator(BaseOperator):
+    """Emits the asset event of the flow's final Kestra state, which starts the flows triggered by it.
+
+    Reads the state `_flow_state` recorded (FAILED when it recorded none) and adds an event to
+    `kestra://<namespace>/<flowId>/<STATE>` through the flow's asset alias; the event's extra holds
+    what Kestra's Flow trigger exposes as `trigger.*` (executionId, namespace, flowId, flowRevision, state).
+
+    :param namespace: The flow's namespace.
+    :param flow_id: The flow's id.
+    :param revision: The flow's revision (`trigger.flowRevision` downstream).
+    """
+
+    ui_color = "#dddddd"
+
+    def __init__(self, *, namespace: str, flow_id: str, revision: int, **kwargs: Any) -> None:
+        from airflow.sdk import AssetAlias
+
+        super().__init__(outlets=[AssetAlias(flow_alias_name(namespace, flow_id))], **kwargs)
+        self.namespace = namespace
+        self.flow_id = flow_id
+        self.revision = revision
+
+    def execute(self, context: Any) -> None:  # noqa: D102
+        from airflow.sdk import Asset, AssetAlias
+
+        recorded = context["ti"].xcom_pull(task_ids=STATE_TASK_ID)
+        state = recorded.get("state", "FAILED") if isinstance(recorded, dict) else "FAILED"
+        state = "CANCELLED" if state == "CANCELED" else state  # the Exit task's spelling; Kestra's state
+        uri = flow_state_uri(self.namespace, self.flow_id, state)
+        extra = {
+            "executionId": context["dag_run"].run_id,
+            "namespace": self.namespace,
+            "flowId": self.flow_id,
+            "flowRevision": self.revision,
+            "state": state,
+        }
+        context["outlet_events"][AssetAlias(flow_alias_name(self.namespace, self.flow_id))].add(
+            Asset(uri=uri), extra=extra
+        )
+        self.log.info("Flow ended %s: asset event on %s", state, uri)

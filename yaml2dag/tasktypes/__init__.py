@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from yaml2dag.tasktypes import core, docker, redis
+from yaml2dag.tasktypes import core, docker, flowable, redis, subflow
 from yaml2dag.tasktypes.base import TaskBase
 
-_FAMILIES: tuple[tuple[type[TaskBase], ...], ...] = (core.TASK_TYPES, docker.TASK_TYPES, redis.TASK_TYPES)
+_FAMILIES: tuple[tuple[type[TaskBase], ...], ...] = (
+    core.TASK_TYPES,
+    flowable.TASK_TYPES,
+    docker.TASK_TYPES,
+    redis.TASK_TYPES,
+    subflow.TASK_TYPES,
+)
 
 #: Every accepted type name, current and legacy, mapped to its model class.
 TASK_TYPES: dict[str, type[TaskBase]] = {
@@ -16,15 +22,13 @@ TASK_TYPES: dict[str, type[TaskBase]] = {
 KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.core.flow.{name}"
     for name in (
-        "Sequential", "Parallel", "If", "Switch", "ForEach", "Dag", "AllowFailure", "Subflow",
-        "Pause", "Exit", "EachSequential", "EachParallel", "WorkingDirectory", "LoopUntil",
+        "EachSequential", "EachParallel", "WorkingDirectory", "LoopUntil",
         "ForEachItem", "Template", "WaitFor",
     )
 ) | frozenset(
     f"io.kestra.core.tasks.flows.{name}"
     for name in (
-        "Sequential", "Parallel", "If", "Switch", "Dag", "AllowFailure", "Subflow", "Flow",
-        "Pause", "EachSequential", "EachParallel", "WorkingDirectory", "ForEachItem", "Template",
+        "EachSequential", "EachParallel", "WorkingDirectory", "ForEachItem", "Template",
     )
 ) | frozenset(
     f"io.kestra.plugin.docker.{package}{name}"

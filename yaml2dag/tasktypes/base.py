@@ -7,7 +7,16 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 if TYPE_CHECKING:
     from pydantic import GetJsonSchemaHandler
@@ -156,36 +165,129 @@ def choice(*values: str) -> Any:
     ]
 
 
+#: Which retry types use each type-specific property (Kestra's `Constant`, `Exponential`, `Random`).
+_RETRY_PROPERTY_TYPES: dict[str, tuple[str, ...]] = {
+    "interval": ("constant", "exponential"),
+    "minInterval": ("random",),
+    "maxInterval": ("exponential", "random"),
+    "delayFactor": ("exponential",),
+}
+#: Durations that must be shorter than another one: (shorter, longer) by retry type, as Kestra validates them.
+_RETRY_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
+    "constant": (("interval", "maxDuration"),),
+    "exponential": (("interval", "maxDuration"), ("interval", "maxInterval")),
+    "random": (("minInterval", "maxDuration"), ("maxInterval", "maxDuration"), ("minInterval", "maxInterval")),
+}
+_FIXED_DURATION = Annotated[str, WithJsonSchema(DURATION_JSON_SCHEMA)]
+
+
 class Retry(KestraModel):
-    """A task or flow `retry` block."""
+    """A task or flow `retry` block: when a failed task runs again (spec §2, Kestra's `AbstractRetry`).
+
+    The properties are checked in the order they are declared, so each check can compare with the
+    properties declared above it and report the error on the property that breaks the rule.
+    """
 
     type: Literal["constant", "exponential", "random"] = Field(
-        description="Retry policy: `constant` (the one yaml2dag supports), `exponential` or `random`."
+        description="Retry policy: `constant` (same wait), `exponential` (growing wait) or `random`."
     )
-    maxAttempts: int | None = Field(default=None, ge=1, description="Total attempts, the first one included.")
+    interval: _FIXED_DURATION | None = Field(
+        default=None,
+        validate_default=True,
+        description="constant/exponential: wait between two attempts, an ISO-8601 duration such as PT30S.",
+    )
+    minInterval: _FIXED_DURATION | None = Field(
+        default=None, validate_default=True, description="random: shortest wait."
+    )
+    maxInterval: _FIXED_DURATION | None = Field(
+        default=None, validate_default=True, description="exponential/random: longest wait."
+    )
+    delayFactor: float | None = Field(
+        default=None,
+        description="exponential: growth of the wait, read as a whole number (default 2): "
+        "the n-th retry waits interval × delayFactor × (n − 1).",
+    )
+    maxAttempts: int | None = Field(
+        default=None, ge=1, description="Total attempts, the first one included; without it, no limit."
+    )
     maxAttempt: int | None = Field(default=None, ge=1, description="Alias of `maxAttempts`.")
-    maxDuration: DurationText | None = Field(
-        default=None, description="Stop retrying once this long has passed since the first attempt."
+    maxDuration: _FIXED_DURATION | None = Field(
+        default=None, description="Do not retry when the next attempt would start this long after the first one."
     )
-    interval: DurationText | None = Field(
-        default=None, description="Wait between two attempts: an ISO-8601 duration such as PT30S."
-    )
-    maxInterval: DurationText | None = Field(default=None, description="exponential/random: longest wait.")
-    minInterval: DurationText | None = Field(default=None, description="random: shortest wait.")
-    delayFactor: float | None = Field(default=None, description="exponential: growth factor of the wait.")
     warningOnRetry: bool = Field(default=False, description="End in WARNING when a retry was needed to succeed.")
     behavior: Literal["RETRY_FAILED_TASK", "CREATE_NEW_EXECUTION"] = Field(
-        default="RETRY_FAILED_TASK", description="Flow-level retry: retry the failed task or start a new run."
+        default="RETRY_FAILED_TASK",
+        description="Retry the failed task (`RETRY_FAILED_TASK`); `CREATE_NEW_EXECUTION` is not supported.",
     )
 
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
-        {"maxDuration", "warningOnRetry", "behavior", "delayFactor", "maxInterval", "minInterval"}
-    )
+    @field_validator("interval", "minInterval", "maxInterval", "maxDuration")
+    @classmethod
+    def _fixed_duration(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A duration Kestra reads as a plain `Duration`: no expressions; then the per-type rules."""
+        name = info.field_name or ""
+        if value is not None:
+            if is_expression(value):
+                raise ValueError(f"`{name}` must be a fixed duration: Kestra does not render expressions in `retry`")
+            parse_duration(value)
+        kind = info.data.get("type")
+        if kind is not None:
+            _check_retry_property(kind, name, value)
+            _check_retry_order(kind, name, value, info.data)
+        return value
+
+    @field_validator("delayFactor")
+    @classmethod
+    def _exponential_only(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """`delayFactor` belongs to `exponential` retries."""
+        kind = info.data.get("type")
+        if kind is not None:
+            _check_retry_property(kind, "delayFactor", value)
+        return value
+
+    @field_validator("maxAttempt")
+    @classmethod
+    def _one_attempt_limit(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """`maxAttempt` is an alias: setting both names is ambiguous."""
+        if value is not None and info.data.get("maxAttempts") is not None:
+            raise ValueError("set `maxAttempts` or its alias `maxAttempt`, not both")
+        return value
+
+    @field_validator("behavior")
+    @classmethod
+    def _retry_failed_task_only(cls, value: str) -> str:
+        """A new execution per retry has no Airflow counterpart in one DAG run."""
+        if value == "CREATE_NEW_EXECUTION":
+            raise ValueError(
+                "retry behavior `CREATE_NEW_EXECUTION` is not supported by yaml2dag yet: "
+                "use `RETRY_FAILED_TASK` (the default), which retries the failed task in the same run"
+            )
+        return value
 
     @property
     def attempts(self) -> int | None:
-        """Total attempts including the first one (`maxAttempts`, alias `maxAttempt`)."""
+        """Total attempts including the first one (`maxAttempts`, alias `maxAttempt`); None: no limit."""
         return self.maxAttempts or self.maxAttempt
+
+
+def _check_retry_property(kind: str, name: str, value: Any) -> None:
+    """A type-specific property is required by (and only allowed on) the retry types that use it."""
+    used_by = _RETRY_PROPERTY_TYPES.get(name)
+    if used_by is None:
+        return
+    if value is None and kind in used_by and name != "delayFactor":
+        raise ValueError(f"`{kind}` retry needs `{name}`")
+    if value is not None and kind not in used_by:
+        raise ValueError(f"`{name}` is not a property of `{kind}` retry (only of {' and '.join(used_by)})")
+
+
+def _check_retry_order(kind: str, name: str, value: str | None, data: dict[str, Any]) -> None:
+    """Kestra's `…RetryValidation`: e.g. `interval` must be shorter than `maxDuration` and `maxInterval`."""
+    if value is None:
+        return
+    for shorter, longer in _RETRY_ORDER[kind]:
+        other = data.get(shorter)
+        if longer == name and other is not None and parse_duration(other) >= parse_duration(value):
+            raise ValueError(f"`{longer}` ({value}) must be longer than `{shorter}` ({other})")
 
 
 class TaskBase(KestraModel):

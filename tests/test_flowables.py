@@ -1,0 +1,494 @@
+"""Flowable tasks (Sequential, Parallel, If, Switch, ForEach, Dag, AllowFailure, Exit) on real DAG runs.
+
+Every test runs the flow with `dag.test()` and checks each task's state, the run's state and
+outputs, as Kestra would end them (spec §3.3–§3.5, §4.7, §4.9).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from conftest import states
+
+from yaml2dag.errors import FlowValidationError
+from yaml2dag.validation import parse_flow
+
+LOG = "io.kestra.plugin.core.log.Log"
+FAIL = "io.kestra.plugin.core.execution.Fail"
+RETURN = "io.kestra.plugin.core.debug.Return"
+FLOW = "io.kestra.plugin.core.flow"
+
+
+def flow(body: str, flow_id: str = "flowables") -> str:
+    """A flow document with `body` (tasks, errors, finally) under a fixed id and namespace."""
+    return f"id: {flow_id}\nnamespace: test.flowables\n" + textwrap.dedent(body)
+
+
+def test_nested_flowables_run_their_branches_and_expose_outputs(run_flow):
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: group
+            type: {FLOW}.Sequential
+            tasks:
+              - id: check
+                type: {FLOW}.If
+                condition: "{{{{ 1 == 1 }}}}"
+                then:
+                  - id: chosen
+                    type: {RETURN}
+                    format: yes
+                else:
+                  - id: not_chosen
+                    type: {LOG}
+                    message: never
+          - id: pick
+            type: {FLOW}.Switch
+            value: "{{{{ outputs.chosen.value }}}}"
+            cases:
+              "yes":
+                - id: case_yes
+                  type: {RETURN}
+                  format: matched
+              "no":
+                - id: case_no
+                  type: {LOG}
+                  message: never
+          - id: after
+            type: {LOG}
+            message: >-
+              {{{{ outputs.check.evaluationResult }}}} {{{{ outputs.pick.value }}}} {{{{ outputs.case_yes.value }}}}
+        """)
+    )
+    assert result.state == "success"
+    assert states(result) == {
+        "group": "success",
+        "check": "success",
+        "chosen": "success",
+        "not_chosen": "skipped",
+        "pick": "success",
+        "case_yes": "success",
+        "case_no": "skipped",
+        "after": "success",
+    }
+    assert result.tasks["check"].outputs == {"evaluationResult": True}
+    assert result.tasks["pick"].outputs == {"value": "yes", "defaults": False}
+    assert "true yes matched" in result.tasks["after"].log_text()
+
+
+def test_failed_child_runs_local_errors_and_finally_and_fails_the_flowable(run_flow):
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: group
+            type: {FLOW}.Sequential
+            tasks:
+              - id: boom
+                type: {FAIL}
+              - id: never_child
+                type: {LOG}
+                message: never
+            errors:
+              - id: local_error
+                type: {LOG}
+                message: "local errors"
+            finally:
+              - id: local_finally
+                type: {LOG}
+                message: "local finally"
+          - id: never_sibling
+            type: {LOG}
+            message: never
+        errors:
+          - id: flow_error
+            type: {LOG}
+            message: "flow errors"
+        """)
+    )
+    assert result.state == "failed"
+    task_states = states(result)
+    assert task_states["boom"] == "failed"
+    assert task_states["never_child"] == "upstream_failed"
+    assert task_states["local_error"] == "success"
+    assert task_states["local_finally"] == "success"
+    assert task_states["group"] == "failed"  # local errors never rescue the flowable
+    assert task_states["never_sibling"] == "upstream_failed"
+    assert task_states["flow_error"] == "success"  # the failure goes up to the flow's errors
+    assert result.tasks["local_error"].end <= result.tasks["local_finally"].start
+
+
+def test_flowable_after_a_failure_never_starts_its_errors_or_finally(run_flow):
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: boom
+            type: {FAIL}
+          - id: group
+            type: {FLOW}.Sequential
+            tasks:
+              - id: child
+                type: {LOG}
+                message: never
+            errors:
+              - id: local_error
+                type: {LOG}
+                message: never
+            finally:
+              - id: local_finally
+                type: {LOG}
+                message: never
+        """)
+    )
+    assert result.state == "failed"
+    task_states = states(result)
+    assert task_states["child"] == "upstream_failed"
+    # Airflow's setup rule: tasks in the scope of a start that never succeeded are upstream_failed.
+    assert task_states["local_error"] == "upstream_failed"
+    assert task_states["local_finally"] == "upstream_failed"
+    assert task_states["group"] == "failed"
+
+
+def test_allow_failure_turns_a_failed_child_into_a_warning(run_flow):
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: tolerant
+            type: {FLOW}.AllowFailure
+            tasks:
+              - id: boom
+                type: {FAIL}
+          - id: next
+            type: {LOG}
+            message: goes on
+        """)
+    )
+    assert states(result) == {"tolerant": "warning", "boom": "failed", "next": "success"}
+    assert result.state == "warning"
+
+
+def test_parallel_runs_every_child_and_fails_when_one_fails(run_flow):
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: fan
+            type: {FLOW}.Parallel
+            concurrent: 2
+            tasks:
+              - id: one
+                type: {LOG}
+                message: one
+              - id: two
+                type: {FAIL}
+              - id: three
+                type: {LOG}
+                message: three
+          - id: never
+            type: {LOG}
+            message: never
+        """)
+    )
+    task_states = states(result)
+    assert task_states["one"] == "success"
+    assert task_states["two"] == "failed"
+    assert task_states["fan"] == "failed"
+    assert task_states["never"] == "upstream_failed"
+    assert result.state == "failed"
+
+
+def test_if_false_runs_else_and_run_if_false_skips_the_whole_flowable(run_flow):
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: check
+            type: {FLOW}.If
+            condition: "{{{{ 'a' == 'b' }}}}"
+            then:
+              - id: then_task
+                type: {LOG}
+                message: never
+            else:
+              - id: else_task
+                type: {LOG}
+                message: else ran
+          - id: switched_off
+            type: {FLOW}.Sequential
+            runIf: "false"
+            tasks:
+              - id: inside
+                type: {LOG}
+                message: never
+          - id: next
+            type: {LOG}
+            message: goes on
+        """)
+    )
+    assert result.state == "success"
+    task_states = states(result)
+    assert task_states["then_task"] == "skipped"
+    assert task_states["else_task"] == "success"
+    assert task_states["inside"] == "skipped"
+    assert task_states["switched_off"] == "skipped"
+    assert task_states["next"] == "success"
+    assert result.tasks["check"].outputs == {"evaluationResult": False}
+
+
+def test_switch_uses_defaults_and_fails_without_a_match(run_flow):
+    body = f"""
+        tasks:
+          - id: pick
+            type: {FLOW}.Switch
+            value: "{{{{ inputs.choice }}}}"
+            cases:
+              1:
+                - id: case_one
+                  type: {LOG}
+                  message: one
+            {{defaults}}
+        inputs:
+          - id: choice
+            type: STRING
+        """
+    with_defaults = body.replace(
+        "{defaults}",
+        f"defaults:\n              - id: fallback\n                type: {LOG}\n                message: fb",
+    )
+    result = run_flow(flow(with_defaults), inputs={"choice": "other"})
+    assert states(result) == {"pick": "success", "case_one": "skipped", "fallback": "success"}
+    assert result.tasks["pick"].outputs == {"value": "other", "defaults": True}
+
+    matched = run_flow(flow(with_defaults), inputs={"choice": "1"})  # YAML key 1 is the text "1"
+    assert states(matched) == {"pick": "success", "case_one": "success", "fallback": "skipped"}
+
+    no_match = run_flow(flow(body.replace("{defaults}", ""), "no_match"), inputs={"choice": "other"})
+    assert no_match.state == "failed"
+    assert states(no_match)["case_one"] in ("skipped", "upstream_failed")
+
+
+def test_for_each_maps_tasks_over_distinct_values_keyed_by_value(run_flow):
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: loop
+            type: {FLOW}.ForEach
+            values: '{{{{ ["b", "a", 3, "b"] | json }}}}'
+            concurrencyLimit: 0
+            tasks:
+              - id: each
+                type: {RETURN}
+                format: "value {{{{ taskrun.value }}}}"
+              - id: nested
+                type: {FLOW}.Sequential
+                tasks:
+                  - id: deeper
+                    type: {RETURN}
+                    format: "{{{{ parent.taskrun.value }}}}!"
+          - id: after
+            type: {LOG}
+            message: "{{{{ outputs.each['a'].value }}}} / {{{{ outputs.deeper['3'].value }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert result.tasks["each"].outputs == {
+        "b": {"value": "value b"},
+        "a": {"value": "value a"},
+        "3": {"value": "value 3"},
+    }
+    assert result.tasks["deeper"].outputs["3"] == {"value": "3!"}
+    assert "value a / 3!" in result.tasks["after"].log_text()
+
+
+def test_for_each_fails_when_one_iteration_fails(run_flow):
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: loop
+            type: {FLOW}.ForEach
+            values: ["ok", "bad", "fine"]
+            tasks:
+              - id: check
+                type: {FAIL}
+                condition: "{{{{ taskrun.value == 'bad' }}}}"
+          - id: never
+            type: {LOG}
+            message: never
+        """)
+    )
+    assert result.state == "failed"
+    assert states(result)["check"] == "failed"
+    assert states(result)["loop"] == "failed"
+    assert states(result)["never"] == "upstream_failed"
+
+
+def test_dag_runs_tasks_after_their_dependencies(run_flow):
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: graph
+            type: {FLOW}.Dag
+            tasks:
+              - task:
+                  id: last
+                  type: {LOG}
+                  message: last
+                dependsOn: [left, right]
+              - task:
+                  id: left
+                  type: {LOG}
+                  message: left
+                dependsOn: [root]
+              - task:
+                  id: right
+                  type: {LOG}
+                  message: right
+                dependsOn: [root]
+              - task:
+                  id: root
+                  type: {LOG}
+                  message: root
+        """)
+    )
+    assert result.state == "success"
+    tasks = result.tasks
+    assert tasks["root"].end <= tasks["left"].start
+    assert tasks["root"].end <= tasks["right"].start
+    assert max(tasks["left"].end, tasks["right"].end) <= tasks["last"].start
+
+
+@pytest.mark.parametrize(("exit_state", "run_state"), [("WARNING", "warning"), ("FAILED", "failed")])
+def test_exit_ends_the_run_at_once_without_errors_or_finally(run_flow, exit_state, run_state):
+    result = run_flow(
+        flow(
+            f"""
+        tasks:
+          - id: first
+            type: {LOG}
+            message: first
+          - id: stop
+            type: io.kestra.plugin.core.execution.Exit
+            state: {exit_state}
+          - id: never
+            type: {LOG}
+            message: never
+        errors:
+          - id: on_error
+            type: {LOG}
+            message: never
+        finally:
+          - id: cleanup
+            type: {LOG}
+            message: never
+        """,
+            f"exit_{exit_state.lower()}",
+        )
+    )
+    assert result.state == run_state
+    task_states = states(result)
+    assert task_states["first"] == "success"
+    assert task_states["never"] == "skipped"
+    assert task_states["on_error"] == "skipped"
+    assert task_states["cleanup"] == "skipped"
+
+
+def test_graph_nests_task_groups_named_after_flowables(tmp_path):
+    from yaml2dag.compiler import compile_flow
+    from yaml2dag.loader import load_yaml
+
+    text = flow(f"""
+        tasks:
+          - id: outer
+            type: {FLOW}.Sequential
+            tasks:
+              - id: inner
+                type: {FLOW}.Parallel
+                tasks:
+                  - id: leaf
+                    type: {LOG}
+                    message: leaf
+        """)
+    dag = compile_flow(parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text))
+    outer = dag.task_group.children["outer"]
+    inner = outer.children["inner"]
+    assert "leaf" in inner.children
+    assert {"outer.start", "outer.end"} <= set(outer.children)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            f"""
+            tasks:
+              - id: graph
+                type: {FLOW}.Dag
+                tasks:
+                  - task: {{id: a, type: {LOG}, message: a}}
+                    dependsOn: [b]
+                  - task: {{id: b, type: {LOG}, message: b}}
+                    dependsOn: [a]
+            """,
+            "circular dependency in Dag `graph`: a → b → a",
+        ),
+        (
+            f"""
+            tasks:
+              - id: graph
+                type: {FLOW}.Dag
+                tasks:
+                  - task: {{id: a, type: {LOG}, message: a}}
+                    dependsOn: [missing]
+            """,
+            "`dependsOn` names `missing`, which is not a task of Dag `graph`",
+        ),
+        (
+            f"""
+            tasks:
+              - id: loop
+                type: {FLOW}.ForEach
+                values: [1]
+                tasks:
+                  - id: check
+                    type: {FLOW}.If
+                    condition: "true"
+                    then: [{{id: t, type: {LOG}, message: t}}]
+            """,
+            "`If` inside a ForEach is not supported by yaml2dag yet",
+        ),
+        (
+            f"""
+            tasks:
+              - id: group
+                type: {FLOW}.Sequential
+                tasks:
+                  - id: twice
+                    type: {LOG}
+                    message: a
+              - id: twice
+                type: {LOG}
+                message: b
+            """,
+            "duplicate task id `twice`",
+        ),
+        (
+            f"""
+            tasks:
+              - id: group
+                type: {FLOW}.Sequential
+                tasks:
+                  - id: child
+                    type: {LOG}
+                    mesage: typo
+            """,
+            "unknown property `mesage`",
+        ),
+    ],
+)
+def test_invalid_flowables_are_located_compile_errors(body, message):
+    from yaml2dag.loader import load_yaml
+
+    text = flow(body)
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)
+    errors = caught.value.errors
+    assert any(message in error.message for error in errors), [str(error) for error in errors]
+    assert all(error.line is not None for error in errors)

@@ -1,0 +1,94 @@
+"""Structural rules of flowable tasks, checked when a flow is validated (Dag graphs, ForEach bodies)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from yaml2dag.tasktypes.base import TaskBase
+from yaml2dag.tasktypes.flowable import Dag, Exit, FlowableBase, ForEach, If, Switch, walk_task
+
+if TYPE_CHECKING:
+    from yaml2dag.loader import DocPath
+    from yaml2dag.validation import Collector
+
+#: Task types that choose at run time which tasks are skipped: Airflow cannot skip single map indexes.
+_BRANCHING = (If, Switch, ForEach, Exit)
+
+
+def check_flowable(task: FlowableBase, raw: dict[str, Any], path: DocPath, collector: Collector) -> None:
+    """Add an error for a Dag with unknown or circular `dependsOn`, or a ForEach body yaml2dag cannot map."""
+    if isinstance(task, Dag):
+        _check_dag(task, path, collector)
+    if isinstance(task, ForEach):
+        for child_path, child, _ in walk_task(path, task, raw):
+            if child is not task:
+                _check_loop_body(child, child_path, collector)
+
+
+def _check_dag(dag: Dag, path: DocPath, collector: Collector) -> None:
+    ids = [node.task.id for node in dag.tasks]
+    known = set(ids)
+    for index, node in enumerate(dag.tasks):
+        for position, dependency in enumerate(node.dependsOn):
+            if dependency not in known:
+                close = difflib.get_close_matches(dependency, ids, n=1, cutoff=0.6)
+                hint = f"did you mean `{close[0]}`?" if close else f"tasks of this Dag: {', '.join(ids)}"
+                collector.add(
+                    (*path, "tasks", index, "dependsOn", position),
+                    f"`dependsOn` names `{dependency}`, which is not a task of Dag `{dag.id}`",
+                    hint,
+                    prefer_key=False,
+                )
+    cycle = _cycle({node.task.id: [d for d in node.dependsOn if d in known] for node in dag.tasks})
+    if cycle:
+        index = ids.index(cycle[0])
+        collector.add(
+            (*path, "tasks", index, "dependsOn"),
+            f"circular dependency in Dag `{dag.id}`: {' → '.join([*cycle, cycle[0]])}",
+            "remove one of these `dependsOn` entries",
+        )
+
+
+def _cycle(graph: dict[str, list[str]]) -> list[str]:
+    """One cycle of `graph` (node → the nodes it depends on) as a list of nodes, or []."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for dependency in graph.get(node, []):
+            if state.get(dependency) == 1:
+                return stack[stack.index(dependency) :]
+            if dependency not in state:
+                found = visit(dependency)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def _check_loop_body(task: TaskBase, path: DocPath, collector: Collector) -> None:
+    """Tasks inside a ForEach become mapped Airflow tasks: branching and run-time skipping of groups are refused."""
+    if isinstance(task, _BRANCHING):
+        collector.add(
+            (*path, "type"),
+            f"`{task.type.rsplit('.', 1)[-1]}` inside a ForEach is not supported by yaml2dag yet",
+            "move it out of the ForEach, or use Sequential, Parallel, Dag or AllowFailure inside it",
+            prefer_key=False,
+        )
+    elif isinstance(task, FlowableBase) and task.runIf is not None:
+        collector.add(
+            (*path, "runIf"),
+            "`runIf` on a flowable inside a ForEach is not supported by yaml2dag yet",
+            "put `runIf` on the tasks inside it",
+        )

@@ -1,0 +1,254 @@
+"""Operators of Kestra's flowable tasks: the task that starts each flowable, the one that ends it, and Exit.
+
+A flowable is a TaskGroup named after it. Its start task (`<id>.start`, a setup task) applies
+`runIf` and decides which children run: it skips the tasks of the branches not taken (If,
+Switch) or of the whole group (`runIf` false), or returns the values a ForEach is mapped over.
+Its end task (`<id>.end`) gets the flowable's Kestra state from its direct children, as Kestra
+does: FAILED when a child failed (local `errors` never rescue it), WARNING, or SUCCESS; then
+`allowFailure` and `allowWarning` of the flowable apply.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from yaml2dag.errors import TaskFailure
+from yaml2dag.expressions import is_truthy_text
+from yaml2dag.operators.base import KestraOperator
+from yaml2dag.operators.context import OUTPUTS_XCOM_KEY, STATE_XCOM_KEY
+
+#: XCom key an Exit task leaves its state under; the flow's state task reads it.
+EXIT_XCOM_KEY = "kestra_exit"
+
+
+class FlowableStartOperator(KestraOperator):
+    """Starts a flowable: with `runIf` false, every task of the flowable is skipped (Kestra: SKIPPED).
+
+    Subclasses choose the branch to run (`choose`); the tasks of the others are skipped.
+    `inner_task_ids` and `branches` (branch name → task ids) are set by the compiler.
+    """
+
+    ui_color = "#f3eefc"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inner_task_ids: list[str] = []
+        self.branches: dict[str, list[str]] = {}
+
+    def execute(self, context: Any) -> Any:
+        """Run the flowable's decision; skip what must not run (also when `runIf` is false)."""
+        from airflow.sdk.exceptions import AirflowSkipException, DownstreamTasksSkipped
+
+        self._skipped: list[str] = []
+        try:
+            result = super().execute(context)
+        except AirflowSkipException as skip:
+            self.log.info("%s: the whole flowable is skipped", skip)
+            raise DownstreamTasksSkipped(tasks=list(self.inner_task_ids)) from None
+        if self._skipped:
+            if result is not None:
+                context["ti"].xcom_push(key="return_value", value=result)
+            raise DownstreamTasksSkipped(tasks=self._skipped)
+        return result
+
+    def run(self, context: Any) -> Any:  # noqa: D102
+        return None
+
+    def follow(self, context: Any, branch: str | None, outputs: dict[str, Any]) -> None:
+        """Keep `branch` (None: none of them), skip the tasks of the other branches, record the outputs."""
+        context["ti"].xcom_push(key=OUTPUTS_XCOM_KEY, value=outputs)
+        self.log.info("Following `%s`", branch if branch else "no branch")
+        self._skipped = sorted({task for name, tasks in self.branches.items() if name != branch for task in tasks})
+
+
+class IfOperator(FlowableStartOperator):
+    """`io.kestra.plugin.core.flow.If`: run `then` when `condition` is true, else `else`.
+
+    :param condition: expression; true unless it renders `false`, `0`, `-0` or empty. Output `evaluationResult`.
+    """
+
+    template_fields = (*KestraOperator.template_fields, "condition")
+
+    def __init__(self, *, condition: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.condition = condition
+
+    def run(self, context: Any) -> None:  # noqa: D102
+        result = is_truthy_text(self.condition)
+        self.log.info("Condition rendered `%s`: %s", self.condition, result)
+        self.follow(context, "then" if result else "else", {"evaluationResult": result})
+
+
+class SwitchOperator(FlowableStartOperator):
+    """`io.kestra.plugin.core.flow.Switch`: run the case equal to `value`, else `defaults`.
+
+    No matching case and no `defaults` fails the Switch. Outputs `value` and `defaults`.
+
+    :param value: expression whose rendered text selects the case.
+    """
+
+    template_fields = (*KestraOperator.template_fields, "value")
+
+    def __init__(self, *, value: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value = value
+
+    def run(self, context: Any) -> None:  # noqa: D102
+        case = f"cases.{self.value}"
+        if case in self.branches:
+            self.follow(context, case, {"value": self.value, "defaults": False})
+            return
+        if not self.branches.get("defaults"):
+            raise TaskFailure(f"Switch value `{self.value}` matches no case and there are no `defaults`")
+        self.follow(context, "defaults", {"value": self.value, "defaults": True})
+
+
+class ForEachValuesOperator(FlowableStartOperator):
+    """`io.kestra.plugin.core.flow.ForEach`: render `values`; the loop's tasks are mapped over them.
+
+    Values are de-duplicated and read as text (maps and lists as JSON), as Kestra does.
+
+    :param values: a list, or a JSON array text or expression rendering to one.
+    """
+
+    template_fields = (*KestraOperator.template_fields, "values")
+
+    def __init__(self, *, values: list[Any] | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.values = values
+
+    def run(self, context: Any) -> list[str]:  # noqa: D102
+        items = self.values
+        if isinstance(items, str):
+            try:
+                items = json.loads(items)
+            except ValueError:
+                raise TaskFailure(f"`values` rendered `{items[:200]}`, which is not a JSON array") from None
+        if not isinstance(items, list):
+            raise TaskFailure(f"`values` must be a list, not {type(items).__name__}")
+        distinct = list(dict.fromkeys(_as_text(item) for item in items))
+        self.log.info("%d value(s): %s", len(distinct), ", ".join(distinct)[:1000])
+        return distinct
+
+    def execute(self, context: Any) -> Any:  # noqa: D102
+        # The list itself is returned (not a map of outputs): the loop's mapped tasks expand over it.
+        return super().execute(context) or []
+
+
+def _as_text(item: Any) -> str:
+    from yaml2dag.expressions.values import java_string
+
+    if item is None:
+        raise TaskFailure("`values` holds a null: every value must be a string, a number or a map")
+    if isinstance(item, dict | list):
+        return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+    return java_string(item)
+
+
+class FlowableEndOperator(BaseOperator):
+    """Ends a flowable: its Kestra state from its direct children, as Kestra computes it.
+
+    FAILED when a child failed (FAILED → WARNING with `allowFailure` / AllowFailure), else WARNING
+    when a child ended WARNING (→ SUCCESS with `allowWarning`), else SUCCESS.
+
+    :param flowable_id: the Kestra id of the flowable.
+    :param child_task_ids: Airflow ids of the tasks holding the children's states.
+    :param allow_failure: a failed child makes the flowable WARNING instead of FAILED.
+    :param allow_warning: a WARNING flowable ends SUCCESS.
+    """
+
+    ui_color = "#f3eefc"
+
+    def __init__(
+        self,
+        *,
+        flowable_id: str,
+        child_task_ids: Sequence[str],
+        allow_failure: bool = False,
+        allow_warning: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.flowable_id = flowable_id
+        self.child_task_ids = list(child_task_ids)
+        self.allow_failure = allow_failure
+        self.allow_warning = allow_warning
+
+    def execute(self, context: Any) -> None:  # noqa: D102
+        state, reason = children_state(context, self.child_task_ids)
+        if state == "FAILED" and self.allow_failure:
+            self.log.warning("%s, but failures are allowed: `%s` ends WARNING", reason, self.flowable_id)
+            state = "WARNING"
+        if state == "WARNING" and self.allow_warning:
+            state = "SUCCESS"
+        if state == "FAILED":
+            raise TaskFailure(f"`{self.flowable_id}` FAILED: {reason}")
+        if state == "WARNING":
+            self.log.warning("`%s` ends WARNING", self.flowable_id)
+            context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
+        else:
+            self.log.info("`%s` ends SUCCESS", self.flowable_id)
+
+
+def children_state(context: Any, task_ids: Sequence[str]) -> tuple[str, str]:
+    """The Kestra state (FAILED, WARNING, SUCCESS) of a scope from its tasks' states, and why.
+
+    Reads this map index only when the scope is inside a ForEach iteration.
+    """
+    task_instance = context["ti"]
+    run_id = context["dag_run"].run_id
+    map_index = int(getattr(task_instance, "map_index", -1))
+    states = task_instance.get_task_states(
+        dag_id=task_instance.dag_id,
+        run_ids=[run_id],
+        task_ids=list(task_ids),
+        map_index=map_index if map_index >= 0 else None,
+    ).get(run_id, {})
+    failed = sorted(task for task, state in states.items() if str(state) in ("failed", "upstream_failed"))
+    if failed:
+        return "FAILED", f"{', '.join(f'`{task}`' for task in failed)} failed"
+    for task_id in task_ids:
+        recorded = task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY)
+        values = recorded if isinstance(recorded, list) else [recorded]
+        if "WARNING" in values:
+            return "WARNING", f"`{task_id}` ended WARNING"
+    return "SUCCESS", "every child succeeded or was skipped"
+
+
+class ExitOperator(KestraOperator):
+    """`io.kestra.plugin.core.execution.Exit`: end the run now in `state`; nothing else starts.
+
+    Every task that has not started yet is skipped (errors and finally included, as in Kestra);
+    the flow's state task then ends the run in `state` (FAILED, CANCELED and KILLED fail it).
+
+    :param state: SUCCESS, WARNING, FAILED, CANCELED or KILLED.
+    """
+
+    template_fields = (*KestraOperator.template_fields, "state")
+    ui_color = "#fde8e8"
+
+    def __init__(self, *, state: str = "SUCCESS", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+
+    def execute(self, context: Any) -> None:  # noqa: D102
+        from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+        super().execute(context)
+        state = str(self.state).upper()
+        if state not in ("SUCCESS", "WARNING", "FAILED", "CANCELED", "KILLED"):
+            raise TaskFailure(f"`state` rendered `{self.state}`: use SUCCESS, WARNING, FAILED, CANCELED or KILLED")
+        self.log.warning("Exit: the execution ends %s; no other task starts", state)
+        context["ti"].xcom_push(key=EXIT_XCOM_KEY, value=state)
+        if state == "WARNING":
+            context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
+        # Kestra ids never start with `_`: the flow's own state and event tasks still run.
+        others = [task_id for task_id in self.dag.task_ids if task_id != self.task_id and not task_id.startswith("_")]
+        raise DownstreamTasksSkipped(tasks=others)
+
+    def run(self, context: Any) -> None:  # noqa: D102
+        return None

@@ -1,0 +1,128 @@
+"""Kestra tasks that wait on something outside the task: Subflow (another flow's run) and Pause (a person)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field, GetCoreSchemaHandler, model_validator
+from pydantic_core import core_schema
+
+from yaml2dag.tasktypes.base import DurationText, TaskBase, Text, choice
+
+_OPERATORS = "yaml2dag.operators"
+
+
+class Subflow(TaskBase):
+    """Run another flow (the DAG `<namespace>.<flowId>`) and, by default, wait for its end."""
+
+    TYPES: ClassVar = (
+        "io.kestra.plugin.core.flow.Subflow",
+        "io.kestra.core.tasks.flows.Subflow",
+        "io.kestra.core.tasks.flows.Flow",
+    )
+    OPERATOR: ClassVar = f"{_OPERATORS}.subflow:SubflowOperator"
+    DYNAMIC: ClassVar = ("namespace", "flowId", "inputs")
+
+    namespace: Text = Field(description="Namespace of the flow to run.")
+    flowId: Text = Field(description="Id of the flow to run; the DAG run is `<namespace>.<flowId>`.")
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="Inputs of the flow to run (rendered); checked by its input types."
+    )
+    wait: bool = Field(default=True, description="Wait for the run to end; false: succeed once it is created.")
+    transmitFailed: bool = Field(
+        default=True, description="When waiting: end FAILED / WARNING when the run does; false: always SUCCESS."
+    )
+    revision: int | None = Field(default=None, description="Revision of the flow to run (default: the latest).")
+    labels: dict[str, Any] | list[Any] | None = Field(default=None, description="Labels of the run it creates.")
+    inheritLabels: bool = Field(default=False, description="Give the run the labels of this run.")
+    scheduleDate: str | None = Field(default=None, description="Start the run at this date instead of now.")
+    restartBehavior: choice("RETRY_FAILED", "NEW_EXECUTION") | None = Field(  # type: ignore[valid-type]
+        default=None, description="On restart: retry the failed run (RETRY_FAILED) or start a new one."
+    )
+    outputs: dict[str, Any] | None = Field(default=None, description="Deprecated: outputs computed from the run.")
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | frozenset(
+        {"revision", "labels", "inheritLabels", "scheduleDate", "restartBehavior", "outputs"}
+    )
+
+    @property
+    def target_dag_id(self) -> str:
+        """The DAG id of the flow to run (the same rule as `Flow.dag_id`)."""
+        return f"{self.namespace}.{self.flowId}"
+
+    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
+        return {
+            "namespace": self.namespace,
+            "flow_id": self.flowId,
+            "inputs": dict(self.inputs),
+            "wait": self.wait,
+            "transmit_failed": self.transmitFailed,
+        }
+
+
+class _ResumeInput:
+    """An `onResume` entry: validated as a flow input (`FlowInput`), of a type yaml2dag supports.
+
+    `yaml2dag.model` imports the task types, so the input model is looked up only when the
+    schema is built (on first use), not when this module is imported.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        from yaml2dag.model import SUPPORTED_INPUT_TYPES, FlowInput
+
+        def supported(value: Any) -> Any:
+            if value.type not in SUPPORTED_INPUT_TYPES:
+                raise ValueError(f"input type `{value.type}` is not supported by yaml2dag yet")
+            return value
+
+        return core_schema.no_info_after_validator_function(supported, handler.generate_schema(FlowInput))
+
+
+class Pause(TaskBase):
+    """Pause the run until a person resumes it (Airflow's Required Actions) or `pauseDuration` elapses."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.core.flow.Pause", "io.kestra.core.tasks.flows.Pause")
+    OPERATOR: ClassVar = f"{_OPERATORS}.pause:PauseOperator"
+    DYNAMIC: ClassVar = ("pauseDuration", "delay", "behavior")
+
+    pauseDuration: DurationText | None = Field(
+        default=None, description="Resume by itself after this long (ISO-8601); `behavior` then applies."
+    )
+    delay: DurationText | None = Field(default=None, description="Deprecated alias of `pauseDuration`.")
+    behavior: choice("RESUME", "WARN", "FAIL", "CANCEL") = Field(  # type: ignore[valid-type]
+        default="RESUME",
+        description="When pauseDuration elapses: RESUME (success), WARN (warning), FAIL, or CANCEL the run.",
+    )
+    onResume: list[_ResumeInput] = Field(
+        default_factory=list, description="Inputs asked when resuming (like flow inputs); output `onResume`."
+    )
+    onPause: dict[str, Any] | None = Field(default=None, description="A task run when the pause starts.")
+    tasks: list[Any] | None = Field(default=None, description="Deprecated: tasks run after the resume.")
+    errors: list[Any] | None = Field(default=None, description="Tasks run when the pause fails.")
+    finally_: list[Any] | None = Field(default=None, alias="finally", description="Tasks run after the pause.")
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | frozenset({"onPause", "tasks", "errors", "finally_"})
+
+    @model_validator(mode="after")
+    def _one_duration(self) -> Pause:
+        if self.pauseDuration is not None and self.delay is not None:
+            raise ValueError("set `pauseDuration` or its deprecated alias `delay`, not both")
+        return self
+
+    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
+        from yaml2dag.inputs import build_params
+
+        params = build_params(list(self.onResume))  # type: ignore[arg-type]
+        return {
+            "pause_duration": self.pauseDuration or self.delay,
+            "behavior": self.behavior,
+            # A required input has no value yet: None keeps the definition serializable (the form starts empty).
+            "resume_params": {
+                name: {**param.serialize(), "value": param.value if param.has_value else None}
+                for name, param in params.items()
+            },
+        }
+
+
+TASK_TYPES: tuple[type[TaskBase], ...] = (Subflow, Pause)
