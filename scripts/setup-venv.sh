@@ -31,4 +31,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   "$VENV/bin/python" -m pip install --quiet --editable "$REPO[dev]"
   echo "$wanted" >"$stamp"
 fi
+# Byte-compile the package: an editable install does not, and with PYTHONDONTWRITEBYTECODE set
+# every DAG-processor child and task would compile yaml2dag's sources again (about twice the import time).
+"$VENV/bin/python" -m compileall -q "$REPO/yaml2dag" >/dev/null
 export PATH="$VENV/bin:$PATH"

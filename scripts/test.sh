@@ -30,6 +30,12 @@ if [ -x "$REPO/scripts/build-test-images.sh" ] || [ -f "$REPO/scripts/build-test
   echo "==> building local Docker test images"
   bash "$REPO/scripts/build-test-images.sh"
 fi
+if docker info >/dev/null 2>&1; then
+  # The compose stack's images (several minutes cold, cached by content): built here, before
+  # pytest, so that no test's time limit has to cover a cold build.
+  echo "==> building the compose stack's Docker images"
+  bash "$REPO/scripts/build-images.sh"
+fi
 
 echo "==> lint"
 ruff check yaml2dag tests benchmarks

@@ -254,6 +254,7 @@ def test_pause_waits_for_a_person_and_resumes_with_the_on_resume_inputs(stack: A
     assert "Check the numbers, then resume." in detail["body"]
     assert set(detail["params"]) == {"approved", "reason"}
     assert stack.run_state(dag_id, run_id) == "running"
+    stack.wait_for_scheduler_loops()
 
     stack.request(
         "PATCH",
@@ -272,6 +273,7 @@ def test_pause_with_a_duration_can_be_resumed_before_it_elapses(stack: AirflowCl
     run_id = stack.trigger(dag_id)
     stack.wait_for(lambda: stack.task_states(dag_id, run_id).get("hold") == "deferred", 90, "the Pause to defer")
     stack.wait_for(lambda: stack.request("GET", hitl_path(dag_id, run_id, "hold")), 30, "the resume request")
+    stack.wait_for_scheduler_loops()
     stack.request("PATCH", hitl_path(dag_id, run_id, "hold"), {"chosen_options": ["Resume"]})
     assert stack.finished(dag_id, run_id) == "success"
     task_states = stack.task_states(dag_id, run_id)

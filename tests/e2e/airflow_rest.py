@@ -85,6 +85,23 @@ class AirflowClient:
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {task_id: instance["state"] for task_id, instance in self.task_instances(dag_id, run_id).items()}
 
+    def wait_for_scheduler_loops(self, loops: int = 2, timeout: float = 60) -> None:
+        """Wait until the scheduler heartbeats `loops` more times (each loop handles executor events).
+
+        Resuming a deferred task before the scheduler has handled its worker's exit makes Airflow
+        3.3 mark the task failed ("finished with state success, but the task instance's state
+        attribute is queued"); a person never resumes that fast, a test must wait for it.
+        """
+        for _ in range(loops):
+            seen = self.request("GET", "/api/v2/monitor/health")["scheduler"]["latest_scheduler_heartbeat"]
+            self.wait_for(
+                lambda seen=seen: (
+                    self.request("GET", "/api/v2/monitor/health")["scheduler"]["latest_scheduler_heartbeat"] != seen
+                ),
+                timeout,
+                "the scheduler's next loop",
+            )
+
     def flow_task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         """Task states without `_flow_event`, the teardown that only emits the flow's end-state asset
         event (tests/test_flow_triggers_stack.py covers it)."""

@@ -78,11 +78,11 @@ def test_killed_worker_mid_task_leads_to_a_retry_and_finally_runs(compose_stack:
         subprocess.run(["docker", "kill", running["hostname"]], check=True, capture_output=True)
         assert client.finished(WORKER_KILL_DAG, run_id, timeout=240) == "success"
         instances = client.task_instances(WORKER_KILL_DAG, run_id)
-        assert {task_id: instance["state"] for task_id, instance in instances.items()} == {
+        states = {task_id: instance["state"] for task_id, instance in instances.items() if task_id != "_flow_event"}
+        assert states == {
             "work": "success",
             "cleanup": "success",
             "_flow_state": "success",
-            "_flow_event": "success",
         }
         assert instances["work"]["try_number"] == 2, "the killed try is failed by the heartbeat check and retried"
         assert instances["work"]["hostname"] != running["hostname"], "the retry ran on the surviving worker"
