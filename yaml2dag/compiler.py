@@ -52,7 +52,7 @@ def compile_flow(flow: Flow, source: str | None = None) -> Any:
         namespace=flow.namespace,
         task_ids=frozenset(task.id for task in flow.all_tasks()),
         flowable_ids=frozenset(task.id for task in flow.all_tasks() if isinstance(task, FlowableBase)),
-        loop_of=_loop_members(flow),
+        loop_of=flow.loop_members(),
         variables=flow.variables,
         labels=flow.labels,
         **input_fields(flow),
@@ -94,15 +94,6 @@ def compile_flow(flow: Flow, source: str | None = None) -> Any:
 def _enabled(tasks: Iterable[TaskBase]) -> list[TaskBase]:
     # Kestra removes disabled tasks entirely: no task run, not even a skipped one.
     return [task for task in tasks if not task.disabled]
-
-
-def _loop_members(flow: Flow) -> dict[str, str]:
-    """Task id → id of the ForEach whose body it is in (nested flowables included)."""
-    members: dict[str, str] = {}
-    for task in flow.all_tasks():
-        if isinstance(task, ForEach):
-            members.update(dict.fromkeys((child.id for child in task.nested_tasks()), task.id))
-    return members
 
 
 @dataclass
@@ -209,7 +200,7 @@ class _GraphBuilder:
         branches = {}
         for name, tasks in task.child_lists():
             chain = self.chain(_enabled(tasks), upstream=start)
-            branches[name] = sorted({t for node in chain for t in _ids_of(node, self.dag)})
+            branches[name] = sorted({t for node in chain for t in _ids_of(node)})
             nodes += chain
             leaves += [chain[-1].exit] if chain else []
         if isinstance(task, If | Switch):
@@ -273,7 +264,7 @@ def _link(upstream: Any, node: _Node) -> None:
         upstream >> entry
 
 
-def _ids_of(node: _Node, dag: Any) -> set[str]:
+def _ids_of(node: _Node) -> set[str]:
     """Every Airflow task id inside a node (for a flowable: its start, end and everything between)."""
     start, end = node.entries[0], node.exit
     if start is end:

@@ -313,6 +313,16 @@ class Flow(KestraModel):
         """The Airflow DAG id: `<namespace>.<id>`, so equal ids in two namespaces both load."""
         return f"{self.namespace}.{self.id}"
 
+    def loop_members(self) -> dict[str, str]:
+        """Task id → id of the ForEach whose body it is in (tasks nested deeper included)."""
+        from yaml2dag.tasktypes.flowable import ForEach
+
+        members: dict[str, str] = {}
+        for task in self.all_tasks():
+            if isinstance(task, ForEach):
+                members.update(dict.fromkeys((child.id for child in task.nested_tasks()), task.id))
+        return members
+
     def all_tasks(self) -> list[TaskBase]:
         """Every task of the flow at any depth, in file order: main tasks, errors, finally.
 

@@ -379,7 +379,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
 
     from yaml2dag.operators.context import OUTPUTS_XCOM_KEY, STATE_XCOM_KEY
     from yaml2dag.operators.state import STATE_TASK_ID
-    from yaml2dag.tasktypes.flowable import FlowableBase, ForEach, end_task_id, start_task_id
+    from yaml2dag.tasktypes.flowable import FlowableBase, end_task_id, start_task_id
 
     with create_session() as session:
         rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id))
@@ -406,13 +406,11 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
         return TaskResult(state, outputs, capture.lines.get(task_id, []), start, end)
 
     tasks = {}
-    loops = {}
+    loops = flow.loop_members()
     for task in flow.all_tasks():
         if isinstance(task, FlowableBase):
             if end_task_id(task.id) in instances_by_id:
                 tasks[task.id] = result(end_task_id(task.id), start_task_id(task.id), OUTPUTS_XCOM_KEY)
-            if isinstance(task, ForEach):
-                loops.update(dict.fromkeys((child.id for child in task.nested_tasks()), task.id))
         elif task.id in instances_by_id:
             tasks[task.id] = result(task.id)
             loop = loops.get(task.id)

@@ -208,9 +208,9 @@ def children_state(context: Any, task_ids: Sequence[str]) -> tuple[str, str]:
         task_ids=list(task_ids),
         map_index=map_index if map_index >= 0 else None,
     ).get(run_id, {})
-    failed = sorted(task for task, state in states.items() if str(state) in ("failed", "upstream_failed"))
-    if failed:
-        return "FAILED", f"{', '.join(f'`{task}`' for task in failed)} failed"
+    failed = sorted(task for task, state in states.items() if str(state) == "failed")
+    if failed or any(str(state) == "upstream_failed" for state in states.values()):
+        return "FAILED", f"{', '.join(f'`{task}`' for task in failed) or 'a task'} failed"
     for task_id in task_ids:
         recorded = task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY)
         values = recorded if isinstance(recorded, list) else [recorded]

@@ -19,12 +19,11 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from yaml2dag.errors import TaskFailure
-from yaml2dag.operators.context import STATE_XCOM_KEY
+from yaml2dag.operators.flowable import children_state
 from yaml2dag.triggers import flow_alias_name, flow_state_uri
 
 STATE_TASK_ID = "_flow_state"
 EVENT_TASK_ID = "_flow_event"
-_FAILED = ("failed", "upstream_failed")
 
 
 class FlowStateOperator(BaseOperator):
@@ -44,29 +43,18 @@ class FlowStateOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, str]:  # noqa: D102
         task_instance = context["ti"]
-        run_id = context["dag_run"].run_id
         exited = _exit_state(self.dag, task_instance)
         if exited is not None:
             return self._exit(task_instance, exited)
-        states = task_instance.get_task_states(
-            dag_id=task_instance.dag_id, run_ids=[run_id], task_ids=self.main_task_ids
-        ).get(run_id, {})
-        failed = [task_id for task_id in self.main_task_ids if str(states.get(task_id)) == "failed"]
-        if failed or any(str(states.get(task_id)) in _FAILED for task_id in self.main_task_ids):
-            names = ", ".join(f"`{task_id}`" for task_id in failed) or "a main task"
+        state, reason = children_state(context, self.main_task_ids)
+        if state == "FAILED":
             task_instance.xcom_push(key="return_value", value={"state": "FAILED"})
-            raise TaskFailure(f"Flow FAILED: {names} failed (errors and finally tasks never change the flow state)")
-        warned = [
-            task_id
-            for task_id in self.main_task_ids
-            if task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY) == "WARNING"
-        ]
-        if warned:
-            names = ", ".join(f"`{task_id}`" for task_id in warned)
-            self.log.warning("Flow WARNING: %s ended WARNING (allowFailure); the Airflow run succeeds", names)
-            return {"state": "WARNING"}
-        self.log.info("Flow SUCCESS: every main task succeeded or was skipped")
-        return {"state": "SUCCESS"}
+            raise TaskFailure(f"Flow FAILED: {reason} (errors and finally tasks never change the flow state)")
+        if state == "WARNING":
+            self.log.warning("Flow WARNING: %s; the Airflow run succeeds", reason)
+        else:
+            self.log.info("Flow SUCCESS: every main task succeeded or was skipped")
+        return {"state": state}
 
     def _exit(self, task_instance: Any, state: str) -> dict[str, str]:
         """The run ended through an Exit task: its state is the flow's (CANCELED and KILLED fail the run)."""
