@@ -17,6 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FORMS = ("bundle", "loader", "python", "dagfactory")
 DAG_FACTORY_VERSION = "1.1.0"
+#: The loader DAG file copied into the `loader` folders.
+LOADER_FILE = "yaml2dag_flows.py"
 
 FLOW = """\
 id: flow{i}
@@ -136,7 +138,7 @@ def make_folder(root: Path, form: str, size: int) -> Path:
 
         sync_dag_files(flow_sources(root, size), folder)
     elif form == "loader":
-        shutil.copy(REPO / "dags" / "yaml2dag_flows.py", folder)
+        shutil.copy(REPO / "dags" / LOADER_FILE, folder)
         for i in range(size):
             (folder / f"flow{i}.yaml").write_text(FLOW.format(i=i))
     elif form == "python":

@@ -9,6 +9,7 @@
 3. Worker task start: parse for one DAG in a folder of N flows vs a folder of 1 flow.
 4. Import time of yaml2dag's parse-time modules on top of `airflow.sdk`.
 5. Per-task overhead through `dag.test()`, and expression translation/rendering throughput.
+6. Where a flow's parse time goes: YAML, validation and compile steps beside the hand-written DAG.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def main() -> None:
     subprocess.run([sys.executable, str(HERE / "bench_tasks.py"), "--repeat", str(args.repeat)], check=True)
     print()
     subprocess.run([sys.executable, str(HERE / "bench_expressions.py")], check=True)
+
+    section("6. Where a flow's parse time goes: yaml2dag's steps beside the hand-written DAG")
+    subprocess.run([sys.executable, str(HERE / "profile_flow.py"), "--repeat", str(max(args.repeat, 5))], check=True)
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -147,6 +147,49 @@ def test_text_output_shows_schedule_and_params(tmp_path, capsys):
     assert "retries 2 every 10s; timeout 300s" in out
 
 
+FLOW_TRIGGERED = """\
+id: report
+namespace: company.team
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: upstream done
+triggers:
+  - id: after_both
+    type: io.kestra.plugin.core.trigger.Flow
+    preconditions:
+      flows:
+        - namespace: company.team
+          flowId: extract
+          states: [SUCCESS]
+        - namespace: company.team
+          flowId: load
+          states: [SUCCESS, WARNING]
+"""
+
+
+def test_flow_trigger_schedule_is_shown_as_the_asset_condition(tmp_path, capsys):
+    flow = tmp_path / "report.yaml"
+    flow.write_text(FLOW_TRIGGERED)
+    assert main(["compile", str(flow), "--json"]) == 0
+    schedule = json.loads(capsys.readouterr().out)["schedule"]
+    assert schedule == {
+        "timetable": "AssetTriggeredTimetable",
+        "assets": "(kestra://company.team/extract/SUCCESS & "
+        "(kestra://company.team/load/SUCCESS | kestra://company.team/load/WARNING))",
+    }
+    assert main(["compile", str(flow)]) == 0
+    assert f"schedule:        when these flows end: {schedule['assets']}" in capsys.readouterr().out
+
+    flow.write_text(
+        FLOW_TRIGGERED + "  - id: nightly\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: 0 2 * * *\n"
+    )
+    assert main(["compile", str(flow), "--json"]) == 0
+    both = json.loads(capsys.readouterr().out)["schedule"]
+    assert both["timetable"] == "AssetOrTimeSchedule"
+    assert both["cron"] == ["0 2 * * *"] and both["assets"] == schedule["assets"]
+
+
 def test_a_flow_that_does_not_compile_exits_2_with_located_errors(capsys):
     assert main(["compile", str(SEED_INVALID)]) == 2
     captured = capsys.readouterr()

@@ -277,15 +277,28 @@ def _dag_structure(dag: Any) -> dict[str, Any]:
 
 
 def _schedule_structure(timetable: Any) -> dict[str, Any] | None:
-    crons = getattr(timetable, "timetables", None) or ([timetable] if hasattr(timetable, "expression") else [])
-    if not crons:
-        return None
-    zone = crons[0].timezone
-    return {
-        "timetable": type(timetable).__name__,
-        "cron": [cron.expression for cron in crons],
-        "timezone": getattr(zone, "name", zone),
-    }
+    timed = getattr(timetable, "timetable", None) or timetable  # AssetOrTimeSchedule holds a time schedule
+    crons = getattr(timed, "timetables", None) or ([timed] if hasattr(timed, "expression") else [])
+    condition = getattr(timetable, "asset_condition", None)  # Flow triggers: the upstream flows' end events
+    structure: dict[str, Any] = {"timetable": type(timetable).__name__}
+    if crons:
+        zone = crons[0].timezone
+        structure.update(cron=[cron.expression for cron in crons], timezone=getattr(zone, "name", zone))
+    if condition is not None:
+        structure["assets"] = _asset_condition(condition)
+    return structure if len(structure) > 1 else None
+
+
+def _asset_condition(condition: Any) -> str:
+    """An asset schedule as text: URIs joined by `|` (any of) and `&` (all of), nested in parentheses."""
+    from airflow.sdk import AssetAll, AssetAny
+
+    if isinstance(condition, AssetAny | AssetAll):
+        joined = (" | " if isinstance(condition, AssetAny) else " & ").join(
+            _asset_condition(item) for item in condition.objects
+        )
+        return f"({joined})"
+    return str(getattr(condition, "uri", condition))
 
 
 def _param_structure(param: Any) -> dict[str, Any]:
@@ -320,7 +333,12 @@ def _task_structure(task: Any, dag: Any) -> dict[str, Any]:
 def _print_structure(structure: dict[str, Any]) -> None:
     print(f"DAG {structure['dag_id']}")
     schedule = structure["schedule"]
-    when = f"{', '.join(schedule['cron'])} ({schedule['timezone']})" if schedule else "none (triggered by hand)"
+    parts = []
+    if schedule and "cron" in schedule:
+        parts.append(f"{', '.join(schedule['cron'])} ({schedule['timezone']})")
+    if schedule and "assets" in schedule:
+        parts.append(f"when these flows end: {schedule['assets']}")
+    when = "; or ".join(parts) or "none (triggered by hand)"
     print(f"  schedule:        {when}")
     print(f"  max active runs: {structure['max_active_runs']}")
     print(f"  tags:            {', '.join(structure['tags']) or '-'}")

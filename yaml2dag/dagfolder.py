@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,36 +49,59 @@ def load_flows(
 
     `variables` overrides flow variables of the same name (used by `yaml2dag run --var`).
     """
-    from yaml2dag.compiler import compile_flow
-
     result = FolderResult()
     wanted = _parsing_dag_id()
-    for path in paths:
-        if wanted is not None and not _may_define(path, wanted):
-            continue
-        try:
-            flow = override_variables(read_flow(path), variables or {}, str(path))
-            if flow.dag_id in result.dags:
-                first = result.sources[flow.dag_id]
-                raise FlowValidationError(
-                    [
-                        FlowError(
-                            f"flow `{flow.namespace}.{flow.id}` is already defined in {first}",
-                            str(path),
-                            hint="give one of the two flows another `id` or `namespace`",
-                        )
-                    ]
-                )
-            dag = compile_flow(flow, str(path))
-        except FlowValidationError as exc:
-            result.errors[str(path)] = exc.errors
-            _report(path, exc)
-            continue
-        result.dags[flow.dag_id] = dag
-        result.sources[flow.dag_id] = str(path)
-        if namespace is not None:
-            namespace[_global_name(flow.dag_id)] = dag
+    with _collector_paused():
+        for path in paths:
+            if wanted is not None and not _may_define(path, wanted):
+                continue
+            _load_one(path, result, namespace, variables or {})
     return result
+
+
+def _load_one(path: Path, result: FolderResult, namespace: dict[str, Any] | None, variables: Mapping[str, Any]) -> None:
+    """Compile the flow in `path` into `result` (and `namespace`), or record its errors."""
+    from yaml2dag.compiler import compile_flow
+
+    try:
+        flow = override_variables(read_flow(path), variables, str(path))
+        if flow.dag_id in result.dags:
+            first = result.sources[flow.dag_id]
+            raise FlowValidationError(
+                [
+                    FlowError(
+                        f"flow `{flow.namespace}.{flow.id}` is already defined in {first}",
+                        str(path),
+                        hint="give one of the two flows another `id` or `namespace`",
+                    )
+                ]
+            )
+        dag = compile_flow(flow, str(path))
+    except FlowValidationError as exc:
+        result.errors[str(path)] = exc.errors
+        _report(path, exc)
+        return
+    result.dags[flow.dag_id] = dag
+    result.sources[flow.dag_id] = str(path)
+    if namespace is not None:
+        namespace[_global_name(flow.dag_id)] = dag
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a folder's DAGs are built.
+
+    Everything built either stays alive (the DAGs) or is freed by reference counting; left
+    running, the collector would scan the growing set of DAGs again and again (at 5,000 flows
+    about a seventh of the load's CPU time). It runs again, as before, once the folder is loaded.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def override_variables(flow: Flow, overrides: Mapping[str, Any], source: str) -> Flow:
@@ -95,17 +120,26 @@ def override_variables(flow: Flow, overrides: Mapping[str, Any], source: str) ->
     return flow.model_copy(update={"variables": {**flow.variables, **overrides}})
 
 
-def load_embedded_flow(namespace: dict[str, Any], source: str, text: str) -> Any:
+def load_embedded_flow(
+    namespace: dict[str, Any], source: str, text: str, parsed: tuple[str, bytes] | None = None
+) -> Any:
     """Compile flow YAML embedded in a generated DAG file (see `yaml2dag.bundle`) into `namespace`.
 
+    `parsed` is the YAML as parsed when the file was written, tagged with the loader's
+    fingerprint; it replaces parsing the text when the fingerprint is still the current one.
     A flow error is raised, so Airflow records it as this file's import error.
     """
     from yaml2dag.compiler import compile_flow
     from yaml2dag.flowfile import parse_flow_text
-    from yaml2dag.loader import decode_flow_bytes
+    from yaml2dag.loader import decode_flow_bytes, load_parsed, loader_fingerprint
+    from yaml2dag.validation import parse_flow
 
     text = decode_flow_bytes(text.encode("utf-8", errors="surrogateescape"), source)
-    dag = compile_flow(parse_flow_text(text, source), source)
+    if parsed is not None and parsed[0] == loader_fingerprint():
+        flow = parse_flow(load_parsed(parsed[1]), source, text)
+    else:
+        flow = parse_flow_text(text, source)
+    dag = compile_flow(flow, source)
     namespace[_global_name(dag.dag_id)] = dag
     return dag
 
@@ -156,7 +190,7 @@ def _may_define(path: Path, dag_id: str) -> bool:
 def _report(path: Path, exc: FlowValidationError) -> None:
     for error in exc.errors:
         log.error("%s", error)
-    warnings.warn(f"{path}: flow not loaded:\n{exc}", FlowFileWarning, stacklevel=3)
+    warnings.warn(f"{path}: flow not loaded:\n{exc}", FlowFileWarning, stacklevel=4)
 
 
 def _global_name(dag_id: str) -> str:

