@@ -306,3 +306,23 @@ def test_a_failure_still_wins_over_a_warning(run_flow):
     )
     assert states(result) == {"flaky": "warning", "fatal": "failed"}
     assert result.state == "failed"
+
+
+@pytest.mark.parametrize(
+    ("task_states", "reason"),
+    [
+        ({"a": "success", "b": "skipped", "c": "removed"}, None),
+        ({"a": "success", "b": "failed"}, "`b` failed"),
+        ({"a": "failed", "b": "upstream_failed"}, "`a` failed"),
+        ({"a": "upstream_failed"}, "a task failed"),
+        # A user marked the run failed while `b` was deferring: Airflow on SQLite can lose the mark.
+        (
+            {"a": "success", "b": "deferred", "c": None},
+            "`b` (deferred), `c` (None) had not finished when the run was ended",
+        ),
+    ],
+)
+def test_a_scope_fails_when_a_task_failed_or_had_not_ended(task_states, reason):
+    from yaml2dag.operators.flowable import failure_reason
+
+    assert failure_reason(task_states) == reason

@@ -11,7 +11,7 @@ does: FAILED when a child failed (local `errors` never rescue it), WARNING, or S
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -194,6 +194,25 @@ class FlowableEndOperator(BaseOperator):
             self.log.info("`%s` ends SUCCESS", self.flowable_id)
 
 
+#: The Airflow states a task ends in.
+_ENDED_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
+
+
+def failure_reason(states: Mapping[str, Any]) -> str | None:
+    """Why a scope whose tasks are in these Airflow states is FAILED, or None when it is not.
+
+    A task that has not ended counts as failed: a scope's end runs after its tasks, so this only
+    happens when the run was ended around a running task (a user marked the run failed).
+    """
+    failed = sorted(task for task, state in states.items() if str(state) == "failed")
+    if failed or any(str(state) == "upstream_failed" for state in states.values()):
+        return f"{', '.join(f'`{task}`' for task in failed) or 'a task'} failed"
+    unfinished = sorted(f"`{task}` ({state})" for task, state in states.items() if str(state) not in _ENDED_STATES)
+    if unfinished:
+        return f"{', '.join(unfinished)} had not finished when the run was ended"
+    return None
+
+
 def children_state(context: Any, task_ids: Sequence[str]) -> tuple[str, str]:
     """The Kestra state (FAILED, WARNING, SUCCESS) of a scope from its tasks' states, and why.
 
@@ -208,9 +227,9 @@ def children_state(context: Any, task_ids: Sequence[str]) -> tuple[str, str]:
         task_ids=list(task_ids),
         map_index=map_index if map_index >= 0 else None,
     ).get(run_id, {})
-    failed = sorted(task for task, state in states.items() if str(state) == "failed")
-    if failed or any(str(state) == "upstream_failed" for state in states.values()):
-        return "FAILED", f"{', '.join(f'`{task}`' for task in failed) or 'a task'} failed"
+    reason = failure_reason(states)
+    if reason:
+        return "FAILED", reason
     for task_id in task_ids:
         recorded = task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY)
         values = recorded if isinstance(recorded, list) else [recorded]
