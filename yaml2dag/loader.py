@@ -28,6 +28,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_NODES = 200_000
 #: Deepest nesting of lists and maps accepted (Airflow's own serialization recurses per level too).
 MAX_DEPTH = 100
+_TOO_DEEP = (f"values nested more than {MAX_DEPTH} levels deep", "flatten the data")
 #: Tags whose values are not JSON data (dates, bytes, sets, pairs): refused, as no flow needs them.
 _NON_JSON_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("timestamp", "binary", "set", "omap", "pairs"))
 _SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("int", "float", "bool"))
@@ -56,7 +57,7 @@ class _FlowLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         if self._depth > MAX_DEPTH or self._nodes > MAX_NODES:
             mark = current_node.start_mark if current_node is not None else None
             if self._depth > MAX_DEPTH:
-                problem, hint = f"values nested more than {MAX_DEPTH} levels deep", "flatten the data"
+                problem, hint = _TOO_DEEP
             else:
                 problem, hint = f"the document holds more than {MAX_NODES} values", "move the data out of the flow"
             raise _LimitExceeded(None, None, problem, mark, hint)
@@ -206,6 +207,11 @@ def load_yaml(text: str, filename: str = "<string>") -> Any:
         if "tab character" in problem or _character_at(text, mark) == "\t":
             # Tabs are fine inside block scalars; the parser only fails on those used as indentation.
             raise _located("tab character used for indentation", filename, mark, "indent with spaces") from None
+        if "exceeded maximum nesting depth" in problem:
+            # libyaml's own limit (PyYAML >= 6.0.4), far above MAX_DEPTH: the scanner reaches it
+            # in `[[[…` before the composer checks the first levels.
+            too_deep, hint = _TOO_DEEP
+            raise _located(too_deep, filename, mark, hint) from None
         raise _located(_describe(problem), filename, mark, _yaml_hint(problem)) from None
     except yaml.reader.ReaderError as exc:
         raise _reader_error(exc, text, filename) from None
