@@ -14,6 +14,7 @@ a user marks the run failed, and their failures do not decide the run's state, a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from yaml2dag.model import Flow
 from yaml2dag.operators.context import FlowInfo
 from yaml2dag.retries import retry_arguments
 from yaml2dag.tasktypes import TaskBase
-from yaml2dag.tasktypes.base import Retry, parse_duration
+from yaml2dag.tasktypes.base import Retry
 from yaml2dag.tasktypes.flowable import (
     AllowFailure,
     Dag,
@@ -68,8 +69,11 @@ def compile_flow(flow: Flow, source: str | None = None) -> Any:
         catchup=False,
         tags=_tags(flow),
         params=build_params(flow.inputs),
-        max_active_runs=flow.concurrency.limit if flow.concurrency else None,
         auto_register=False,
+        **{
+            **configured_dag_defaults(),
+            **({"max_active_runs": flow.concurrency.limit} if flow.concurrency else {}),
+        },
     )
     with dag:
         graph = _GraphBuilder(info, dag, flow.retry)
@@ -339,10 +343,26 @@ def _operator(task: TaskBase, info: FlowInfo, inherited_retry: Retry | None = No
     if isinstance(task, FlowableBase):
         # A flowable's timeout and retry concern its children, not the task that starts it.
         return operator_class(**arguments)
-    if task.timeout:
-        arguments["execution_timeout"] = parse_duration(task.timeout)
+    arguments.update(task.timeout_arguments())
     arguments.update(retry_arguments(task, inherited_retry))
     return operator_class(**arguments)
+
+
+@functools.cache
+def configured_dag_defaults() -> dict[str, Any]:
+    """The DAG arguments Airflow would read from its configuration, read once per process.
+
+    A DAG looks them up on every construction (four lookups, about 10 µs each, of a flow's
+    700 µs); a DAG processor or worker keeps its configuration while it runs.
+    """
+    from airflow.sdk.configuration import conf
+
+    return {
+        "max_active_tasks": conf.getint("core", "max_active_tasks_per_dag"),
+        "max_active_runs": conf.getint("core", "max_active_runs_per_dag"),
+        "max_consecutive_failed_dag_runs": conf.getint("core", "max_consecutive_failed_dag_runs_per_dag"),
+        "disable_bundle_versioning": conf.getboolean("dag_processor", "disable_bundle_versioning"),
+    }
 
 
 def _free_id(base: str, taken: set[str]) -> str:

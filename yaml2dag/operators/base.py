@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
@@ -12,9 +12,16 @@ from yaml2dag.errors import RenderError, TaskFailure
 from yaml2dag.expressions import is_truthy_text, render, render_value
 from yaml2dag.operators.context import ERROR_XCOM_KEY, STATE_XCOM_KEY, FlowInfo, build_context
 
+_NO_DEFAULT = object()
+
 
 class KestraOperator(BaseOperator):
-    """Runs one Kestra task. Subclasses implement `run` and list their dynamic properties.
+    """Runs one Kestra task. Subclasses implement `run` and declare their properties.
+
+    A subclass declares each property of its task as an annotated class attribute — with a
+    default when it is optional — and defines no `__init__`: this one takes the properties as
+    keyword arguments. (Airflow merges the DAG's defaults and params again for every `__init__`
+    in an operator's class chain, which is most of an operator's build time on every parse.)
 
     Properties named in `template_fields` are rendered with Kestra's expression language
     (not Airflow's Jinja context) just before the attempt runs, so the Airflow UI's "Rendered
@@ -35,6 +42,8 @@ class KestraOperator(BaseOperator):
         runs only when one of them really failed (not when the scope never started).
     """
 
+    #: The subclass's task properties (name → required), from its annotated class attributes.
+    kestra_properties: ClassVar[dict[str, bool]] = {}
     template_fields: Sequence[str] = ("run_if",)
     ui_color = "#e8f0fe"
     # Defaults live on the class: BaseOperator's __setattr__ is costly and most tasks keep them
@@ -61,20 +70,39 @@ class KestraOperator(BaseOperator):
         errors_of: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        properties = {name: kwargs.pop(name) for name in self.kestra_properties if name in kwargs}
+        missing = [name for name, required in self.kestra_properties.items() if required and name not in properties]
+        if missing:
+            raise TypeError(f"{type(self).__name__} needs the keyword argument(s) {', '.join(missing)}")
         super().__init__(**kwargs)
         self.flow = flow
         self.kestra_type = kestra_type
-        optional = {
-            "run_if": run_if,
-            "allow_failure": allow_failure,
-            "allow_warning": allow_warning,
-            "warning_on_retry": warning_on_retry,
-            "loop_task_id": loop_task_id,
-            "errors_of": errors_of,
-        }
-        for name, value in optional.items():
-            if value != getattr(type(self), name):
+        properties.update(
+            run_if=run_if,
+            allow_failure=allow_failure,
+            allow_warning=allow_warning,
+            warning_on_retry=warning_on_retry,
+            loop_task_id=loop_task_id,
+            errors_of=errors_of,
+        )
+        for name, value in properties.items():
+            if value != getattr(type(self), name, _NO_DEFAULT):
                 setattr(self, name, value)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Collect the subclass's properties; refuse an `__init__` (see the class docstring)."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            raise TypeError(
+                f"{cls.__name__} defines __init__: declare its properties as annotated class attributes instead"
+            )
+        chain = [klass for klass in reversed(cls.__mro__) if issubclass(klass, KestraOperator)][1:]
+        properties: dict[str, bool] = {}
+        for klass in chain:
+            for name, annotation in vars(klass).get("__annotations__", {}).items():
+                if not name.startswith("_") and "ClassVar" not in str(annotation):
+                    properties[name] = not any(name in vars(owner) for owner in chain)
+        cls.kestra_properties = properties
 
     def kestra_context(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """The Kestra variables of this attempt (built once, then reused)."""

@@ -31,10 +31,8 @@ class LogOperator(KestraOperator):
     template_fields = (*KestraOperator.template_fields, "message", "level")
     ui_color = "#eef7ee"
 
-    def __init__(self, *, message: str | list[str], level: str = "INFO", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.message = message
-        self.level = level
+    message: str | list[str]
+    level: str = "INFO"
 
     def run(self, context: Any) -> None:  # noqa: D102
         level = _LEVELS.get(str(self.level).upper())
@@ -55,10 +53,8 @@ class FailOperator(KestraOperator):
     template_fields = (*KestraOperator.template_fields, "condition", "error_message")
     ui_color = "#fde8e8"
 
-    def __init__(self, *, condition: str | None = None, error_message: str = "Task failure", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.condition = condition
-        self.error_message = error_message
+    condition: str | None = None
+    error_message: str = "Task failure"
 
     def run(self, context: Any) -> None:  # noqa: D102
         if self.condition is None:
@@ -81,10 +77,8 @@ class AssertOperator(KestraOperator):
 
     ui_color = "#fff4e5"
 
-    def __init__(self, *, conditions: list[str], error_message: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.conditions = conditions
-        self.error_message = error_message
+    conditions: list[str]
+    error_message: str | None = None
 
     def run(self, context: Any) -> None:  # noqa: D102
         failed = 0
@@ -119,9 +113,7 @@ class SleepOperator(KestraOperator):
     template_fields = (*KestraOperator.template_fields, "duration")
     ui_color = "#f3e8fd"
 
-    def __init__(self, *, duration: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.duration = duration
+    duration: str
 
     def run(self, context: Any) -> None:  # noqa: D102
         try:
@@ -149,9 +141,7 @@ class ReturnOperator(KestraOperator):
 
     template_fields = (*KestraOperator.template_fields, "format")
 
-    def __init__(self, *, format: str | None = None, **kwargs: Any) -> None:  # noqa: A002
-        super().__init__(**kwargs)
-        self.format = format
+    format: str | None = None
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         self.log.info("Returning `%s`", self.format)
@@ -166,9 +156,7 @@ class OutputValuesOperator(KestraOperator):
 
     template_fields = (*KestraOperator.template_fields, "values")
 
-    def __init__(self, *, values: dict[str, Any] | str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.values = values
+    values: dict[str, Any] | str
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         values = self.values

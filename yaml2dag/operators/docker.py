@@ -43,10 +43,8 @@ class _DockerOperator(KestraOperator):
     template_fields = (*KestraOperator.template_fields, "host")
     ui_color = "#e3f2fd"
 
-    def __init__(self, *, host: str | None = None, docker_conn_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.host = host
-        self.docker_conn_id = docker_conn_id
+    host: str | None = None
+    docker_conn_id: str | None = None
 
     def daemon_url(self) -> str:
         """The Docker API URL this task uses: `host`, else the connection, else DOCKER_HOST or the socket."""
@@ -113,46 +111,24 @@ class DockerRunOperator(_DockerOperator):
     )  # fmt: skip
     template_fields_renderers = {"env": "json", "credentials": "json", "memory": "json"}
 
-    def __init__(
-        self,
-        *,
-        container_image: str,
-        commands: list[str] | None = None,
-        entry_point: list[str] | None = None,
-        env: dict[str, str] | None = None,
-        wait: bool | str = True,
-        port_bindings: list[str] | None = None,
-        volumes: list[str] | None = None,
-        network_mode: str | None = None,
-        extra_hosts: list[str] | None = None,
-        user: str | None = None,
-        pull_policy: str = "IF_NOT_PRESENT",
-        cpu: dict[str, Any] | None = None,
-        memory: dict[str, Any] | None = None,
-        shm_size: str | None = None,
-        privileged: bool | str | None = None,
-        credentials: dict[str, str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.container_image = container_image
-        self.commands = commands or []
-        self.entry_point = entry_point
-        self.env = env
-        self.wait = wait
-        self.port_bindings = port_bindings
-        self.volumes = volumes
-        self.network_mode = network_mode
-        self.extra_hosts = extra_hosts
-        self.user = user
-        self.pull_policy = pull_policy
-        self.cpu = cpu
-        self.memory = memory
-        self.shm_size = shm_size
-        self.privileged = privileged
-        self.credentials = credentials
-        self._client: Any = None
-        self._container_id: str | None = None
+    container_image: str
+    commands: list[str] | None = None
+    entry_point: list[str] | None = None
+    env: dict[str, str] | None = None
+    wait: bool | str = True
+    port_bindings: list[str] | None = None
+    volumes: list[str] | None = None
+    network_mode: str | None = None
+    extra_hosts: list[str] | None = None
+    user: str | None = None
+    pull_policy: str = "IF_NOT_PRESENT"
+    cpu: dict[str, Any] | None = None
+    memory: dict[str, Any] | None = None
+    shm_size: str | None = None
+    privileged: bool | str | None = None
+    credentials: dict[str, str] | None = None
+    _client: Any = None
+    _container_id: str | None = None
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         """Render as Kestra does, then register registry secrets with Airflow's secrets masker."""
@@ -268,7 +244,7 @@ class DockerRunOperator(_DockerOperator):
             host_config = client.create_host_config(**settings.host_config)
             created = client.create_container(
                 image,
-                command=list(self.commands) or None,
+                command=list(self.commands or []) or None,
                 entrypoint=list(self.entry_point) if self.entry_point else None,
                 environment=dict(self.env) if self.env else None,
                 user=self.user or None,
@@ -390,13 +366,9 @@ class DockerStopOperator(_DockerOperator):
 
     template_fields = (*_DockerOperator.template_fields, "container_id", "kill", "delete")
 
-    def __init__(
-        self, *, container_id: str, kill: bool | str = False, delete: bool | str = True, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.container_id = container_id
-        self.kill = kill
-        self.delete = delete
+    container_id: str
+    kill: bool | str = False
+    delete: bool | str = True
 
     def run(self, context: Any) -> None:  # noqa: D102
         from docker.errors import APIError, NotFound

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -29,15 +30,13 @@ class FlowableStartOperator(KestraOperator):
     """Starts a flowable: with `runIf` false, every task of the flowable is skipped (Kestra: SKIPPED).
 
     Subclasses choose the branch to run (`choose`); the tasks of the others are skipped.
-    `inner_task_ids` and `branches` (branch name → task ids) are set by the compiler.
+    `inner_task_ids` and `branches` (branch name → task ids) are set by the compiler once the
+    flowable's tasks exist.
     """
 
     ui_color = "#f3eefc"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.inner_task_ids: list[str] = []
-        self.branches: dict[str, list[str]] = {}
+    inner_task_ids: Sequence[str] = ()
+    branches: Mapping[str, list[str]] = MappingProxyType({})
 
     def execute(self, context: Any) -> Any:
         """Run the flowable's decision; skip what must not run (also when `runIf` is false)."""
@@ -73,9 +72,7 @@ class IfOperator(FlowableStartOperator):
 
     template_fields = (*KestraOperator.template_fields, "condition")
 
-    def __init__(self, *, condition: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.condition = condition
+    condition: str
 
     def run(self, context: Any) -> None:  # noqa: D102
         result = is_truthy_text(self.condition)
@@ -93,9 +90,7 @@ class SwitchOperator(FlowableStartOperator):
 
     template_fields = (*KestraOperator.template_fields, "value")
 
-    def __init__(self, *, value: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.value = value
+    value: str
 
     def run(self, context: Any) -> None:  # noqa: D102
         case = f"cases.{self.value}"
@@ -117,9 +112,7 @@ class ForEachValuesOperator(FlowableStartOperator):
 
     template_fields = (*KestraOperator.template_fields, "values")
 
-    def __init__(self, *, values: list[Any] | str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.values = values
+    values: list[Any] | str
 
     def run(self, context: Any) -> list[str]:  # noqa: D102
         items = self.values
@@ -250,9 +243,7 @@ class ExitOperator(KestraOperator):
     template_fields = (*KestraOperator.template_fields, "state")
     ui_color = "#fde8e8"
 
-    def __init__(self, *, state: str = "SUCCESS", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.state = state
+    state: str = "SUCCESS"
 
     def execute(self, context: Any) -> None:  # noqa: D102
         from airflow.sdk.exceptions import DownstreamTasksSkipped

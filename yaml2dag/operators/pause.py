@@ -51,28 +51,17 @@ class PauseOperator(KestraOperator):
         or CANCEL (the task fails and the flow stops, allowFailure notwithstanding).
     :param resume_params: the `onResume` inputs as serialized Airflow Params (the resume form);
         the values given are the output `onResume`.
-
-    Kestra's `timeout` (Airflow's `execution_timeout`) is the longest wait for a person: when it
-    passes first the task fails. It is taken over here so Airflow does not also apply it.
+    :param resume_timeout: Kestra's `timeout`, the longest wait for a person: when it passes
+        first the task fails. (Not Airflow's `execution_timeout`, which would end the wait.)
     """
 
     template_fields = (*KestraOperator.template_fields, "pause_duration", "behavior")
     ui_color = "#fff0c2"
 
-    def __init__(
-        self,
-        *,
-        pause_duration: str | None = None,
-        behavior: str = "RESUME",
-        resume_params: dict[str, dict[str, Any]] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.pause_duration = pause_duration
-        self.behavior = behavior
-        self.resume_params = dict(resume_params or {})
-        self.resume_timeout: dt.timedelta | None = self.execution_timeout
-        self.execution_timeout = None
+    pause_duration: str | None = None
+    behavior: str = "RESUME"
+    resume_params: dict[str, dict[str, Any]] | None = None
+    resume_timeout: dt.timedelta | None = None
 
     def run(self, context: Any) -> None:  # noqa: D102
         behavior = str(self.behavior).upper()
@@ -94,7 +83,7 @@ class PauseOperator(KestraOperator):
             body=self._body(deadline, reason),
             defaults=None,
             multiple=False,
-            params=self.resume_params,
+            params=self.resume_params or {},
         )
         if deadline is None:
             from airflow.sdk.exceptions import TaskAwaitingInput
@@ -162,7 +151,7 @@ class PauseOperator(KestraOperator):
         from airflow.sdk.exceptions import ParamValidationError
 
         values: dict[str, Any] = {}
-        for name, spec in self.resume_params.items():
+        for name, spec in (self.resume_params or {}).items():
             definition = dict(spec)
             definition.pop("source", None)
             param = Param(definition.pop("value", None), **definition)

@@ -37,11 +37,9 @@ class _RedisOperator(KestraOperator):
     template_fields = (*KestraOperator.template_fields, "url")
     ui_color = "#fdecea"
 
-    def __init__(self, *, url: str | None = None, redis_conn_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.url = url
-        self.redis_conn_id = redis_conn_id
-        self._where = "Redis"
+    url: str | None = None
+    redis_conn_id: str | None = None
+    _where = "Redis"
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         """Mask the url's password in logs and rendered fields, before rendering and after.
@@ -127,22 +125,11 @@ class RedisSetOperator(_RedisOperator):
 
     template_fields = (*_RedisOperator.template_fields, "key", "value", "serde_type", "get", "options")
 
-    def __init__(
-        self,
-        *,
-        key: str,
-        value: Any,
-        serde_type: str = "STRING",
-        get: bool | str = False,
-        options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.key = key
-        self.value = value
-        self.serde_type = serde_type
-        self.get = get
-        self.options = options
+    key: str
+    value: Any
+    serde_type: str = "STRING"
+    get: bool | str = False
+    options: dict[str, Any] | None = None
 
     def run(self, context: Any) -> dict[str, Any] | None:  # noqa: D102
         payload = serialize(self.value, self.serde(self.serde_type))
@@ -189,13 +176,9 @@ class RedisGetOperator(_RedisOperator):
 
     template_fields = (*_RedisOperator.template_fields, "key", "serde_type", "failed_on_missing")
 
-    def __init__(
-        self, *, key: str, serde_type: str = "STRING", failed_on_missing: bool | str = False, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.key = key
-        self.serde_type = serde_type
-        self.failed_on_missing = failed_on_missing
+    key: str
+    serde_type: str = "STRING"
+    failed_on_missing: bool | str = False
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         serde = self.serde(self.serde_type)
@@ -223,10 +206,8 @@ class RedisDeleteOperator(_RedisOperator):
 
     template_fields = (*_RedisOperator.template_fields, "keys", "failed_on_missing")
 
-    def __init__(self, *, keys: list[str], failed_on_missing: bool | str = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.keys = keys
-        self.failed_on_missing = failed_on_missing
+    keys: list[str]
+    failed_on_missing: bool | str = False
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         keys = [str(key) for key in self.keys]
@@ -252,13 +233,9 @@ class RedisIncrementOperator(_RedisOperator):
 
     template_fields = (*_RedisOperator.template_fields, "key", "amount", "options")
 
-    def __init__(
-        self, *, key: str, amount: int | float | str | None = None, options: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.key = key
-        self.amount = amount
-        self.options = options
+    key: str
+    amount: int | float | str | None = None
+    options: dict[str, Any] | None = None
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         amount = _number(self.amount)
@@ -290,9 +267,7 @@ class RedisTtlOperator(_RedisOperator):
 
     template_fields = (*_RedisOperator.template_fields, "key")
 
-    def __init__(self, *, key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.key = key
+    key: str
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         with self.redis_client() as client:
@@ -316,14 +291,10 @@ class RedisListPushOperator(_RedisOperator):
 
     template_fields = (*_RedisOperator.template_fields, "key", "source", "serde_type")
 
-    def __init__(
-        self, *, key: str, source: list[Any] | str, serde_type: str = "STRING", batch_size: int = 500, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.key = key
-        self.source = source
-        self.serde_type = serde_type
-        self.batch_size = batch_size
+    key: str
+    source: list[Any] | str
+    serde_type: str = "STRING"
+    batch_size: int = 500
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         serde = self.serde(self.serde_type)
@@ -356,22 +327,11 @@ class RedisListPopOperator(_RedisOperator):
 
     template_fields = (*_RedisOperator.template_fields, "key", "serde_type", "max_duration")
 
-    def __init__(
-        self,
-        *,
-        key: str,
-        serde_type: str = "STRING",
-        count: int = 100,
-        max_records: int | None = None,
-        max_duration: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.key = key
-        self.serde_type = serde_type
-        self.count = count
-        self.max_records = max_records
-        self.max_duration = max_duration
+    key: str
+    serde_type: str = "STRING"
+    count: int = 100
+    max_records: int | None = None
+    max_duration: str | None = None
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         serde = self.serde(self.serde_type)
@@ -405,11 +365,9 @@ class RedisPublishOperator(_RedisOperator):
 
     template_fields = (*_RedisOperator.template_fields, "channel", "source", "serde_type")
 
-    def __init__(self, *, channel: str, source: list[Any] | str, serde_type: str = "STRING", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.channel = channel
-        self.source = source
-        self.serde_type = serde_type
+    channel: str
+    source: list[Any] | str
+    serde_type: str = "STRING"
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         serde = self.serde(self.serde_type)

@@ -38,22 +38,11 @@ class SubflowOperator(KestraOperator):
     template_fields = (*KestraOperator.template_fields, "namespace", "flow_id", "inputs")
     ui_color = "#e3f2fd"
 
-    def __init__(
-        self,
-        *,
-        namespace: str,
-        flow_id: str,
-        inputs: Mapping[str, Any] | None = None,
-        wait: bool = True,
-        transmit_failed: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.namespace = namespace
-        self.flow_id = flow_id
-        self.inputs = dict(inputs or {})
-        self.wait = wait
-        self.transmit_failed = transmit_failed
+    namespace: str
+    flow_id: str
+    inputs: Mapping[str, Any] | None = None
+    wait: bool = True
+    transmit_failed: bool = True
 
     @property
     def target_dag_id(self) -> str:
@@ -99,7 +88,7 @@ class SubflowOperator(KestraOperator):
             raise TaskFailure(_not_found(target, exc)) from None
         run_id = f"subflow__{dt.datetime.now(dt.UTC).isoformat()}_{uuid.uuid4().hex[:8]}"
         try:
-            answer = SUPERVISOR_COMMS.send(TriggerDagRun(dag_id=target, run_id=run_id, conf=self.inputs))
+            answer = SUPERVISOR_COMMS.send(TriggerDagRun(dag_id=target, run_id=run_id, conf=dict(self.inputs or {})))
         except AirflowRuntimeError as exc:
             raise TaskFailure(f"Subflow `{target}`: the run could not be created: {exc}") from None
         if isinstance(answer, ErrorResponse):

@@ -333,3 +333,7 @@ class TaskBase(KestraModel):
     def operator_arguments(self) -> dict[str, Any]:
         """Keyword arguments for this task's operator, beyond the common ones."""
         return {}
+
+    def timeout_arguments(self) -> dict[str, Any]:
+        """The operator's arguments for `timeout`: Airflow's `execution_timeout` ends the attempt."""
+        return {"execution_timeout": parse_duration(self.timeout)} if self.timeout else {}

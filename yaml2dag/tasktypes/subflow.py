@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import core_schema
 
-from yaml2dag.tasktypes.base import DurationText, TaskBase, Text, choice
+from yaml2dag.tasktypes.base import DurationText, TaskBase, Text, choice, parse_duration
 
 _OPERATORS = "yaml2dag.operators"
 
@@ -123,6 +123,10 @@ class Pause(TaskBase):
                 for name, param in params.items()
             },
         }
+
+    def timeout_arguments(self) -> dict[str, Any]:
+        """`timeout` is the longest wait for a person, applied by the operator (not `execution_timeout`)."""
+        return {"resume_timeout": parse_duration(self.timeout)} if self.timeout else {}
 
 
 TASK_TYPES: tuple[type[TaskBase], ...] = (Subflow, Pause)
