@@ -59,6 +59,9 @@ def compile_flow(flow: Flow, source: str | None = None) -> Any:
         **input_fields(flow),
         revision=flow.revision or 1,
     )
+    limits = configured_dag_defaults()
+    if flow.concurrency:
+        limits = {**limits, "max_active_runs": flow.concurrency.limit}
     dag = DAG(
         dag_id=flow.dag_id,
         description=_summary(flow.description),
@@ -70,10 +73,7 @@ def compile_flow(flow: Flow, source: str | None = None) -> Any:
         tags=_tags(flow),
         params=build_params(flow.inputs),
         auto_register=False,
-        **{
-            **configured_dag_defaults(),
-            **({"max_active_runs": flow.concurrency.limit} if flow.concurrency else {}),
-        },
+        **limits,
     )
     with dag:
         graph = _GraphBuilder(info, dag, flow.retry)

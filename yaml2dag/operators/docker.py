@@ -244,7 +244,7 @@ class DockerRunOperator(_DockerOperator):
             host_config = client.create_host_config(**settings.host_config)
             created = client.create_container(
                 image,
-                command=list(self.commands or []) or None,
+                command=list(self.commands) if self.commands else None,
                 entrypoint=list(self.entry_point) if self.entry_point else None,
                 environment=dict(self.env) if self.env else None,
                 user=self.user or None,
