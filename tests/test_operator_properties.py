@@ -19,16 +19,18 @@ def compiled():
     return compile_flow(read_flow(EXAMPLES / "finally_example.yaml"))
 
 
-def test_properties_are_the_annotated_attributes_of_the_subclasses():
+def test_properties_come_from_the_task_type_declaration():
     assert LogOperator.kestra_properties == {"message": True, "level": False}
-    # Inherited from the shared Docker base first, then the operator's own.
+    # The shared Docker properties first (declared on the common base model), then Stop's own.
     assert DockerStopOperator.kestra_properties == {
         "host": False,
-        "docker_conn_id": False,
-        "container_id": True,
+        "connId": False,
+        "credentials": False,
+        "containerId": True,
         "kill": False,
         "delete": False,
     }
+    assert DockerStopOperator.template_fields == ("run_if", "host", "credentials", "containerId", "kill", "delete")
     assert "run_if" not in LogOperator.kestra_properties  # KestraOperator's own arguments are not properties
 
 
@@ -37,7 +39,7 @@ def test_given_properties_are_set_and_defaults_stay_on_the_class(compiled):
     assert isinstance(log, LogOperator)
     assert log.message == "alert on failure"
     assert log.level == "INFO" and "level" not in vars(log)
-    assert compiled.get_task("fail").error_message == "Test downstream tasks"
+    assert compiled.get_task("fail").errorMessage == "Test downstream tasks"
     made = LogOperator(task_id="made", flow=log.flow, kestra_type="Log", message="hi", level="WARN")
     assert (made.message, made.level) == ("hi", "WARN")
 

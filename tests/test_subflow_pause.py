@@ -54,7 +54,7 @@ def test_pause_and_its_legacy_alias_are_accepted():
         "  - id: b\n    type: io.kestra.core.tasks.flows.Pause\n    delay: PT1M\n"
     )
     assert [task.behavior for task in flow.tasks] == ["RESUME", "RESUME"]
-    assert flow.tasks[1].operator_arguments()["pause_duration"] == "PT1M"
+    assert flow.tasks[1].operator_arguments()["pauseDuration"] == "PT1M"
 
 
 def test_subflow_without_flow_id_is_located():
@@ -134,7 +134,9 @@ def test_on_resume_inputs_become_the_params_of_the_resume_form():
         "      - id: approved\n        type: BOOLEAN\n        defaults: false\n"
         "      - id: reason\n        type: STRING\n        description: Why\n"
     )
-    params = flow.tasks[0].operator_arguments()["resume_params"]
+    from yaml2dag.compiler import compile_flow
+
+    params = compile_flow(flow).get_task("p").resume_params
     assert list(params) == ["approved", "reason"]
     assert params["approved"]["value"] is False
     assert params["approved"]["schema"]["type"] == "boolean"

@@ -218,14 +218,14 @@ def retry_arguments(task: TaskBase, inherited: Retry | None = None) -> dict[str,
     retry = task.retry or (None if task.allowFailure else inherited)
     if retry is None:
         return {}
+    return {**retry_arguments_of(retry), "warning_on_retry": bool(task.retry and task.retry.warningOnRetry)}
+
+
+def retry_arguments_of(retry: Retry) -> dict[str, Any]:
+    """Operator keyword arguments running `retry` through Airflow: retries, first delay, Kestra's policy."""
     schedule = RetrySchedule.from_retry(retry)
     first_wait = schedule.min_interval if schedule.kind == "random" else schedule.delay(1)
-    return {
-        "retries": schedule.retries,
-        "retry_delay": first_wait,
-        "retry_policy": KestraRetryPolicy(schedule),
-        "warning_on_retry": bool(task.retry and task.retry.warningOnRetry),
-    }
+    return {"retries": schedule.retries, "retry_delay": first_wait, "retry_policy": KestraRetryPolicy(schedule)}
 
 
 def _started(ti: Any) -> dt.datetime:

@@ -395,7 +395,7 @@ def test_on_kill_kills_and_removes_the_running_container(docker_api):
         task_id="killme",
         flow=FlowInfo(id="kill", namespace="tests.docker", task_ids=frozenset({"killme"})),
         kestra_type="io.kestra.plugin.docker.Run",
-        container_image=BUSYBOX,
+        containerImage=BUSYBOX,
         commands=["sleep", "60"],
     )
     pushed: dict[str, object] = {}
@@ -431,7 +431,7 @@ def test_privileged_is_passed_to_the_created_container(docker_api):
         task_id="priv",
         flow=FlowInfo(id="priv", namespace="tests.docker", task_ids=frozenset({"priv"})),
         kestra_type="io.kestra.plugin.docker.Run",
-        container_image=BUSYBOX,
+        containerImage=BUSYBOX,
         privileged=True,
     )
     client = operator.docker_client()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
@@ -12,15 +12,18 @@ from yaml2dag.errors import RenderError, TaskFailure
 from yaml2dag.expressions import is_truthy_text, render, render_value
 from yaml2dag.operators.context import ERROR_XCOM_KEY, STATE_XCOM_KEY, FlowInfo, build_context
 
+if TYPE_CHECKING:
+    from yaml2dag.tasktypes.base import TaskBase
+
 _NO_DEFAULT = object()
 
 
 class KestraOperator(BaseOperator):
-    """Runs one Kestra task. Subclasses implement `run` and declare their properties.
+    """Runs one Kestra task. Subclasses name their task type and implement `run`.
 
-    A subclass declares each property of its task as an annotated class attribute — with a
-    default when it is optional — and defines no `__init__`: this one takes the properties as
-    keyword arguments. (Airflow merges the DAG's defaults and params again for every `__init__`
+    A subclass names the declaration of its task type (`class LogOperator(KestraOperator,
+    task_type=Log)`) and defines no `__init__`: this one takes the declared properties as keyword
+    arguments, under their Python field names. (Airflow merges the DAG's defaults and params again for every `__init__`
     in an operator's class chain, which is most of an operator's build time on every parse.)
 
     Properties named in `template_fields` are rendered with Kestra's expression language
@@ -42,7 +45,10 @@ class KestraOperator(BaseOperator):
         runs only when one of them really failed (not when the scope never started).
     """
 
-    #: The subclass's task properties (name → required), from its annotated class attributes.
+    #: The declaration of the task type this operator runs (None for the flowable helpers).
+    declaration: ClassVar[type[TaskBase] | None] = None
+    #: The operator's arguments beyond the common ones (name → required): the task type's
+    #: properties, then the operator's own annotated class attributes.
     kestra_properties: ClassVar[dict[str, bool]] = {}
     template_fields: Sequence[str] = ("run_if",)
     ui_color = "#e8f0fe"
@@ -89,15 +95,21 @@ class KestraOperator(BaseOperator):
             if value != getattr(type(self), name, _NO_DEFAULT):
                 setattr(self, name, value)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Collect the subclass's properties; refuse an `__init__` (see the class docstring)."""
+    def __init_subclass__(cls, task_type: type[TaskBase] | None = None, **kwargs: Any) -> None:
+        """Take the properties of the task type the subclass runs; refuse an `__init__`.
+
+        `class LogOperator(KestraOperator, task_type=Log)`: each property declared on `Log` becomes
+        a keyword argument and an attribute of the same name (its default on the class), and the
+        properties declared `rendered` become template fields. Annotated class attributes of the
+        operator add arguments of its own (not Kestra properties, e.g. Pause's `resume_timeout`).
+        """
         super().__init_subclass__(**kwargs)
         if "__init__" in vars(cls):
-            raise TypeError(
-                f"{cls.__name__} defines __init__: declare its properties as annotated class attributes instead"
-            )
+            raise TypeError(f"{cls.__name__} defines __init__: declare its properties on its task type instead")
+        if task_type is not None:
+            _take_declaration(cls, task_type)
         chain = [klass for klass in reversed(cls.__mro__) if issubclass(klass, KestraOperator)][1:]
-        properties: dict[str, bool] = {}
+        properties = {name: required for name, required in cls.kestra_properties.items()}
         for klass in chain:
             for name, annotation in vars(klass).get("__annotations__", {}).items():
                 if not name.startswith("_") and "ClassVar" not in str(annotation):
@@ -214,6 +226,26 @@ class KestraOperator(BaseOperator):
     def run(self, context: Any) -> dict[str, Any] | None:
         """Do the task's work; return its outputs (`outputs.<taskId>.<field>`) or None."""
         raise NotImplementedError
+
+
+def _take_declaration(operator: type[KestraOperator], task_type: type[TaskBase]) -> None:
+    """Give `operator` the properties of `task_type`: arguments, class defaults, template fields."""
+    from yaml2dag.tasktypes.base import is_template_field, plain_data
+
+    properties = task_type.operator_properties()
+    clashes = sorted(name for name in properties if hasattr(BaseOperator, name))
+    if clashes:
+        raise TypeError(
+            f"{task_type.__name__} declares {', '.join(clashes)}, which BaseOperator already has: "
+            "give the field another Python name and the Kestra name as its alias"
+        )
+    for name, field in properties.items():
+        if not field.is_required() and name not in vars(operator):
+            setattr(operator, name, plain_data(field.get_default(call_default_factory=True)))
+    operator.declaration = task_type
+    operator.kestra_properties = {name: field.is_required() for name, field in properties.items()}
+    rendered = tuple(name for name, field in properties.items() if is_template_field(field))
+    operator.template_fields = tuple(dict.fromkeys((*operator.template_fields, *rendered)))
 
 
 def _any_failed(context: Any, task_ids: list[str]) -> bool:

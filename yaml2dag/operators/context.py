@@ -9,7 +9,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yaml2dag.expressions.values import MISSING
-from yaml2dag.tasktypes.flowable import end_task_id, start_task_id
+from yaml2dag.states import (
+    ERROR_XCOM_KEY,
+    OUTPUTS_XCOM_KEY,
+    STATE_XCOM_KEY,
+    KestraState,
+    start_task_id,
+    state_task_ids,
+    task_state,
+)
+
+__all__ = ["ERROR_XCOM_KEY", "OUTPUTS_XCOM_KEY", "STATE_XCOM_KEY"]
 
 
 @dataclass(frozen=True)
@@ -188,27 +198,6 @@ def _flow_trigger(dag_run: Any, airflow_context: Mapping[str, Any]) -> dict[str,
 
 # --- run-time information for `tasks`, `tasksWithState()` and `errorLogs()` --------------------
 
-#: XCom key under which a failed task may leave its error message (read by `errorLogs()`).
-ERROR_XCOM_KEY = "kestra_error"
-#: XCom key of a flowable's Kestra outputs (its start task's return value feeds ForEach mapping).
-OUTPUTS_XCOM_KEY = "kestra_outputs"
-#: XCom key holding a task's Kestra state when Airflow cannot show it (WARNING, from allowFailure).
-STATE_XCOM_KEY = "kestra_state"
-
-#: Airflow task-instance states as Kestra names them; states missing here have no Kestra task run.
-KESTRA_STATES = {
-    "success": "SUCCESS",
-    "failed": "FAILED",
-    "skipped": "SKIPPED",
-    "running": "RUNNING",
-    "queued": "CREATED",
-    "scheduled": "CREATED",
-    "deferred": "RUNNING",
-    "up_for_retry": "RETRYING",
-    "up_for_reschedule": "RUNNING",
-    "restarting": "RESTARTED",
-}
-
 
 class TaskStates(Mapping[str, Any]):
     """`tasks.<taskId>.state`: the Kestra state of every other task of the run, read from Airflow once."""
@@ -221,7 +210,7 @@ class TaskStates(Mapping[str, Any]):
         self._run_id = run_id
         self._task_ids = task_ids
         #: Kestra id → the Airflow task holding its state (a flowable's end task).
-        self._airflow_ids = {end_task_id(i) if i in flowable_ids else i: i for i in task_ids}
+        self._airflow_ids = state_task_ids(task_ids, flowable_ids)
         self._states: dict[str, dict[str, str]] | None = None
 
     def _load(self) -> dict[str, dict[str, str]]:
@@ -233,21 +222,20 @@ class TaskStates(Mapping[str, Any]):
             except Exception:  # noqa: BLE001 - outside a worker (dag.test, tests) there may be no API
                 found = {}
             states = found.get(self._run_id, found) if isinstance(found, Mapping) else {}
-            self._states = {
-                self._airflow_ids[airflow_id]: {"state": self._kestra_state(airflow_id, str(state))}
-                for airflow_id, state in states.items()
-                if airflow_id in self._airflow_ids and str(state) in KESTRA_STATES
-            }
+            self._states = {}
+            for airflow_id, airflow_state in states.items():
+                state = self._kestra_state(airflow_id, str(airflow_state))
+                if airflow_id in self._airflow_ids and state is not None:
+                    self._states[self._airflow_ids[airflow_id]] = {"state": state.value}
         return self._states
 
-    def _kestra_state(self, task_id: str, airflow_state: str) -> str:
+    def _kestra_state(self, task_id: str, airflow_state: str) -> KestraState | None:
         """Kestra's state of a task; a success that recorded WARNING (allowFailure) is WARNING."""
-        state = KESTRA_STATES[airflow_state]
-        if state == "SUCCESS":
+        recorded = None
+        if airflow_state == "success":
             with contextlib.suppress(Exception):
-                if self._task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY) == "WARNING":
-                    return "WARNING"
-        return state
+                recorded = self._task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY)
+        return task_state(airflow_state, recorded)
 
     def __getitem__(self, task_id: str) -> dict[str, str]:
         return self._load()[task_id]
@@ -275,7 +263,7 @@ class RunInformation:
         """
         entries = []
         for task_id, details in self._states.items():
-            if details.get("state") not in ("FAILED", "WARNING"):
+            if details.get("state") not in (KestraState.FAILED, KestraState.WARNING):
                 continue
             try:
                 message = self._task_instance.xcom_pull(task_ids=task_id, key=ERROR_XCOM_KEY)

@@ -11,6 +11,7 @@ from yaml2dag.errors import RenderError, TaskFailure
 from yaml2dag.expressions import is_truthy_text
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.tasktypes.base import parse_duration
+from yaml2dag.tasktypes.core import Assert, Fail, Log, OutputValues, Return, Sleep
 
 _LEVELS = {
     "TRACE": logging.DEBUG,
@@ -21,18 +22,14 @@ _LEVELS = {
 }
 
 
-class LogOperator(KestraOperator):
+class LogOperator(KestraOperator, task_type=Log):
     """`io.kestra.plugin.core.log.Log`: write each message to the task log.
 
     :param message: a message, or a list of messages logged one line each.
     :param level: TRACE, DEBUG, INFO (default), WARN or ERROR; logging never fails the task.
     """
 
-    template_fields = (*KestraOperator.template_fields, "message", "level")
     ui_color = "#eef7ee"
-
-    message: str | list[str]
-    level: str = "INFO"
 
     def run(self, context: Any) -> None:  # noqa: D102
         level = _LEVELS.get(str(self.level).upper())
@@ -43,42 +40,35 @@ class LogOperator(KestraOperator):
             self.log.log(level, "%s", message)
 
 
-class FailOperator(KestraOperator):
+class FailOperator(KestraOperator, task_type=Fail):
     """`io.kestra.plugin.core.execution.Fail`: fail always, or when `condition` renders truthy.
 
     :param condition: optional expression; the task fails unless it renders false, 0, -0 or empty.
-    :param error_message: the failure message (default `Task failure`).
+    :param errorMessage: the failure message (default `Task failure`).
     """
 
-    template_fields = (*KestraOperator.template_fields, "condition", "error_message")
     ui_color = "#fde8e8"
-
-    condition: str | None = None
-    error_message: str = "Task failure"
 
     def run(self, context: Any) -> None:  # noqa: D102
         if self.condition is None:
-            raise TaskFailure(self.error_message)
+            raise TaskFailure(self.errorMessage)
         if is_truthy_text(self.condition):
-            self.log.error("%s", self.error_message)
-            raise TaskFailure(f"Fail on a condition: {self.error_message}")
+            self.log.error("%s", self.errorMessage)
+            raise TaskFailure(f"Fail on a condition: {self.errorMessage}")
         self.log.info("Condition `%s` is false: not failing", self.condition)
 
 
-class AssertOperator(KestraOperator):
+class AssertOperator(KestraOperator, task_type=Assert):
     """`io.kestra.plugin.core.execution.Assert`: evaluate every condition, fail if any is false.
 
     Each condition is rendered on its own, so one that cannot be rendered counts as failed and
     the others are still checked; every failure is logged.
 
     :param conditions: expressions that must render truthy.
-    :param error_message: added to the failure message; rendered only when an assertion fails.
+    :param errorMessage: added to the failure message; rendered only when an assertion fails.
     """
 
     ui_color = "#fff4e5"
-
-    conditions: list[str]
-    error_message: str | None = None
 
     def run(self, context: Any) -> None:  # noqa: D102
         failed = 0
@@ -96,24 +86,21 @@ class AssertOperator(KestraOperator):
                 failed += 1
         if failed:
             message = f"{failed} assertion(s) failed!"
-            if self.error_message:
+            if self.errorMessage:
                 try:
-                    message += " " + self.render(self.error_message, context)
+                    message += " " + self.render(self.errorMessage, context)
                 except RenderError as exc:
                     message += f" (errorMessage could not be rendered: {exc})"
             raise TaskFailure(message)
 
 
-class SleepOperator(KestraOperator):
+class SleepOperator(KestraOperator, task_type=Sleep):
     """`io.kestra.plugin.core.flow.Sleep`: wait without holding a worker slot (deferred to the triggerer).
 
     :param duration: an ISO-8601 duration such as `PT1S`.
     """
 
-    template_fields = (*KestraOperator.template_fields, "duration")
     ui_color = "#f3e8fd"
-
-    duration: str
 
     def run(self, context: Any) -> None:  # noqa: D102
         try:
@@ -133,30 +120,22 @@ class SleepOperator(KestraOperator):
         self.log.info("Waited %s", self.duration)
 
 
-class ReturnOperator(KestraOperator):
+class ReturnOperator(KestraOperator, task_type=Return):
     """`io.kestra.plugin.core.debug.Return`: render `format` into output `value`.
 
     :param format: the template to render.
     """
-
-    template_fields = (*KestraOperator.template_fields, "format")
-
-    format: str | None = None
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         self.log.info("Returning `%s`", self.format)
         return {"value": self.format}
 
 
-class OutputValuesOperator(KestraOperator):
+class OutputValuesOperator(KestraOperator, task_type=OutputValues):
     """`io.kestra.plugin.core.output.OutputValues`: output a map of rendered values as `values`.
 
     :param values: a map whose string leaves are rendered; or one expression rendering to a JSON map.
     """
-
-    template_fields = (*KestraOperator.template_fields, "values")
-
-    values: dict[str, Any] | str
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         values = self.values

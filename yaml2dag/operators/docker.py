@@ -17,7 +17,7 @@ from typing import Any
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.tasktypes.base import as_flag
-from yaml2dag.tasktypes.docker import parse_port_binding, parse_size
+from yaml2dag.tasktypes.docker import Run, Stop, parse_port_binding, parse_size
 
 LOCAL_SOCKET = "unix:///var/run/docker.sock"
 #: Labels put on every container, so a run's containers can be found (and cleaned up) later.
@@ -37,25 +37,21 @@ class _DockerOperator(KestraOperator):
     """Shared by the Docker operators: which daemon to talk to, and the client for it.
 
     :param host: Docker API URL (`unix:///var/run/docker.sock`, `tcp://host:2375`...).
-    :param docker_conn_id: Airflow connection whose host is the Docker API URL, used when `host` is unset.
+    :param connId: Airflow connection whose host is the Docker API URL, used when `host` is unset.
     """
 
-    template_fields = (*KestraOperator.template_fields, "host")
     ui_color = "#e3f2fd"
-
-    host: str | None = None
-    docker_conn_id: str | None = None
 
     def daemon_url(self) -> str:
         """The Docker API URL this task uses: `host`, else the connection, else DOCKER_HOST or the socket."""
         if self.host:
             return self.host
-        if self.docker_conn_id:
+        if self.connId:
             from airflow.sdk import BaseHook
 
-            connection = BaseHook.get_connection(self.docker_conn_id)
+            connection = BaseHook.get_connection(self.connId)
             if not connection.host:
-                raise TaskFailure(f"Airflow connection `{self.docker_conn_id}` has no host (the Docker API URL)")
+                raise TaskFailure(f"Airflow connection `{self.connId}` has no host (the Docker API URL)")
             if "://" in connection.host:
                 return connection.host
             return f"tcp://{connection.host}:{connection.port or 2375}"
@@ -74,7 +70,7 @@ class _DockerOperator(KestraOperator):
             raise TaskFailure(f"cannot reach the Docker daemon at {url}: {exc}") from None
 
 
-class DockerRunOperator(_DockerOperator):
+class DockerRunOperator(_DockerOperator, task_type=Run):
     """`io.kestra.plugin.docker.cli.Run` (alias `io.kestra.plugin.docker.Run`): run a container.
 
     With `wait` (the default) the container's stdout (INFO) and stderr (ERROR) are streamed into
@@ -83,50 +79,29 @@ class DockerRunOperator(_DockerOperator):
     also when the task is killed or times out. With `wait: false` the container is started and
     left running (stop it with a Stop task). Outputs: `exitCode`, `vars`, `taskRunner.containerId`.
 
-    :param host: Docker API URL; default: the `docker_conn_id` connection, DOCKER_HOST, the local socket.
-    :param docker_conn_id: Airflow connection whose host is the Docker API URL.
+    :param host: Docker API URL; default: the `connId` connection, DOCKER_HOST, the local socket.
+    :param connId: Airflow connection whose host is the Docker API URL.
     :param credentials: registry login (`registry`, `username`, `password`, `registryToken`,
         `identityToken`, `auth`), used when the image is pulled.
-    :param container_image: the image; a non-Docker-Hub `credentials.registry` is prefixed when missing.
+    :param containerImage: the image; a non-Docker-Hub `credentials.registry` is prefixed when missing.
     :param commands: the container command (Docker `Cmd`) as given, no shell added; empty: the image's.
-    :param entry_point: replaces the image entrypoint; empty: the image's.
+    :param entryPoint: replaces the image entrypoint; empty: the image's.
     :param env: environment variables.
     :param wait: wait for the container to exit (default true).
-    :param port_bindings: `[ip:]hostPort:containerPort[/protocol]` entries.
+    :param portBindings: `[ip:]hostPort:containerPort[/protocol]` entries.
     :param volumes: bind mounts `hostPath:containerPath[:ro|rw]`.
-    :param network_mode: `bridge`, `host`, `none`, `container:<id>` or a network name.
-    :param extra_hosts: `/etc/hosts` entries `name:ip` (`name:host-gateway` reaches the host).
+    :param networkMode: `bridge`, `host`, `none`, `container:<id>` or a network name.
+    :param extraHosts: `/etc/hosts` entries `name:ip` (`name:host-gateway` reaches the host).
     :param user: user (name or uid[:gid]) the command runs as.
-    :param pull_policy: IF_NOT_PRESENT (default), ALWAYS or NEVER.
+    :param pullPolicy: IF_NOT_PRESENT (default), ALWAYS or NEVER.
     :param cpu: `{cpus: <number>}`, how many CPUs the container may use.
     :param memory: `{memory, memorySwap, memoryReservation}` sizes such as `512MB`.
-    :param shm_size: size of `/dev/shm`, such as `128MB`.
+    :param shmSize: size of `/dev/shm`, such as `128MB`.
     :param privileged: run the container privileged.
     """
 
-    template_fields = (
-        *_DockerOperator.template_fields,
-        "credentials", "container_image", "commands", "entry_point", "env", "wait", "port_bindings", "volumes",
-        "network_mode", "extra_hosts", "user", "pull_policy", "cpu", "memory", "shm_size", "privileged",
-    )  # fmt: skip
     template_fields_renderers = {"env": "json", "credentials": "json", "memory": "json"}
 
-    container_image: str
-    commands: list[str] | None = None
-    entry_point: list[str] | None = None
-    env: dict[str, str] | None = None
-    wait: bool | str = True
-    port_bindings: list[str] | None = None
-    volumes: list[str] | None = None
-    network_mode: str | None = None
-    extra_hosts: list[str] | None = None
-    user: str | None = None
-    pull_policy: str = "IF_NOT_PRESENT"
-    cpu: dict[str, Any] | None = None
-    memory: dict[str, Any] | None = None
-    shm_size: str | None = None
-    privileged: bool | str | None = None
-    credentials: dict[str, str] | None = None
     _client: Any = None
     _container_id: str | None = None
 
@@ -180,7 +155,7 @@ class DockerRunOperator(_DockerOperator):
     # --- steps ---
 
     def _image_name(self) -> str:
-        image = str(self.container_image)
+        image = str(self.containerImage)
         registry = _registry_host((self.credentials or {}).get("registry"))
         if registry and not image.startswith(registry):
             image = f"{registry}/{image}"
@@ -190,9 +165,9 @@ class DockerRunOperator(_DockerOperator):
         """Pull `image` as `pullPolicy` says; no registry reachable → a clear 'not found locally' error."""
         from docker.errors import ImageNotFound
 
-        policy = str(self.pull_policy).upper()
+        policy = str(self.pullPolicy).upper()
         if policy not in ("IF_NOT_PRESENT", "ALWAYS", "NEVER"):
-            raise TaskFailure(f"invalid pullPolicy `{self.pull_policy}`: use IF_NOT_PRESENT, ALWAYS or NEVER")
+            raise TaskFailure(f"invalid pullPolicy `{self.pullPolicy}`: use IF_NOT_PRESENT, ALWAYS or NEVER")
         if policy != "ALWAYS":
             try:
                 client.inspect_image(image)
@@ -245,7 +220,7 @@ class DockerRunOperator(_DockerOperator):
             created = client.create_container(
                 image,
                 command=list(self.commands) if self.commands else None,
-                entrypoint=list(self.entry_point) if self.entry_point else None,
+                entrypoint=list(self.entryPoint) if self.entryPoint else None,
                 environment=dict(self.env) if self.env else None,
                 user=self.user or None,
                 labels=labels,
@@ -325,9 +300,9 @@ class _ContainerSettings:
         """Check and convert the rendered properties; raises ValueError naming the bad one."""
         config: dict[str, Any] = {}
         ports: list[Any] = []
-        if task.port_bindings:
+        if task.portBindings:
             bindings: dict[str, list[Any]] = {}
-            for text in task.port_bindings:
+            for text in task.portBindings:
                 binding = parse_port_binding(text)
                 if binding.container_key not in bindings:
                     ports.append((binding.container_port, binding.protocol))
@@ -335,40 +310,34 @@ class _ContainerSettings:
             config["port_bindings"] = bindings
         if task.volumes:
             config["binds"] = [str(volume) for volume in task.volumes]
-        if task.network_mode:
-            config["network_mode"] = str(task.network_mode)
-        if task.extra_hosts:
-            config["extra_hosts"] = [str(entry) for entry in task.extra_hosts]
+        if task.networkMode:
+            config["network_mode"] = str(task.networkMode)
+        if task.extraHosts:
+            config["extra_hosts"] = [str(entry) for entry in task.extraHosts]
         if task.cpu and task.cpu.get("cpus") is not None:
             config["nano_cpus"] = _nano_cpus(task.cpu["cpus"])
         memory = task.memory or {}
         for key, argument in _MEMORY_ARGUMENTS.items():
             if memory.get(key) is not None:
                 config[argument] = parse_size(memory[key])
-        if task.shm_size:
-            config["shm_size"] = parse_size(task.shm_size)
+        if task.shmSize:
+            config["shm_size"] = parse_size(task.shmSize)
         if privileged is not None:
             config["privileged"] = privileged
         return cls(config, ports)
 
 
-class DockerStopOperator(_DockerOperator):
+class DockerStopOperator(_DockerOperator, task_type=Stop):
     """`io.kestra.plugin.docker.cli.Stop` (alias `io.kestra.plugin.docker.Stop`): stop a container.
 
     A container that does not exist fails the task; one that is no longer running is only removed.
 
-    :param host: Docker API URL; default: the `docker_conn_id` connection, DOCKER_HOST, the local socket.
-    :param docker_conn_id: Airflow connection whose host is the Docker API URL.
-    :param container_id: the container's id, id prefix or name.
+    :param host: Docker API URL; default: the `connId` connection, DOCKER_HOST, the local socket.
+    :param connId: Airflow connection whose host is the Docker API URL.
+    :param containerId: the container's id, id prefix or name.
     :param kill: send SIGKILL instead of a graceful stop (SIGTERM, then SIGKILL after Docker's 10 s).
     :param delete: remove the container afterwards (default true).
     """
-
-    template_fields = (*_DockerOperator.template_fields, "container_id", "kill", "delete")
-
-    container_id: str
-    kill: bool | str = False
-    delete: bool | str = True
 
     def run(self, context: Any) -> None:  # noqa: D102
         from docker.errors import APIError, NotFound
@@ -377,7 +346,7 @@ class DockerStopOperator(_DockerOperator):
             kill, delete = as_flag(self.kill, "kill"), as_flag(self.delete, "delete")
         except ValueError as exc:
             raise TaskFailure(str(exc)) from None
-        name = str(self.container_id).strip()
+        name = str(self.containerId).strip()
         if not name:
             raise TaskFailure("`containerId` rendered empty")
         client = self.docker_client()

@@ -20,10 +20,17 @@ from airflow.sdk import BaseOperator
 from yaml2dag.errors import TaskFailure
 from yaml2dag.expressions import is_truthy_text
 from yaml2dag.operators.base import KestraOperator
-from yaml2dag.operators.context import OUTPUTS_XCOM_KEY, STATE_XCOM_KEY
-
-#: XCom key an Exit task leaves its state under; the flow's state task reads it.
-EXIT_XCOM_KEY = "kestra_exit"
+from yaml2dag.states import (
+    EXIT_STATES,
+    EXIT_XCOM_KEY,
+    OUTPUTS_XCOM_KEY,
+    STATE_XCOM_KEY,
+    KestraState,
+    failure_reason,
+    is_internal,
+    scope_state,
+)
+from yaml2dag.tasktypes.flowable import Exit, ForEach, If, Switch
 
 
 class FlowableStartOperator(KestraOperator):
@@ -64,15 +71,11 @@ class FlowableStartOperator(KestraOperator):
         self._skipped = sorted({task for name, tasks in self.branches.items() if name != branch for task in tasks})
 
 
-class IfOperator(FlowableStartOperator):
+class IfOperator(FlowableStartOperator, task_type=If):
     """`io.kestra.plugin.core.flow.If`: run `then` when `condition` is true, else `else`.
 
     :param condition: expression; true unless it renders `false`, `0`, `-0` or empty. Output `evaluationResult`.
     """
-
-    template_fields = (*KestraOperator.template_fields, "condition")
-
-    condition: str
 
     def run(self, context: Any) -> None:  # noqa: D102
         result = is_truthy_text(self.condition)
@@ -80,17 +83,13 @@ class IfOperator(FlowableStartOperator):
         self.follow(context, "then" if result else "else", {"evaluationResult": result})
 
 
-class SwitchOperator(FlowableStartOperator):
+class SwitchOperator(FlowableStartOperator, task_type=Switch):
     """`io.kestra.plugin.core.flow.Switch`: run the case equal to `value`, else `defaults`.
 
     No matching case and no `defaults` fails the Switch. Outputs `value` and `defaults`.
 
     :param value: expression whose rendered text selects the case.
     """
-
-    template_fields = (*KestraOperator.template_fields, "value")
-
-    value: str
 
     def run(self, context: Any) -> None:  # noqa: D102
         case = f"cases.{self.value}"
@@ -102,17 +101,13 @@ class SwitchOperator(FlowableStartOperator):
         self.follow(context, "defaults", {"value": self.value, "defaults": True})
 
 
-class ForEachValuesOperator(FlowableStartOperator):
+class ForEachValuesOperator(FlowableStartOperator, task_type=ForEach):
     """`io.kestra.plugin.core.flow.ForEach`: render `values`; the loop's tasks are mapped over them.
 
     Values are de-duplicated and read as text (maps and lists as JSON), as Kestra does.
 
     :param values: a list, or a JSON array text or expression rendering to one.
     """
-
-    template_fields = (*KestraOperator.template_fields, "values")
-
-    values: list[Any] | str
 
     def run(self, context: Any) -> list[str]:  # noqa: D102
         items = self.values
@@ -173,40 +168,21 @@ class FlowableEndOperator(BaseOperator):
 
     def execute(self, context: Any) -> None:  # noqa: D102
         state, reason = children_state(context, self.child_task_ids)
-        if state == "FAILED" and self.allow_failure:
+        if state is KestraState.FAILED and self.allow_failure:
             self.log.warning("%s, but failures are allowed: `%s` ends WARNING", reason, self.flowable_id)
-            state = "WARNING"
-        if state == "WARNING" and self.allow_warning:
-            state = "SUCCESS"
-        if state == "FAILED":
+            state = KestraState.WARNING
+        if state is KestraState.WARNING and self.allow_warning:
+            state = KestraState.SUCCESS
+        if state is KestraState.FAILED:
             raise TaskFailure(f"`{self.flowable_id}` FAILED: {reason}")
-        if state == "WARNING":
+        if state is KestraState.WARNING:
             self.log.warning("`%s` ends WARNING", self.flowable_id)
-            context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
+            context["ti"].xcom_push(key=STATE_XCOM_KEY, value=state.value)
         else:
             self.log.info("`%s` ends SUCCESS", self.flowable_id)
 
 
-#: The Airflow states a task ends in.
-_ENDED_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
-
-
-def failure_reason(states: Mapping[str, Any]) -> str | None:
-    """Why a scope whose tasks are in these Airflow states is FAILED, or None when it is not.
-
-    A task that has not ended counts as failed: a scope's end runs after its tasks, so this only
-    happens when the run was ended around a running task (a user marked the run failed).
-    """
-    failed = sorted(task for task, state in states.items() if str(state) == "failed")
-    if failed or any(str(state) == "upstream_failed" for state in states.values()):
-        return f"{', '.join(f'`{task}`' for task in failed) or 'a task'} failed"
-    unfinished = sorted(f"`{task}` ({state})" for task, state in states.items() if str(state) not in _ENDED_STATES)
-    if unfinished:
-        return f"{', '.join(unfinished)} had not finished when the run was ended"
-    return None
-
-
-def children_state(context: Any, task_ids: Sequence[str]) -> tuple[str, str]:
+def children_state(context: Any, task_ids: Sequence[str]) -> tuple[KestraState, str]:
     """The Kestra state (FAILED, WARNING, SUCCESS) of a scope from its tasks' states, and why.
 
     Reads this map index only when the scope is inside a ForEach iteration.
@@ -220,18 +196,14 @@ def children_state(context: Any, task_ids: Sequence[str]) -> tuple[str, str]:
         task_ids=list(task_ids),
         map_index=map_index if map_index >= 0 else None,
     ).get(run_id, {})
-    reason = failure_reason(states)
-    if reason:
-        return "FAILED", reason
-    for task_id in task_ids:
-        recorded = task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY)
-        values = recorded if isinstance(recorded, list) else [recorded]
-        if "WARNING" in values:
-            return "WARNING", f"`{task_id}` ended WARNING"
-    return "SUCCESS", "every child succeeded or was skipped"
+    if failure_reason(states):
+        return scope_state(states, {})
+    return scope_state(
+        states, {task_id: task_instance.xcom_pull(task_ids=task_id, key=STATE_XCOM_KEY) for task_id in task_ids}
+    )
 
 
-class ExitOperator(KestraOperator):
+class ExitOperator(KestraOperator, task_type=Exit):
     """`io.kestra.plugin.core.execution.Exit`: end the run now in `state`; nothing else starts.
 
     Every task that has not started yet is skipped (errors and finally included, as in Kestra);
@@ -240,24 +212,21 @@ class ExitOperator(KestraOperator):
     :param state: SUCCESS, WARNING, FAILED, CANCELED or KILLED.
     """
 
-    template_fields = (*KestraOperator.template_fields, "state")
     ui_color = "#fde8e8"
-
-    state: str = "SUCCESS"
 
     def execute(self, context: Any) -> None:  # noqa: D102
         from airflow.sdk.exceptions import DownstreamTasksSkipped
 
         super().execute(context)
         state = str(self.state).upper()
-        if state not in ("SUCCESS", "WARNING", "FAILED", "CANCELED", "KILLED"):
+        if state not in EXIT_STATES:
             raise TaskFailure(f"`state` rendered `{self.state}`: use SUCCESS, WARNING, FAILED, CANCELED or KILLED")
         self.log.warning("Exit: the execution ends %s; no other task starts", state)
         context["ti"].xcom_push(key=EXIT_XCOM_KEY, value=state)
-        if state == "WARNING":
-            context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
-        # Kestra ids never start with `_`: the flow's own state and event tasks still run.
-        others = [task_id for task_id in self.dag.task_ids if task_id != self.task_id and not task_id.startswith("_")]
+        if state == KestraState.WARNING:
+            context["ti"].xcom_push(key=STATE_XCOM_KEY, value=KestraState.WARNING.value)
+        # The flow's own state and event tasks still run.
+        others = [task_id for task_id in self.dag.task_ids if task_id != self.task_id and not is_internal(task_id)]
         raise DownstreamTasksSkipped(tasks=others)
 
     def run(self, context: Any) -> None:  # noqa: D102

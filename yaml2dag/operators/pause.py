@@ -21,6 +21,7 @@ from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.operators.context import STATE_XCOM_KEY
 from yaml2dag.tasktypes.base import parse_duration
+from yaml2dag.tasktypes.subflow import Pause
 
 #: The one option of the resume form (Airflow's human-in-the-loop requests need at least one).
 RESUME_OPTION = "Resume"
@@ -42,26 +43,35 @@ def end_warning(operator: KestraOperator, context: Any, reason: str) -> None:
     context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
 
 
-class PauseOperator(KestraOperator):
+class PauseOperator(KestraOperator, task_type=Pause):
     """`io.kestra.plugin.core.flow.Pause`: wait for a person to resume the run, or for a deadline.
 
-    :param pause_duration: resume by itself after this ISO-8601 duration (`delay` in old flows);
+    :param pauseDuration: resume by itself after this ISO-8601 duration (`delay` in old flows);
         `behavior` then decides the task's state.
-    :param behavior: when `pause_duration` elapses: RESUME (success), WARN (warning), FAIL (failed)
+    :param behavior: when `pauseDuration` elapses: RESUME (success), WARN (warning), FAIL (failed)
         or CANCEL (the task fails and the flow stops, allowFailure notwithstanding).
-    :param resume_params: the `onResume` inputs as serialized Airflow Params (the resume form);
-        the values given are the output `onResume`.
+    :param onResume: the inputs asked when resuming (flow-input definitions); they become the
+        Airflow Params of the resume form, and the values given are the output `onResume`.
     :param resume_timeout: Kestra's `timeout`, the longest wait for a person: when it passes
         first the task fails. (Not Airflow's `execution_timeout`, which would end the wait.)
     """
 
-    template_fields = (*KestraOperator.template_fields, "pause_duration", "behavior")
     ui_color = "#fff0c2"
 
-    pause_duration: str | None = None
-    behavior: str = "RESUME"
-    resume_params: dict[str, dict[str, Any]] | None = None
     resume_timeout: dt.timedelta | None = None
+
+    @property
+    def resume_params(self) -> dict[str, dict[str, Any]]:
+        """The `onResume` inputs as serialized Airflow Params (the resume form)."""
+        from yaml2dag.inputs import build_params
+        from yaml2dag.model import FlowInput
+
+        params = build_params([FlowInput.model_validate(item) for item in self.onResume or []])
+        # A required input has no value yet: None keeps the definition serializable (the form starts empty).
+        return {
+            name: {**param.serialize(), "value": param.value if param.has_value else None}
+            for name, param in params.items()
+        }
 
     def run(self, context: Any) -> None:  # noqa: D102
         behavior = str(self.behavior).upper()
@@ -103,9 +113,9 @@ class PauseOperator(KestraOperator):
     def _first_wait(self) -> tuple[dt.timedelta | None, str]:
         """The shorter of `pauseDuration` (then behavior applies) and `timeout` (then the task fails)."""
         waits = []
-        if self.pause_duration:
+        if self.pauseDuration:
             try:
-                waits.append((parse_duration(str(self.pause_duration)), "pauseDuration"))
+                waits.append((parse_duration(str(self.pauseDuration)), "pauseDuration"))
             except ValueError as exc:
                 raise TaskFailure(f"`pauseDuration`: {exc}") from None
         if self.resume_timeout is not None:
@@ -163,7 +173,7 @@ class PauseOperator(KestraOperator):
 
     def _duration_elapsed(self, context: Any) -> None:
         behavior = str(self.behavior).upper()
-        reason = f"pauseDuration {self.pause_duration} elapsed"
+        reason = f"pauseDuration {self.pauseDuration} elapsed"
         if behavior == "WARN":
             end_warning(self, context, f"{reason} (behavior WARN)")
         elif behavior == "FAIL":

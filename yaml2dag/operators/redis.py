@@ -20,6 +20,7 @@ from typing import Any
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.tasktypes.base import as_flag, parse_duration
+from yaml2dag.tasktypes.redis import Delete, Get, Increment, ListPop, ListPush, Publish, Set, Ttl
 
 #: How Redis (RESP2 `NOAUTH`, RESP3 `HELLO`) says that no password was sent.
 _NO_PASSWORD_GIVEN = re.compile(
@@ -31,14 +32,11 @@ class _RedisOperator(KestraOperator):
     """Shared by the Redis operators: the server, the client, and secret masking.
 
     :param url: Redis URL, e.g. `redis://:password@host:6379/0`.
-    :param redis_conn_id: Airflow Redis connection to use instead of `url`.
+    :param connId: Airflow Redis connection to use instead of `url`.
     """
 
-    template_fields = (*KestraOperator.template_fields, "url")
     ui_color = "#fdecea"
 
-    url: str | None = None
-    redis_conn_id: str | None = None
     _where = "Redis"
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
@@ -72,14 +70,14 @@ class _RedisOperator(KestraOperator):
             client.close()
 
     def _connect(self) -> Any:
-        if self.redis_conn_id:
+        if self.connId:
             from airflow.providers.redis.hooks.redis import RedisHook
             from airflow.sdk.exceptions import AirflowException
 
             try:
-                client = RedisHook(redis_conn_id=self.redis_conn_id).get_conn()
+                client = RedisHook(redis_conn_id=self.connId).get_conn()
             except (AirflowException, ValueError) as exc:
-                raise TaskFailure(f"cannot use Airflow connection `{self.redis_conn_id}`: {exc}") from None
+                raise TaskFailure(f"cannot use Airflow connection `{self.connId}`: {exc}") from None
         else:
             import redis
 
@@ -107,32 +105,24 @@ class _RedisOperator(KestraOperator):
             raise TaskFailure(str(exc)) from None
 
 
-class RedisSetOperator(_RedisOperator):
+class RedisSetOperator(_RedisOperator, task_type=Set):
     """`io.kestra.plugin.redis.string.Set` (alias `io.kestra.plugin.redis.Set`): SET a key.
 
     Output `oldValue` (the previous value, as stored) only with `get: true` and when there was one.
     A SET skipped by `mustNotExist`/`mustExist` is not an error, as in Kestra.
 
     :param url: Redis URL.
-    :param redis_conn_id: Airflow Redis connection to use instead of `url`.
+    :param connId: Airflow Redis connection to use instead of `url`.
     :param key: the key.
     :param value: the value; a map or list is stored as JSON.
-    :param serde_type: STRING (default) or JSON.
+    :param serdeType: STRING (default) or JSON.
     :param get: return the previous value as `oldValue` (SET ... GET).
     :param options: `expirationDuration` (ISO-8601), `expirationDate` (ISO date-time),
         `mustNotExist` (NX), `mustExist` (XX), `keepTtl` (KEEPTTL).
     """
 
-    template_fields = (*_RedisOperator.template_fields, "key", "value", "serde_type", "get", "options")
-
-    key: str
-    value: Any
-    serde_type: str = "STRING"
-    get: bool | str = False
-    options: dict[str, Any] | None = None
-
     def run(self, context: Any) -> dict[str, Any] | None:  # noqa: D102
-        payload = serialize(self.value, self.serde(self.serde_type))
+        payload = serialize(self.value, self.serde(self.serdeType))
         get = self.flag(self.get, "get")
         arguments = self._set_arguments()
         with self.redis_client() as client:
@@ -161,31 +151,25 @@ class RedisSetOperator(_RedisOperator):
         return arguments
 
 
-class RedisGetOperator(_RedisOperator):
+class RedisGetOperator(_RedisOperator, task_type=Get):
     """`io.kestra.plugin.redis.string.Get` (alias `io.kestra.plugin.redis.Get`): GET a key.
 
     Outputs `data` (the value, parsed when `serdeType` is JSON) and `key`. A missing key leaves
     `data` absent (so `outputs.<id> contains 'data'` is false), or fails with `failedOnMissing`.
 
     :param url: Redis URL.
-    :param redis_conn_id: Airflow Redis connection to use instead of `url`.
+    :param connId: Airflow Redis connection to use instead of `url`.
     :param key: the key.
-    :param serde_type: STRING (default) or JSON.
-    :param failed_on_missing: fail when the key does not exist.
+    :param serdeType: STRING (default) or JSON.
+    :param failedOnMissing: fail when the key does not exist.
     """
 
-    template_fields = (*_RedisOperator.template_fields, "key", "serde_type", "failed_on_missing")
-
-    key: str
-    serde_type: str = "STRING"
-    failed_on_missing: bool | str = False
-
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
-        serde = self.serde(self.serde_type)
+        serde = self.serde(self.serdeType)
         with self.redis_client() as client:
             raw = client.get(self.key)
         if raw is None:
-            if self.flag(self.failed_on_missing, "failedOnMissing"):
+            if self.flag(self.failedOnMissing, "failedOnMissing"):
                 raise TaskFailure(f"Missing keys '{self.key}'")
             self.log.info("GET %s on %s: no such key", self.key, self._where)
             return {"key": self.key}
@@ -193,49 +177,38 @@ class RedisGetOperator(_RedisOperator):
         return {"data": deserialize(_text(raw), serde), "key": self.key}
 
 
-class RedisDeleteOperator(_RedisOperator):
+class RedisDeleteOperator(_RedisOperator, task_type=Delete):
     """`io.kestra.plugin.redis.string.Delete` (alias `io.kestra.plugin.redis.Delete`): DEL keys.
 
     Output `count`, the number of keys that existed and were removed.
 
     :param url: Redis URL.
-    :param redis_conn_id: Airflow Redis connection to use instead of `url`.
+    :param connId: Airflow Redis connection to use instead of `url`.
     :param keys: the keys.
-    :param failed_on_missing: fail when fewer keys were deleted than listed.
+    :param failedOnMissing: fail when fewer keys were deleted than listed.
     """
-
-    template_fields = (*_RedisOperator.template_fields, "keys", "failed_on_missing")
-
-    keys: list[str]
-    failed_on_missing: bool | str = False
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         keys = [str(key) for key in self.keys]
         with self.redis_client() as client:
             count = int(client.delete(*keys))
         self.log.info("DEL %s on %s: %s deleted", " ".join(keys), self._where, count)
-        if count < len(keys) and self.flag(self.failed_on_missing, "failedOnMissing"):
+        if count < len(keys) and self.flag(self.failedOnMissing, "failedOnMissing"):
             raise TaskFailure(f"Missing keys, only {count} key deleted")
         return {"count": count}
 
 
-class RedisIncrementOperator(_RedisOperator):
+class RedisIncrementOperator(_RedisOperator, task_type=Increment):
     """`io.kestra.plugin.redis.string.Increment`: INCR, INCRBY (integer amount) or INCRBYFLOAT.
 
     Outputs `value` (the new value) and `key`.
 
     :param url: Redis URL.
-    :param redis_conn_id: Airflow Redis connection to use instead of `url`.
+    :param connId: Airflow Redis connection to use instead of `url`.
     :param key: the key.
     :param amount: how much to add (default 1); a decimal amount uses INCRBYFLOAT.
     :param options: `expirationDuration` (ISO-8601, whole seconds) or `expirationDate` (ISO date-time).
     """
-
-    template_fields = (*_RedisOperator.template_fields, "key", "amount", "options")
-
-    key: str
-    amount: int | float | str | None = None
-    options: dict[str, Any] | None = None
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         amount = _number(self.amount)
@@ -257,17 +230,13 @@ class RedisIncrementOperator(_RedisOperator):
         return {"value": value, "key": self.key}
 
 
-class RedisTtlOperator(_RedisOperator):
+class RedisTtlOperator(_RedisOperator, task_type=Ttl):
     """`io.kestra.plugin.redis.string.Ttl`: outputs `ttl` (seconds; -1 no expiry, -2 no such key) and `key`.
 
     :param url: Redis URL.
-    :param redis_conn_id: Airflow Redis connection to use instead of `url`.
+    :param connId: Airflow Redis connection to use instead of `url`.
     :param key: the key.
     """
-
-    template_fields = (*_RedisOperator.template_fields, "key")
-
-    key: str
 
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         with self.redis_client() as client:
@@ -276,40 +245,33 @@ class RedisTtlOperator(_RedisOperator):
         return {"ttl": ttl, "key": self.key}
 
 
-class RedisListPushOperator(_RedisOperator):
+class RedisListPushOperator(_RedisOperator, task_type=ListPush):
     """`io.kestra.plugin.redis.list.ListPush` (alias `io.kestra.plugin.redis.ListPush`): LPUSH values.
 
     Values go to the head of the list, in order (so the last one ends up first). Output `count`.
 
     :param url: Redis URL.
-    :param redis_conn_id: Airflow Redis connection to use instead of `url`.
+    :param connId: Airflow Redis connection to use instead of `url`.
     :param key: the list's key.
-    :param source: Kestra's `from`: a list of values, or a string rendering to a JSON list.
-    :param serde_type: STRING (default) or JSON.
-    :param batch_size: values per LPUSH command (default 500).
+    :param from_: Kestra's `from`: a list of values, or a string rendering to a JSON list.
+    :param serdeType: STRING (default) or JSON.
+    :param batchSize: values per LPUSH command (default 500).
     """
 
-    template_fields = (*_RedisOperator.template_fields, "key", "source", "serde_type")
-
-    key: str
-    source: list[Any] | str
-    serde_type: str = "STRING"
-    batch_size: int = 500
-
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
-        serde = self.serde(self.serde_type)
-        values = [serialize(item, serde) for item in _source_list(self.source)]
+        serde = self.serde(self.serdeType)
+        values = [serialize(item, serde) for item in _source_list(self.from_)]
         count = 0
         with self.redis_client() as client:
-            for start in range(0, len(values), self.batch_size):
-                batch = values[start : start + self.batch_size]
+            for start in range(0, len(values), self.batchSize):
+                batch = values[start : start + self.batchSize]
                 client.lpush(self.key, *batch)
                 count += len(batch)
         self.log.info("LPUSH %s values onto %s on %s", count, self.key, self._where)
         return {"count": count}
 
 
-class RedisListPopOperator(_RedisOperator):
+class RedisListPopOperator(_RedisOperator, task_type=ListPop):
     """`io.kestra.plugin.redis.list.ListPop` (alias `io.kestra.plugin.redis.ListPop`): LPOP values.
 
     Pops `count` values at a time until the list is empty, `maxRecords` values were popped (checked
@@ -317,33 +279,25 @@ class RedisListPopOperator(_RedisOperator):
     `count` and `items`, the popped values in pop order (Kestra's `uri` file has no equivalent here).
 
     :param url: Redis URL.
-    :param redis_conn_id: Airflow Redis connection to use instead of `url`.
+    :param connId: Airflow Redis connection to use instead of `url`.
     :param key: the list's key.
-    :param serde_type: STRING (default) or JSON.
+    :param serdeType: STRING (default) or JSON.
     :param count: values per LPOP (default 100).
-    :param max_records: stop once this many values were popped.
-    :param max_duration: stop once this ISO-8601 duration has passed.
+    :param maxRecords: stop once this many values were popped.
+    :param maxDuration: stop once this ISO-8601 duration has passed.
     """
 
-    template_fields = (*_RedisOperator.template_fields, "key", "serde_type", "max_duration")
-
-    key: str
-    serde_type: str = "STRING"
-    count: int = 100
-    max_records: int | None = None
-    max_duration: str | None = None
-
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
-        serde = self.serde(self.serde_type)
+        serde = self.serde(self.serdeType)
         deadline = None
-        if self.max_duration:
-            deadline = time.monotonic() + _seconds(self.max_duration)
+        if self.maxDuration:
+            deadline = time.monotonic() + _seconds(self.maxDuration)
         items: list[Any] = []
         with self.redis_client() as client:
             while True:
                 batch = client.lpop(self.key, self.count) or []
                 items.extend(deserialize(_text(raw), serde) for raw in batch)
-                if not batch or (self.max_records is not None and len(items) >= self.max_records):
+                if not batch or (self.maxRecords is not None and len(items) >= self.maxRecords):
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     break
@@ -351,27 +305,21 @@ class RedisListPopOperator(_RedisOperator):
         return {"count": len(items), "items": items}
 
 
-class RedisPublishOperator(_RedisOperator):
+class RedisPublishOperator(_RedisOperator, task_type=Publish):
     """`io.kestra.plugin.redis.pubsub.Publish` (alias `io.kestra.plugin.redis.Publish`): PUBLISH values.
 
     Output `count`, the number of messages published (not the number of subscribers reached).
 
     :param url: Redis URL.
-    :param redis_conn_id: Airflow Redis connection to use instead of `url`.
+    :param connId: Airflow Redis connection to use instead of `url`.
     :param channel: the channel.
-    :param source: Kestra's `from`: a list of values, or a string rendering to a JSON list.
-    :param serde_type: STRING (default) or JSON.
+    :param from_: Kestra's `from`: a list of values, or a string rendering to a JSON list.
+    :param serdeType: STRING (default) or JSON.
     """
 
-    template_fields = (*_RedisOperator.template_fields, "channel", "source", "serde_type")
-
-    channel: str
-    source: list[Any] | str
-    serde_type: str = "STRING"
-
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
-        serde = self.serde(self.serde_type)
-        values = [serialize(item, serde) for item in _source_list(self.source)]
+        serde = self.serde(self.serdeType)
+        values = [serialize(item, serde) for item in _source_list(self.from_)]
         receivers = 0
         with self.redis_client() as client:
             for value in values:

@@ -20,10 +20,10 @@ from airflow.sdk import BaseOperator
 
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.flowable import children_state
+from yaml2dag.states import EVENT_TASK_ID, EXIT_XCOM_KEY, FAILING_EXIT_STATES, STATE_TASK_ID, KestraState
 from yaml2dag.triggers import flow_alias_name, flow_state_uri
 
-STATE_TASK_ID = "_flow_state"
-EVENT_TASK_ID = "_flow_event"
+__all__ = ["EVENT_TASK_ID", "STATE_TASK_ID", "FlowEventOperator", "FlowStateOperator"]
 
 
 class FlowStateOperator(BaseOperator):
@@ -47,18 +47,18 @@ class FlowStateOperator(BaseOperator):
         if exited is not None:
             return self._exit(task_instance, exited)
         state, reason = children_state(context, self.main_task_ids)
-        if state == "FAILED":
-            task_instance.xcom_push(key="return_value", value={"state": "FAILED"})
+        if state is KestraState.FAILED:
+            task_instance.xcom_push(key="return_value", value={"state": state.value})
             raise TaskFailure(f"Flow FAILED: {reason} (errors and finally tasks never change the flow state)")
-        if state == "WARNING":
+        if state is KestraState.WARNING:
             self.log.warning("Flow WARNING: %s; the Airflow run succeeds", reason)
         else:
             self.log.info("Flow SUCCESS: every main task succeeded or was skipped")
-        return {"state": state}
+        return {"state": state.value}
 
     def _exit(self, task_instance: Any, state: str) -> dict[str, str]:
         """The run ended through an Exit task: its state is the flow's (CANCELED and KILLED fail the run)."""
-        if state in ("FAILED", "CANCELED", "KILLED"):
+        if state in FAILING_EXIT_STATES:
             task_instance.xcom_push(key="return_value", value={"state": state})
             raise TaskFailure(f"Flow {state}: an Exit task ended the execution")
         self.log.info("Flow %s: an Exit task ended the execution", state)
@@ -67,7 +67,7 @@ class FlowStateOperator(BaseOperator):
 
 def _exit_state(dag: Any, task_instance: Any) -> str | None:
     """The state an Exit task of this run ended the execution in, or None."""
-    from yaml2dag.operators.flowable import EXIT_XCOM_KEY, ExitOperator
+    from yaml2dag.operators.flowable import ExitOperator
 
     exits = [task.task_id for task in dag.tasks if isinstance(task, ExitOperator)]
     for task_id in exits:
@@ -104,8 +104,7 @@ class FlowEventOperator(BaseOperator):
         from airflow.sdk import Asset, AssetAlias
 
         recorded = context["ti"].xcom_pull(task_ids=STATE_TASK_ID)
-        state = recorded.get("state", "FAILED") if isinstance(recorded, dict) else "FAILED"
-        state = "CANCELLED" if state == "CANCELED" else state  # the Exit task's spelling; Kestra's state
+        state = KestraState.read(recorded.get("state", "FAILED") if isinstance(recorded, dict) else "FAILED").value
         uri = flow_state_uri(self.namespace, self.flow_id, state)
         extra = {
             "executionId": context["dag_run"].run_id,

@@ -16,38 +16,32 @@ from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.operators.pause import end_warning, in_dag_test
 from yaml2dag.operators.state import STATE_TASK_ID
+from yaml2dag.tasktypes.subflow import Subflow
 
 #: Seconds between two checks of the child run's state (on the triggerer).
 POLL_INTERVAL = 2.0
 _TRANSMITTED = ("FAILED", "KILLED", "WARNING", "PAUSED")
 
 
-class SubflowOperator(KestraOperator):
+class SubflowOperator(KestraOperator, task_type=Subflow):
     """`io.kestra.plugin.core.flow.Subflow`: run the flow `<namespace>.<flowId>` and wait for its end.
 
     :param namespace: namespace of the flow to run.
-    :param flow_id: id of the flow to run; its DAG id is `<namespace>.<flow_id>`.
+    :param flowId: id of the flow to run; its DAG id is `<namespace>.<flowId>`.
     :param inputs: the run's inputs (its `conf`); the child DAG's Params check them.
     :param wait: wait for the run to end (default); otherwise succeed once it is created.
-    :param transmit_failed: when waiting, end FAILED / WARNING when the child run does.
+    :param transmitFailed: when waiting, end FAILED / WARNING when the child run does.
 
     Outputs: `executionId` (the child's run id) and, when waiting, `state` (its Kestra state) —
     also recorded when the task then fails, so `errors` tasks can read them.
     """
 
-    template_fields = (*KestraOperator.template_fields, "namespace", "flow_id", "inputs")
     ui_color = "#e3f2fd"
-
-    namespace: str
-    flow_id: str
-    inputs: Mapping[str, Any] | None = None
-    wait: bool = True
-    transmit_failed: bool = True
 
     @property
     def target_dag_id(self) -> str:
         """The DAG id of the flow to run (after rendering)."""
-        return f"{self.namespace}.{self.flow_id}"
+        return f"{self.namespace}.{self.flowId}"
 
     def run(self, context: Any) -> dict[str, Any] | None:  # noqa: D102
         target = self.target_dag_id
@@ -111,7 +105,7 @@ class SubflowOperator(KestraOperator):
         outputs = {"executionId": run_id, "state": state}
         context["ti"].xcom_push(key="return_value", value=outputs)
         self.log.info("Run %s of %s ended %s (Airflow: %s)", run_id, target, state, airflow_state)
-        if not self.transmit_failed or state not in _TRANSMITTED:
+        if not self.transmitFailed or state not in _TRANSMITTED:
             return outputs
         if state == "WARNING":
             end_warning(self, context, f"Subflow run {run_id} ended WARNING")

@@ -20,6 +20,7 @@ from pydantic import (
 
 if TYPE_CHECKING:
     from pydantic import GetJsonSchemaHandler
+    from pydantic.fields import FieldInfo
 
 TASK_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
 _DURATION = re.compile(
@@ -38,6 +39,36 @@ DURATION_JSON_SCHEMA: dict[str, Any] = {
 }
 
 
+#: JSON Schema key marking a property Kestra renders as an expression before the task runs.
+DYNAMIC_KEY = "x-kestra-dynamic"
+
+
+def rendered(default: Any = ..., *, by_task: bool = False, **field: Any) -> Any:
+    """Declare a task property that Kestra renders (`{{ }}`) just before the task runs.
+
+    Takes what pydantic's `Field` takes. The mark makes the property an Airflow template field of
+    the task's operator (rendered before `execute`, shown in the UI's Rendered Template tab), allows
+    expressions in it at validation, and shows in the schema. `by_task`: the operator renders it
+    itself, when and as often as it needs (Assert's conditions, one at a time).
+    """
+    extra = {**field.pop("json_schema_extra", {}), DYNAMIC_KEY: "by-task" if by_task else True}
+    if default is not ...:
+        field["default"] = default
+    return Field(json_schema_extra=extra, **field)
+
+
+def is_rendered(field: FieldInfo) -> bool:
+    """Whether a property was declared with `rendered` (Kestra renders it)."""
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get(DYNAMIC_KEY))
+
+
+def is_template_field(field: FieldInfo) -> bool:
+    """Whether the operator renders the property before it runs (declared `rendered`, not `by_task`)."""
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and extra.get(DYNAMIC_KEY) is True
+
+
 class KestraModel(BaseModel):
     """Base of every flow-model class: unknown properties are errors, values are immutable."""
 
@@ -45,6 +76,17 @@ class KestraModel(BaseModel):
 
     #: Properties that parse but that yaml2dag cannot run yet: setting one is a compile error.
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset()
+
+
+def plain_data(value: Any) -> Any:
+    """A property value as JSON-like data: nested models become maps (YAML names, nulls dropped)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_none=True, by_alias=True)
+    if isinstance(value, list | tuple):
+        return [plain_data(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain_data(item) for key, item in value.items()}
+    return value
 
 
 def is_expression(value: Any) -> bool:
@@ -297,8 +339,10 @@ class TaskBase(KestraModel):
     TYPES: ClassVar[tuple[str, ...]] = ()
     #: `module:Class` of the Airflow operator that runs it, imported only when compiling a DAG.
     OPERATOR: ClassVar[str] = ""
-    #: Properties Kestra renders as expressions before the task runs.
+    #: Properties Kestra renders (YAML names), derived from the `rendered` declarations.
     DYNAMIC: ClassVar[tuple[str, ...]] = ()
+    #: Fields that shape the DAG (child task lists, concurrency) rather than configure the operator.
+    STRUCTURAL: ClassVar[frozenset[str]] = frozenset()
 
     # Kestra allows 256 characters; Airflow refuses task ids longer than 250.
     id: Text = Field(
@@ -330,9 +374,28 @@ class TaskBase(KestraModel):
 
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"logLevel", "logToFile", "workerGroup", "taskCache", "version"})
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Derive `DYNAMIC` (YAML names of the rendered properties) from the declarations."""
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.DYNAMIC = tuple(field.alias or name for name, field in cls.model_fields.items() if is_rendered(field))
+
+    @classmethod
+    def operator_properties(cls) -> dict[str, FieldInfo]:
+        """The properties its operator takes: the type's own, supported, non-structural fields.
+
+        Keys are the Python field names (`errorMessage`, `from_`): the operator's attributes.
+        """
+        common = TaskBase.model_fields
+        return {
+            name: field
+            for name, field in cls.model_fields.items()
+            if name not in common and name not in cls.UNSUPPORTED and name not in cls.STRUCTURAL
+        }
+
     def operator_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for this task's operator, beyond the common ones."""
-        return {}
+        """Keyword arguments for this task's operator: each property as plain data (maps, lists, text)."""
+        return {name: plain_data(getattr(self, name)) for name in self.operator_properties()}
 
     def timeout_arguments(self) -> dict[str, Any]:
         """The operator's arguments for `timeout`: Airflow's `execution_timeout` ends the attempt."""

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
-
-from yaml2dag.tasktypes.base import DurationText, TaskBase, Text, TextOrTextList, choice
+from yaml2dag.tasktypes.base import DurationText, TaskBase, Text, TextOrTextList, choice, rendered
 
 _CORE = "yaml2dag.operators.core"
 
@@ -16,15 +14,11 @@ class Log(TaskBase):
 
     TYPES: ClassVar = ("io.kestra.plugin.core.log.Log", "io.kestra.core.tasks.log.Log")
     OPERATOR: ClassVar = f"{_CORE}:LogOperator"
-    DYNAMIC: ClassVar = ("message", "level")
 
-    message: TextOrTextList = Field(description="Message to log, or a list of messages logged one per line.")
-    level: choice("TRACE", "DEBUG", "INFO", "WARN", "ERROR") = Field(  # type: ignore[valid-type]
-        default="INFO", description="Log level: TRACE, DEBUG, INFO, WARN or ERROR."
+    message: TextOrTextList = rendered(description="Message to log, or a list of messages logged one per line.")
+    level: choice("TRACE", "DEBUG", "INFO", "WARN", "ERROR") = rendered(  # type: ignore[valid-type]
+        "INFO", description="Log level: TRACE, DEBUG, INFO, WARN or ERROR."
     )
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {"message": self.message, "level": self.level}
 
 
 class Fail(TaskBase):
@@ -32,16 +26,12 @@ class Fail(TaskBase):
 
     TYPES: ClassVar = ("io.kestra.plugin.core.execution.Fail", "io.kestra.core.tasks.executions.Fail")
     OPERATOR: ClassVar = f"{_CORE}:FailOperator"
-    DYNAMIC: ClassVar = ("condition", "errorMessage")
 
-    condition: Text | None = Field(
-        default=None,
+    condition: Text | None = rendered(
+        None,
         description="Fail only when this renders true (not `false`, `0`, `-0` or empty); without it, always fail.",
     )
-    errorMessage: Text = Field(default="Task failure", description="Message of the failure.")
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {"condition": self.condition, "error_message": self.errorMessage}
+    errorMessage: Text = rendered("Task failure", description="Message of the failure.")
 
 
 class Assert(TaskBase):
@@ -49,15 +39,16 @@ class Assert(TaskBase):
 
     TYPES: ClassVar = ("io.kestra.plugin.core.execution.Assert",)
     OPERATOR: ClassVar = f"{_CORE}:AssertOperator"
-    DYNAMIC: ClassVar = ("conditions", "errorMessage")
 
-    conditions: list[Text] = Field(
-        min_length=1, description="Expressions that must all render true; each one that does not is logged."
+    # Rendered by the task, one at a time: one that cannot render counts as failed, the others still run.
+    conditions: list[Text] = rendered(
+        by_task=True,
+        min_length=1,
+        description="Expressions that must all render true; each one that does not is logged.",
     )
-    errorMessage: Text | None = Field(default=None, description="Added to the failure message when a check fails.")
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {"conditions": list(self.conditions), "error_message": self.errorMessage}
+    errorMessage: Text | None = rendered(
+        None, by_task=True, description="Added to the failure message when a check fails."
+    )
 
 
 class Sleep(TaskBase):
@@ -65,12 +56,8 @@ class Sleep(TaskBase):
 
     TYPES: ClassVar = ("io.kestra.plugin.core.flow.Sleep",)
     OPERATOR: ClassVar = f"{_CORE}:SleepOperator"
-    DYNAMIC: ClassVar = ("duration",)
 
-    duration: DurationText = Field(description="How long to wait: an ISO-8601 duration such as PT30S or PT5M.")
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {"duration": self.duration}
+    duration: DurationText = rendered(description="How long to wait: an ISO-8601 duration such as PT30S or PT5M.")
 
 
 class Return(TaskBase):
@@ -78,12 +65,8 @@ class Return(TaskBase):
 
     TYPES: ClassVar = ("io.kestra.plugin.core.debug.Return", "io.kestra.core.tasks.debugs.Return")
     OPERATOR: ClassVar = f"{_CORE}:ReturnOperator"
-    DYNAMIC: ClassVar = ("format",)
 
-    format: Text | None = Field(default=None, description="Text to render; the result is the output `value`.")
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {"format": self.format}
+    format: Text | None = rendered(None, description="Text to render; the result is the output `value`.")
 
 
 class OutputValues(TaskBase):
@@ -91,15 +74,11 @@ class OutputValues(TaskBase):
 
     TYPES: ClassVar = ("io.kestra.plugin.core.output.OutputValues",)
     OPERATOR: ClassVar = f"{_CORE}:OutputValuesOperator"
-    DYNAMIC: ClassVar = ("values",)
 
-    values: dict[str, Any] | str = Field(
+    values: dict[str, Any] | str = rendered(
         default_factory=dict,
         description="Values to render and output as `values`: a map, or an expression rendering to a JSON object.",
     )
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {"values": self.values}
 
 
 TASK_TYPES: tuple[type[TaskBase], ...] = (Log, Fail, Assert, Sleep, Return, OutputValues)

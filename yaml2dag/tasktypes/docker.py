@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, model_validator
 
-from yaml2dag.tasktypes.base import Flag, KestraModel, TaskBase, Text, choice, is_expression
+from yaml2dag.tasktypes.base import Flag, KestraModel, TaskBase, Text, choice, is_expression, rendered
 
 _DOCKER = "yaml2dag.operators.docker"
 _SIZE = re.compile(r"^(\d+)\s*([KMG]B)?$", re.IGNORECASE)
@@ -134,17 +134,12 @@ class _DockerTask(TaskBase):
     """Properties every Docker task has: the daemon to use and registry access."""
 
     #: `host` is Kestra's; `connId` is a yaml2dag extension naming an Airflow connection.
-    host: Text | None = None
+    host: Text | None = rendered(None)
     connId: str | None = None
     config: Any = None
-    credentials: Credentials | None = None
+    credentials: Credentials | None = rendered(None)
 
     UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {"config"}
-
-    def connection_arguments(self) -> dict[str, Any]:
-        """Operator arguments for the daemon connection and registry credentials."""
-        credentials = self.credentials.model_dump(exclude_none=True) if self.credentials else None
-        return {"host": self.host, "docker_conn_id": self.connId, "credentials": credentials}
 
 
 class Run(_DockerTask):
@@ -152,26 +147,22 @@ class Run(_DockerTask):
 
     TYPES: ClassVar = ("io.kestra.plugin.docker.cli.Run", "io.kestra.plugin.docker.Run")
     OPERATOR: ClassVar = f"{_DOCKER}:DockerRunOperator"
-    DYNAMIC: ClassVar = (
-        "host", "credentials", "containerImage", "commands", "entryPoint", "env", "wait", "portBindings",
-        "volumes", "networkMode", "extraHosts", "user", "pullPolicy", "cpu", "memory", "shmSize", "privileged",
-    )  # fmt: skip
 
-    containerImage: Text
-    commands: list[Text] = Field(default_factory=list)
-    entryPoint: list[Text] | None = None
-    env: dict[str, Text] | None = None
-    wait: Flag = True
-    portBindings: list[PortBindingText] | None = None
-    volumes: list[Text] | None = None
-    networkMode: Text | None = None
-    extraHosts: list[Text] | None = None
-    user: Text | None = None
-    pullPolicy: choice("IF_NOT_PRESENT", "ALWAYS", "NEVER") = "IF_NOT_PRESENT"  # type: ignore[valid-type]
-    cpu: Cpu | None = None
-    memory: Memory | None = None
-    shmSize: Size | None = None
-    privileged: Flag | None = None
+    containerImage: Text = rendered()
+    commands: list[Text] = rendered(default_factory=list)
+    entryPoint: list[Text] | None = rendered(None)
+    env: dict[str, Text] | None = rendered(None)
+    wait: Flag = rendered(True)
+    portBindings: list[PortBindingText] | None = rendered(None)
+    volumes: list[Text] | None = rendered(None)
+    networkMode: Text | None = rendered(None)
+    extraHosts: list[Text] | None = rendered(None)
+    user: Text | None = rendered(None)
+    pullPolicy: choice("IF_NOT_PRESENT", "ALWAYS", "NEVER") = rendered("IF_NOT_PRESENT")  # type: ignore[valid-type]
+    cpu: Cpu | None = rendered(None)
+    memory: Memory | None = rendered(None)
+    shmSize: Size | None = rendered(None)
+    privileged: Flag | None = rendered(None)
     warningOnStdErr: bool | None = None
     deviceRequests: Any = None
     inputFiles: Any = None
@@ -194,42 +185,16 @@ class Run(_DockerTask):
             )
         return self
 
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {
-            **self.connection_arguments(),
-            "container_image": self.containerImage,
-            "commands": list(self.commands),
-            "entry_point": list(self.entryPoint) if self.entryPoint else None,
-            "env": dict(self.env) if self.env else None,
-            "wait": self.wait,
-            "port_bindings": list(self.portBindings) if self.portBindings else None,
-            "volumes": list(self.volumes) if self.volumes else None,
-            "network_mode": self.networkMode,
-            "extra_hosts": list(self.extraHosts) if self.extraHosts else None,
-            "user": self.user,
-            "pull_policy": self.pullPolicy,
-            "cpu": self.cpu.model_dump(exclude_none=True) if self.cpu else None,
-            "memory": self.memory.model_dump(exclude_none=True) if self.memory else None,
-            "shm_size": self.shmSize,
-            "privileged": self.privileged,
-        }
-
 
 class Stop(_DockerTask):
     """Stop (or kill) a container by id, id prefix or name, then remove it unless `delete: false`."""
 
     TYPES: ClassVar = ("io.kestra.plugin.docker.cli.Stop", "io.kestra.plugin.docker.Stop")
     OPERATOR: ClassVar = f"{_DOCKER}:DockerStopOperator"
-    DYNAMIC: ClassVar = ("host", "containerId", "kill", "delete")
 
-    containerId: Text
-    kill: Flag = False
-    delete: Flag = True
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        arguments = self.connection_arguments()
-        arguments.pop("credentials")
-        return {**arguments, "container_id": self.containerId, "kill": self.kill, "delete": self.delete}
+    containerId: Text = rendered()
+    kill: Flag = rendered(False)
+    delete: Flag = rendered(True)
 
 
 TASK_TYPES: tuple[type[TaskBase], ...] = (Run, Stop)

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from yaml2dag.tasktypes.base import KestraModel, TaskBase, Text, choice
+from yaml2dag.states import end_task_id, start_task_id
+from yaml2dag.tasktypes.base import KestraModel, TaskBase, Text, choice, rendered
 
 _FLOW = "yaml2dag.operators.flowable"
 _CORE_FLOW = "io.kestra.plugin.core.flow"
@@ -21,15 +22,7 @@ _LEGACY_FLOW = "io.kestra.core.tasks.flows"
 #: A path inside a task's YAML mapping, such as `("then", 2)` or `("cases", "a", 0)`.
 SlotPath = tuple[str | int, ...]
 
-
-def start_task_id(flowable_id: str) -> str:
-    """Airflow id of the task that starts a flowable (evaluates its condition or values, applies `runIf`)."""
-    return f"{flowable_id}.start"
-
-
-def end_task_id(flowable_id: str) -> str:
-    """Airflow id of the task whose state is a flowable's Kestra state."""
-    return f"{flowable_id}.end"
+__all__ = ["end_task_id", "start_task_id"]  # the flowables' Airflow ids, defined in yaml2dag.states
 
 
 class FlowableBase(TaskBase):
@@ -47,6 +40,7 @@ class FlowableBase(TaskBase):
 
     # A flowable's `timeout` would bound its whole group: Airflow has no group timeout.
     UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {"timeout"}
+    STRUCTURAL: ClassVar[frozenset[str]] = frozenset({"tasks", "errors", "finally_"})
 
     @classmethod
     def task_slots(cls, raw: dict[str, Any]) -> Iterator[tuple[SlotPath, Any]]:
@@ -56,10 +50,6 @@ class FlowableBase(TaskBase):
             if isinstance(items, list):
                 for index, item in enumerate(items):
                     yield (name, index), item
-
-    def operator_arguments(self) -> dict[str, Any]:
-        """The start task stands for the flowable: it gets the `<id>.start` task id."""
-        return {"task_id": start_task_id(self.id)}
 
     def child_lists(self) -> list[tuple[str, list[TaskBase]]]:
         """The children as (property name, tasks), in YAML order; `errors` and `finally` excluded."""
@@ -125,23 +115,22 @@ class Parallel(FlowableBase):
     tasks: list[TaskBase] = Field(min_length=1, description="The children, started together.")
     concurrent: int = Field(default=0, ge=0, description="Most children running at once; 0 means no limit.")
 
+    STRUCTURAL: ClassVar[frozenset[str]] = FlowableBase.STRUCTURAL | {"concurrent"}
+
 
 class If(FlowableBase):
     """Run `then` when `condition` renders true, else `else`."""
 
     TYPES: ClassVar = (f"{_CORE_FLOW}.If", f"{_LEGACY_FLOW}.If")
     OPERATOR: ClassVar = f"{_FLOW}:IfOperator"
-    DYNAMIC: ClassVar = ("condition",)
     TASK_LISTS: ClassVar = ("then", "else")
+    STRUCTURAL: ClassVar[frozenset[str]] = FlowableBase.STRUCTURAL | {"then", "else_"}
 
-    condition: Text = Field(
+    condition: Text = rendered(
         description="Expression; true unless it renders `false`, `0`, `-0` or empty. Output `evaluationResult`."
     )
     then: list[TaskBase] = Field(min_length=1, description="Tasks run when the condition is true.")
     else_: list[TaskBase] = Field(default_factory=list, alias="else", description="Tasks run when it is false.")
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {**super().operator_arguments(), "condition": self.condition}
 
 
 class Switch(FlowableBase):
@@ -149,17 +138,14 @@ class Switch(FlowableBase):
 
     TYPES: ClassVar = (f"{_CORE_FLOW}.Switch", f"{_LEGACY_FLOW}.Switch")
     OPERATOR: ClassVar = f"{_FLOW}:SwitchOperator"
-    DYNAMIC: ClassVar = ("value",)
     TASK_LISTS: ClassVar = ("defaults",)
+    STRUCTURAL: ClassVar[frozenset[str]] = FlowableBase.STRUCTURAL | {"cases", "defaults"}
 
-    value: Text = Field(description="Expression whose text selects the case. Outputs `value` and `defaults`.")
+    value: Text = rendered(description="Expression whose text selects the case. Outputs `value` and `defaults`.")
     cases: dict[str, list[TaskBase]] = Field(
         default_factory=dict, description="Case text → tasks (YAML numbers and booleans are read as text)."
     )
     defaults: list[TaskBase] = Field(default_factory=list, description="Tasks run when no case matches.")
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {**super().operator_arguments(), "value": self.value}
 
     @field_validator("cases", mode="before")
     @classmethod
@@ -189,17 +175,15 @@ class ForEach(FlowableBase):
 
     TYPES: ClassVar = (f"{_CORE_FLOW}.ForEach",)
     OPERATOR: ClassVar = f"{_FLOW}:ForEachValuesOperator"
-    DYNAMIC: ClassVar = ("values",)
 
-    values: list[Any] | str = Field(
+    STRUCTURAL: ClassVar[frozenset[str]] = FlowableBase.STRUCTURAL | {"concurrencyLimit"}
+
+    values: list[Any] | str = rendered(
         description="The values: a list, or a JSON array text / expression rendering to one. "
         "Duplicates are dropped; each value is read as text (`taskrun.value`)."
     )
     concurrencyLimit: int = Field(default=1, ge=0, description="Most values processed at once; 0 means no limit.")
     tasks: list[TaskBase] = Field(min_length=1, description="Tasks run for each value.")
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {**super().operator_arguments(), "values": self.values}
 
 
 class DagTask(KestraModel):
@@ -239,14 +223,10 @@ class Exit(TaskBase):
 
     TYPES: ClassVar = ("io.kestra.plugin.core.execution.Exit",)
     OPERATOR: ClassVar = f"{_FLOW}:ExitOperator"
-    DYNAMIC: ClassVar = ("state",)
 
-    state: choice("SUCCESS", "WARNING", "FAILED", "CANCELED", "KILLED") = Field(  # type: ignore[valid-type]
-        default="SUCCESS", description="State the execution ends in: SUCCESS, WARNING, FAILED, CANCELED or KILLED."
+    state: choice("SUCCESS", "WARNING", "FAILED", "CANCELED", "KILLED") = rendered(  # type: ignore[valid-type]
+        "SUCCESS", description="State the execution ends in: SUCCESS, WARNING, FAILED, CANCELED or KILLED."
     )
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {"state": self.state}
 
 
 TASK_TYPES: tuple[type[TaskBase], ...] = (Sequential, AllowFailure, Parallel, If, Switch, ForEach, Dag, Exit)

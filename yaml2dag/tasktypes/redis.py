@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, model_validator
 
-from yaml2dag.tasktypes.base import DurationText, Flag, KestraModel, TaskBase, Text, choice, is_expression
+from yaml2dag.tasktypes.base import DurationText, Flag, KestraModel, TaskBase, Text, choice, is_expression, rendered
 
 _REDIS = "yaml2dag.operators.redis"
 _LEGACY = "io.kestra.plugin.redis"
@@ -56,7 +56,7 @@ class _RedisTask(TaskBase):
     """Properties every Redis task has: where the server is."""
 
     #: `url` is Kestra's; `connId` is a yaml2dag extension naming an Airflow Redis connection.
-    url: RedisUrl | None = None
+    url: RedisUrl | None = rendered(None)
     connId: str | None = None
 
     @model_validator(mode="after")
@@ -64,10 +64,6 @@ class _RedisTask(TaskBase):
         if (self.url is None) == (self.connId is None):
             raise ValueError("set `url` (e.g. redis://:password@host:6379/0) or `connId` (an Airflow connection)")
         return self
-
-    def connection_arguments(self) -> dict[str, Any]:
-        """Operator arguments naming the server."""
-        return {"url": self.url, "redis_conn_id": self.connId}
 
 
 class Expiration(KestraModel):
@@ -108,13 +104,12 @@ class Set(_RedisTask):
 
     TYPES: ClassVar = ("io.kestra.plugin.redis.string.Set", f"{_LEGACY}.Set")
     OPERATOR: ClassVar = f"{_REDIS}:RedisSetOperator"
-    DYNAMIC: ClassVar = ("url", "key", "value", "serdeType", "get", "options")
 
-    key: Text
-    value: Any = Field()
-    serdeType: SerdeType = "STRING"  # type: ignore[valid-type]
-    get: Flag = False
-    options: SetOptions | None = None
+    key: Text = rendered()
+    value: Any = rendered()
+    serdeType: SerdeType = rendered("STRING")  # type: ignore[valid-type]
+    get: Flag = rendered(False)
+    options: SetOptions | None = rendered(None)
 
     @model_validator(mode="after")
     def _has_value(self) -> Set:
@@ -122,36 +117,16 @@ class Set(_RedisTask):
             raise ValueError("`value` must not be null")
         return self
 
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        options = self.options.model_dump(exclude_none=True) if self.options else None
-        return {
-            **self.connection_arguments(),
-            "key": self.key,
-            "value": self.value,
-            "serde_type": self.serdeType,
-            "get": self.get,
-            "options": options,
-        }
-
 
 class Get(_RedisTask):
     """GET `key`: outputs `data` (absent when the key is missing) and `key`."""
 
     TYPES: ClassVar = ("io.kestra.plugin.redis.string.Get", f"{_LEGACY}.Get")
     OPERATOR: ClassVar = f"{_REDIS}:RedisGetOperator"
-    DYNAMIC: ClassVar = ("url", "key", "serdeType", "failedOnMissing")
 
-    key: Text
-    serdeType: SerdeType = "STRING"  # type: ignore[valid-type]
-    failedOnMissing: Flag = False
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {
-            **self.connection_arguments(),
-            "key": self.key,
-            "serde_type": self.serdeType,
-            "failed_on_missing": self.failedOnMissing,
-        }
+    key: Text = rendered()
+    serdeType: SerdeType = rendered("STRING")  # type: ignore[valid-type]
+    failedOnMissing: Flag = rendered(False)
 
 
 class Delete(_RedisTask):
@@ -159,13 +134,9 @@ class Delete(_RedisTask):
 
     TYPES: ClassVar = ("io.kestra.plugin.redis.string.Delete", f"{_LEGACY}.Delete")
     OPERATOR: ClassVar = f"{_REDIS}:RedisDeleteOperator"
-    DYNAMIC: ClassVar = ("url", "keys", "failedOnMissing")
 
-    keys: list[Text] = Field(min_length=1)
-    failedOnMissing: Flag = False
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {**self.connection_arguments(), "keys": list(self.keys), "failed_on_missing": self.failedOnMissing}
+    keys: list[Text] = rendered(min_length=1)
+    failedOnMissing: Flag = rendered(False)
 
 
 class Increment(_RedisTask):
@@ -173,15 +144,10 @@ class Increment(_RedisTask):
 
     TYPES: ClassVar = ("io.kestra.plugin.redis.string.Increment",)
     OPERATOR: ClassVar = f"{_REDIS}:RedisIncrementOperator"
-    DYNAMIC: ClassVar = ("url", "key", "amount", "options")
 
-    key: Text
-    amount: Annotated[int | float | str, AfterValidator(_number_or_expression)] | None = None
-    options: Expiration | None = None
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        options = self.options.model_dump(exclude_none=True) if self.options else None
-        return {**self.connection_arguments(), "key": self.key, "amount": self.amount, "options": options}
+    key: Text = rendered()
+    amount: Annotated[int | float | str, AfterValidator(_number_or_expression)] | None = rendered(None)
+    options: Expiration | None = rendered(None)
 
 
 class Ttl(_RedisTask):
@@ -189,12 +155,8 @@ class Ttl(_RedisTask):
 
     TYPES: ClassVar = ("io.kestra.plugin.redis.string.Ttl",)
     OPERATOR: ClassVar = f"{_REDIS}:RedisTtlOperator"
-    DYNAMIC: ClassVar = ("url", "key")
 
-    key: Text
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {**self.connection_arguments(), "key": self.key}
+    key: Text = rendered()
 
 
 class ListPush(_RedisTask):
@@ -202,21 +164,11 @@ class ListPush(_RedisTask):
 
     TYPES: ClassVar = ("io.kestra.plugin.redis.list.ListPush", f"{_LEGACY}.ListPush")
     OPERATOR: ClassVar = f"{_REDIS}:RedisListPushOperator"
-    DYNAMIC: ClassVar = ("url", "key", "from", "serdeType")
 
-    key: Text
-    from_: Source = Field(alias="from")
-    serdeType: SerdeType = "STRING"  # type: ignore[valid-type]
+    key: Text = rendered()
+    from_: Source = rendered(alias="from")
+    serdeType: SerdeType = rendered("STRING")  # type: ignore[valid-type]
     batchSize: int = Field(default=500, ge=1)
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {
-            **self.connection_arguments(),
-            "key": self.key,
-            "source": self.from_,
-            "serde_type": self.serdeType,
-            "batch_size": self.batchSize,
-        }
 
 
 class ListPop(_RedisTask):
@@ -229,13 +181,12 @@ class ListPop(_RedisTask):
 
     TYPES: ClassVar = ("io.kestra.plugin.redis.list.ListPop", f"{_LEGACY}.ListPop")
     OPERATOR: ClassVar = f"{_REDIS}:RedisListPopOperator"
-    DYNAMIC: ClassVar = ("url", "key", "serdeType", "maxDuration")
 
-    key: Text
-    serdeType: SerdeType = "STRING"  # type: ignore[valid-type]
+    key: Text = rendered()
+    serdeType: SerdeType = rendered("STRING")  # type: ignore[valid-type]
     count: int = Field(default=100, ge=1)
     maxRecords: int | None = Field(default=None, ge=1)
-    maxDuration: DurationText | None = None
+    maxDuration: DurationText | None = rendered(None)
 
     @model_validator(mode="after")
     def _bounded(self) -> ListPop:
@@ -243,35 +194,16 @@ class ListPop(_RedisTask):
             raise ValueError("maxDuration or maxRecords must be set to avoid an infinite loop")
         return self
 
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {
-            **self.connection_arguments(),
-            "key": self.key,
-            "serde_type": self.serdeType,
-            "count": self.count,
-            "max_records": self.maxRecords,
-            "max_duration": self.maxDuration,
-        }
-
 
 class Publish(_RedisTask):
     """PUBLISH each value of `from` on `channel`: output `count`, the number of messages sent."""
 
     TYPES: ClassVar = ("io.kestra.plugin.redis.pubsub.Publish", f"{_LEGACY}.Publish")
     OPERATOR: ClassVar = f"{_REDIS}:RedisPublishOperator"
-    DYNAMIC: ClassVar = ("url", "channel", "from", "serdeType")
 
-    channel: Text
-    from_: Source = Field(alias="from")
-    serdeType: SerdeType = "STRING"  # type: ignore[valid-type]
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {
-            **self.connection_arguments(),
-            "channel": self.channel,
-            "source": self.from_,
-            "serde_type": self.serdeType,
-        }
+    channel: Text = rendered()
+    from_: Source = rendered(alias="from")
+    serdeType: SerdeType = rendered("STRING")  # type: ignore[valid-type]
 
 
 TASK_TYPES: tuple[type[TaskBase], ...] = (Set, Get, Delete, Increment, Ttl, ListPush, ListPop, Publish)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import core_schema
 
-from yaml2dag.tasktypes.base import DurationText, TaskBase, Text, choice, parse_duration
+from yaml2dag.tasktypes.base import DurationText, TaskBase, Text, choice, parse_duration, rendered
 
 _OPERATORS = "yaml2dag.operators"
 
@@ -21,11 +21,10 @@ class Subflow(TaskBase):
         "io.kestra.core.tasks.flows.Flow",
     )
     OPERATOR: ClassVar = f"{_OPERATORS}.subflow:SubflowOperator"
-    DYNAMIC: ClassVar = ("namespace", "flowId", "inputs")
 
-    namespace: Text = Field(description="Namespace of the flow to run.")
-    flowId: Text = Field(description="Id of the flow to run; the DAG run is `<namespace>.<flowId>`.")
-    inputs: dict[str, Any] = Field(
+    namespace: Text = rendered(description="Namespace of the flow to run.")
+    flowId: Text = rendered(description="Id of the flow to run; the DAG run is `<namespace>.<flowId>`.")
+    inputs: dict[str, Any] = rendered(
         default_factory=dict, description="Inputs of the flow to run (rendered); checked by its input types."
     )
     wait: bool = Field(default=True, description="Wait for the run to end; false: succeed once it is created.")
@@ -49,15 +48,6 @@ class Subflow(TaskBase):
     def target_dag_id(self) -> str:
         """The DAG id of the flow to run (the same rule as `Flow.dag_id`)."""
         return f"{self.namespace}.{self.flowId}"
-
-    def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        return {
-            "namespace": self.namespace,
-            "flow_id": self.flowId,
-            "inputs": dict(self.inputs),
-            "wait": self.wait,
-            "transmit_failed": self.transmitFailed,
-        }
 
 
 class _ResumeInput:
@@ -84,14 +74,13 @@ class Pause(TaskBase):
 
     TYPES: ClassVar = ("io.kestra.plugin.core.flow.Pause", "io.kestra.core.tasks.flows.Pause")
     OPERATOR: ClassVar = f"{_OPERATORS}.pause:PauseOperator"
-    DYNAMIC: ClassVar = ("pauseDuration", "delay", "behavior")
 
-    pauseDuration: DurationText | None = Field(
-        default=None, description="Resume by itself after this long (ISO-8601); `behavior` then applies."
+    pauseDuration: DurationText | None = rendered(
+        None, description="Resume by itself after this long (ISO-8601); `behavior` then applies."
     )
-    delay: DurationText | None = Field(default=None, description="Deprecated alias of `pauseDuration`.")
-    behavior: choice("RESUME", "WARN", "FAIL", "CANCEL") = Field(  # type: ignore[valid-type]
-        default="RESUME",
+    delay: DurationText | None = rendered(None, description="Deprecated alias of `pauseDuration`.")
+    behavior: choice("RESUME", "WARN", "FAIL", "CANCEL") = rendered(  # type: ignore[valid-type]
+        "RESUME",
         description="When pauseDuration elapses: RESUME (success), WARN (warning), FAIL, or CANCEL the run.",
     )
     onResume: list[_ResumeInput] = Field(
@@ -111,18 +100,10 @@ class Pause(TaskBase):
         return self
 
     def operator_arguments(self) -> dict[str, Any]:  # noqa: D102
-        from yaml2dag.inputs import build_params
-
-        params = build_params(list(self.onResume))  # type: ignore[arg-type]
-        return {
-            "pause_duration": self.pauseDuration or self.delay,
-            "behavior": self.behavior,
-            # A required input has no value yet: None keeps the definition serializable (the form starts empty).
-            "resume_params": {
-                name: {**param.serialize(), "value": param.value if param.has_value else None}
-                for name, param in params.items()
-            },
-        }
+        # `delay` is the deprecated name of `pauseDuration`: the operator reads one of them.
+        arguments = super().operator_arguments()
+        arguments["pauseDuration"] = arguments.pop("delay") or arguments["pauseDuration"]
+        return arguments
 
     def timeout_arguments(self) -> dict[str, Any]:
         """`timeout` is the longest wait for a person, applied by the operator (not `execution_timeout`)."""

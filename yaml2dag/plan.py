@@ -1,0 +1,468 @@
+"""Plan a validated flow as a DAG: a small frozen description, built without Airflow.
+
+The plan says everything the DAG is made of — each task with its operator (`module:Class`) and
+keyword arguments, the TaskGroup it sits in, the tasks it runs after, its trigger rule and its
+setup/teardown role — and nothing is changed once planned. `yaml2dag.compiler` turns a plan into
+Airflow objects; `yaml2dag compile` prints it.
+
+Structure of a planned flow:
+
+    main tasks (in order, `none_failed`: a skipped task does not stop the next)
+      ├─▶ [errors]  first task `one_failed`, then one at a time (`none_skipped`)
+      ├─▶ [finally] teardowns after main and errors (`all_done`), one at a time
+      └─▶ _flow_state  teardown that fails the run exactly when a main task failed
+            └─▶ _flow_event  teardown emitting the end-state asset event (Flow triggers)
+
+Flowables are TaskGroups named after them: `<id>.start` (a setup: condition, values, `runIf`),
+the children, the flowable's own errors and finally, then `<id>.end` (its Kestra state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from yaml2dag.states import EVENT_TASK_ID, STATE_TASK_ID, end_task_id, start_task_id
+from yaml2dag.tasktypes.flowable import AllowFailure, Dag, FlowableBase, ForEach, If, Parallel, Switch
+
+if TYPE_CHECKING:
+    from yaml2dag.model import Flow
+    from yaml2dag.tasktypes.base import Retry, TaskBase
+
+Role = Literal["task", "setup", "teardown"]
+
+_FLOWABLE_OPERATORS = "yaml2dag.operators.flowable"
+_EMPTY_OPERATOR = "airflow.providers.standard.operators.empty:EmptyOperator"
+_STATE_OPERATORS = "yaml2dag.operators.state"
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """One Airflow task: its operator, arguments, place in the graph and role."""
+
+    task_id: str
+    #: `module:Class` of the operator, imported only when the plan is emitted.
+    operator: str
+    #: Keyword arguments of the operator (besides task_id, trigger rule and the flow's `FlowInfo`).
+    arguments: Mapping[str, Any]
+    trigger_rule: str
+    upstream: tuple[str, ...] = ()
+    group: str | None = None
+    role: Role = "task"
+    #: For a teardown: the setup tasks it tears down (a flowable's start).
+    setups: tuple[str, ...] = ()
+    #: The Kestra task it runs (None for the tasks yaml2dag adds: flowable ends, state, event).
+    kestra_id: str | None = None
+    #: Whether the operator takes the flow's `FlowInfo` (every operator running a Kestra task does).
+    takes_flow: bool = True
+    #: The retry that applies (the task's own, else the nearest flowable's, else the flow's).
+    retry: Retry | None = None
+    #: A failure of this teardown fails the run (`_flow_state`).
+    fails_run: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedGroup:
+    """A TaskGroup: errors, finally, a flowable, or the body of a ForEach (mapped over its values)."""
+
+    group_id: str
+    tooltip: str
+    #: Ids of the tasks and groups in it, in creation order.
+    members: tuple[str, ...]
+    #: For a ForEach body: the task whose output (the values) the group is mapped over.
+    expand_over: str | None = None
+
+
+@dataclass(frozen=True)
+class DagPlan:
+    """Everything a compiled flow's DAG is made of, as plain data."""
+
+    dag_id: str
+    #: Ids of the top-level tasks and groups, in creation order.
+    members: tuple[str, ...]
+    tasks: Mapping[str, PlannedTask]
+    groups: Mapping[str, PlannedGroup]
+
+    def group_of(self, member: str) -> str | None:
+        """The id of the group holding a task or group (None: the DAG's root)."""
+        return next((group.group_id for group in self.groups.values() if member in group.members), None)
+
+
+def plan_flow(flow: Flow) -> DagPlan:
+    """Plan the DAG of a validated flow (pure: no Airflow import, the same result every call)."""
+    planner = _Planner(flow)
+    return planner.plan()
+
+
+@dataclass
+class _Node:
+    """A planned task or flowable: where the graph enters it, and the task holding its state."""
+
+    entry: str
+    exit: str
+    #: Every task id inside (a flowable's start, end and everything between).
+    inside: frozenset[str] = frozenset()
+
+
+@dataclass
+class _Scope:
+    """Where tasks being planned go: their group, the retry they inherit, the ForEach they loop in."""
+
+    group: str | None = None
+    retry: Retry | None = None
+    loop: str | None = None
+    loop_limit: int = 0
+
+
+@dataclass
+class _Draft:
+    """A task being planned: filled in while its neighbours are planned, frozen at the end."""
+
+    task_id: str
+    operator: str
+    arguments: dict[str, Any]
+    trigger_rule: str = "all_success"
+    upstream: list[str] = field(default_factory=list)
+    group: str | None = None
+    role: Role = "task"
+    setups: tuple[str, ...] = ()
+    kestra_id: str | None = None
+    takes_flow: bool = True
+    retry: Retry | None = None
+    fails_run: bool = False
+
+    def freeze(self) -> PlannedTask:
+        return PlannedTask(
+            task_id=self.task_id,
+            operator=self.operator,
+            arguments=dict(self.arguments),
+            trigger_rule=self.trigger_rule,
+            upstream=tuple(dict.fromkeys(self.upstream)),
+            group=self.group,
+            role=self.role,
+            setups=self.setups,
+            kestra_id=self.kestra_id,
+            takes_flow=self.takes_flow,
+            retry=self.retry,
+            fails_run=self.fails_run,
+        )
+
+
+class _Planner:
+    """Walks the flow's task lists once, drafting tasks and groups in creation order."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.taken = {task.id for task in flow.all_tasks()}
+        self.drafts: dict[str, _Draft] = {}
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.root: list[str] = []
+        self.scope = _Scope(retry=flow.retry)
+
+    def plan(self) -> DagPlan:
+        main = self.chain(_enabled(self.flow.tasks))
+        main_exits = [node.exit for node in main]
+        errors: list[str] = []
+        if main and _enabled(self.flow.errors):
+            errors = self.block(self.free_id("errors"), "Kestra `errors`", _enabled(self.flow.errors))
+            self.sequence(errors, first_rule="one_failed", upstream=main_exits[-1:])
+            self.drafts[errors[0]].arguments["errors_of"] = main_exits
+        if _enabled(self.flow.finally_):
+            finals = self.block(self.free_id("finally"), "Kestra `finally`", _enabled(self.flow.finally_))
+            self.teardowns(finals, upstream=[*main_exits[-1:], *errors[-1:]])
+        if main:
+            self.state_tasks(main_exits)
+        return DagPlan(
+            dag_id=self.flow.dag_id,
+            members=tuple(self.root),
+            tasks={task_id: draft.freeze() for task_id, draft in self.drafts.items()},
+            groups={
+                group_id: PlannedGroup(group_id, group["tooltip"], tuple(group["members"]), group["expand_over"])
+                for group_id, group in self.groups.items()
+            },
+        )
+
+    # --- ids, groups and drafts ------------------------------------------------------------------
+
+    def free_id(self, base: str) -> str:
+        """A group id that no task or group uses (they share one namespace in Airflow)."""
+        candidate = base
+        while candidate in self.taken:
+            candidate += "_"
+        self.taken.add(candidate)
+        return candidate
+
+    def add(self, draft: _Draft) -> _Draft:
+        draft.group = self.scope.group
+        self.drafts[draft.task_id] = draft
+        self._members().append(draft.task_id)
+        return draft
+
+    def _members(self) -> list[str]:
+        return self.root if self.scope.group is None else self.groups[self.scope.group]["members"]
+
+    def open_group(self, group_id: str, tooltip: str, expand_over: str | None = None) -> _Scope:
+        """Start a group inside the current one; returns the scope to restore when it is done."""
+        self._members().append(group_id)
+        self.groups[group_id] = {"tooltip": tooltip, "members": [], "expand_over": expand_over}
+        outer = self.scope
+        self.scope = _Scope(group_id, outer.retry, outer.loop, outer.loop_limit)
+        return outer
+
+    # --- tasks -----------------------------------------------------------------------------------
+
+    def kestra_task(self, task: TaskBase, task_id: str | None = None) -> _Draft:
+        """The draft of the operator running one Kestra task (a flowable: its start task)."""
+        arguments: dict[str, Any] = {
+            "kestra_type": task.type,
+            "run_if": task.runIf,
+            "allow_failure": task.allowFailure,
+            "allow_warning": task.allowWarning,
+            "doc_md": task.description,
+            **task.operator_arguments(),
+        }
+        if self.scope.loop is not None:
+            arguments["loop_task_id"] = start_task_id(self.scope.loop)
+            if self.scope.loop_limit:
+                arguments["max_active_tis_per_dagrun"] = self.scope.loop_limit
+        retry = None
+        if not isinstance(task, FlowableBase):
+            # A flowable's timeout and retry concern its children, not the task that starts it.
+            arguments.update(task.timeout_arguments())
+            # As in Kestra's worker: an allowFailure task takes no inherited retry (its failure ends
+            # WARNING at once), and warningOnRetry counts only on the task's own retry.
+            retry = task.retry or (None if task.allowFailure else self.scope.retry)
+            if task.retry is not None and task.retry.warningOnRetry:
+                arguments["warning_on_retry"] = True
+        return self.add(
+            _Draft(task_id or task.id, task.OPERATOR, _without_defaults(arguments), kestra_id=task.id, retry=retry)
+        )
+
+    def node(self, task: TaskBase) -> _Node:
+        """Plan one task of a list: an operator, or a group for a flowable."""
+        if isinstance(task, FlowableBase):
+            return self.flowable(task)
+        draft = self.kestra_task(task)
+        return _Node(draft.task_id, draft.task_id, frozenset({draft.task_id}))
+
+    def chain(self, tasks: list[TaskBase], upstream: str | None = None) -> list[_Node]:
+        """Nodes run one after the other; a skipped one does not stop the next, a failed one does."""
+        nodes = []
+        previous = upstream
+        for task in tasks:
+            node = self.node(task)
+            if previous is not None:
+                self.link(previous, node)
+            previous = node.exit
+            nodes.append(node)
+        return nodes
+
+    def link(self, upstream: str, node: _Node) -> None:
+        """Run `node` after `upstream` unless it failed (a skipped task does not stop the next)."""
+        entry = self.drafts[node.entry]
+        # Airflow wants ALL_SUCCESS after a setup; a flowable's start never ends skipped, so it is the same.
+        entry.trigger_rule = "all_success" if self.drafts[upstream].role == "setup" else "none_failed"
+        entry.upstream.append(upstream)
+
+    def sequence(self, task_ids: list[str], first_rule: str, upstream: list[str]) -> None:
+        """Chain an errors block: the first on `first_rule`, then one at a time, a failure not stopping the next."""
+        drafts = [self.drafts[task_id] for task_id in task_ids]
+        drafts[0].trigger_rule = first_rule
+        drafts[0].upstream += upstream
+        for previous, draft in zip(drafts, drafts[1:], strict=False):
+            draft.trigger_rule = "none_skipped"
+            draft.upstream.append(previous.task_id)
+
+    def teardowns(self, task_ids: list[str], upstream: list[str], setups: tuple[str, ...] = ()) -> None:
+        """Chain a finally block of teardowns: all done, one at a time."""
+        previous = upstream
+        for task_id in task_ids:
+            draft = self.drafts[task_id]
+            draft.role, draft.trigger_rule, draft.setups = "teardown", "all_done_setup_success", setups
+            draft.upstream += previous
+            previous = [task_id]
+
+    def block(self, group_id: str, tooltip: str, tasks: list[TaskBase]) -> list[str]:
+        """An errors or finally block: a group of plain tasks, one per Kestra task."""
+        outer = self.open_group(group_id, tooltip)
+        try:
+            return [self.kestra_task(task).task_id for task in tasks]
+        finally:
+            self.scope = outer
+
+    def state_tasks(self, main_exits: list[str]) -> None:
+        """`_flow_state` (fails the run when Kestra would end FAILED), then `_flow_event` (the end-state asset)."""
+        self.add(
+            _Draft(
+                STATE_TASK_ID,
+                f"{_STATE_OPERATORS}:FlowStateOperator",
+                {
+                    "main_task_ids": main_exits,
+                    "doc_md": "Fails when a main task failed, so the run ends in the flow's Kestra state.",
+                },
+                trigger_rule="all_done_setup_success",
+                upstream=main_exits[-1:],
+                role="teardown",
+                takes_flow=False,
+                fails_run=True,
+            )
+        )
+        self.add(
+            _Draft(
+                EVENT_TASK_ID,
+                f"{_STATE_OPERATORS}:FlowEventOperator",
+                {
+                    "namespace": self.flow.namespace,
+                    "flow_id": self.flow.id,
+                    "revision": self.flow.revision or 1,
+                    "doc_md": "Emits the asset event of the flow's final state, for the flows it triggers "
+                    "(Flow triggers).",
+                },
+                trigger_rule="all_done_setup_success",
+                upstream=[STATE_TASK_ID],
+                role="teardown",
+                takes_flow=False,
+            )
+        )
+
+    # --- flowables -------------------------------------------------------------------------------
+
+    def flowable(self, task: FlowableBase) -> _Node:
+        """A group: `<id>.start` (setup), the children, local errors and finally, then `<id>.end`."""
+        outer = self.open_group(task.id, f"Kestra {task.type.rsplit('.', 1)[-1]} `{task.id}`")
+        self.scope.retry = task.retry or outer.retry
+        before = set(self.drafts)
+        try:
+            start = self.start(task)
+            children, leaves = self.children(task, start)
+            exits = [node.exit for node in children]
+            errors = self.local_errors(task, leaves, exits) if leaves else []
+            finals = self.local_finally(task, [*leaves, *errors[-1:]], start.task_id)
+            end = self.end(task, exits, [*leaves, *errors[-1:], *finals[-1:]] or [start.task_id])
+            if not leaves and not finals:
+                end.trigger_rule = "all_success"  # right after the start (a setup): Airflow's rule
+        finally:
+            self.scope = outer
+        inside = frozenset(set(self.drafts) - before)
+        if start.takes_flow:  # a Kestra start task skips the whole flowable when `runIf` is false
+            start.arguments["inner_task_ids"] = sorted(inside - {start.task_id})
+        return _Node(start.task_id, end.task_id, inside)
+
+    def start(self, task: FlowableBase) -> _Draft:
+        if isinstance(task, If | Switch | ForEach) or task.runIf is not None:
+            draft = self.kestra_task(task, start_task_id(task.id))
+        else:
+            draft = self.add(
+                _Draft(
+                    start_task_id(task.id),
+                    _EMPTY_OPERATOR,
+                    {"doc_md": f"Start of `{task.id}`"},
+                    kestra_id=task.id,
+                    takes_flow=False,
+                )
+            )
+        draft.role = "setup"
+        return draft
+
+    def end(self, task: FlowableBase, child_exits: list[str], upstream: list[str]) -> _Draft:
+        # Not a teardown: Airflow would then count the children before it as the run's leaves.
+        return self.add(
+            _Draft(
+                end_task_id(task.id),
+                f"{_FLOWABLE_OPERATORS}:FlowableEndOperator",
+                {
+                    "flowable_id": task.id,
+                    "child_task_ids": child_exits,
+                    "allow_failure": task.allowFailure or isinstance(task, AllowFailure),
+                    "allow_warning": task.allowWarning,
+                    "doc_md": f"End of `{task.id}`: its Kestra state, from its children's states",
+                },
+                trigger_rule="all_done",
+                upstream=upstream,
+                takes_flow=False,
+            )
+        )
+
+    def children(self, task: FlowableBase, start: _Draft) -> tuple[list[_Node], list[str]]:
+        """Plan the children; return them and the tasks the flowable's end waits for."""
+        if isinstance(task, Parallel):
+            return self.parallel(task, start.task_id)
+        if isinstance(task, Dag):
+            return self.dag(task, start.task_id)
+        if isinstance(task, ForEach):
+            return self.loop(task, start.task_id)
+        nodes: list[_Node] = []
+        leaves: list[str] = []
+        branches: dict[str, list[str]] = {}
+        for name, tasks in task.child_lists():
+            chain = self.chain(_enabled(tasks), upstream=start.task_id)
+            branches[name] = sorted({task_id for node in chain for task_id in node.inside})
+            nodes += chain
+            leaves += [chain[-1].exit] if chain else []
+        if isinstance(task, If | Switch):
+            start.arguments["branches"] = branches
+        return nodes, leaves
+
+    def parallel(self, task: Parallel, start: str) -> tuple[list[_Node], list[str]]:
+        nodes = [self.node(child) for child in _enabled(task.tasks)]
+        lanes = task.concurrent or len(nodes)
+        for index, node in enumerate(nodes):
+            self.link(start if index < lanes else nodes[index - lanes].exit, node)
+        return nodes, [node.exit for node in nodes[-lanes:]] if nodes else []
+
+    def dag(self, task: Dag, start: str) -> tuple[list[_Node], list[str]]:
+        enabled = [item for item in task.tasks if not item.task.disabled]
+        nodes = {item.task.id: self.node(item.task) for item in enabled}
+        depended_on: set[str] = set()
+        for item in enabled:
+            dependencies = [nodes[name] for name in item.dependsOn if name in nodes]
+            depended_on.update(item.dependsOn)
+            for dependency in dependencies or [None]:
+                self.link(start if dependency is None else dependency.exit, nodes[item.task.id])
+        leaves = [node.exit for name, node in nodes.items() if name not in depended_on]
+        return list(nodes.values()), leaves
+
+    def loop(self, task: ForEach, start: str) -> tuple[list[_Node], list[str]]:
+        """The body is a group mapped over the start task's values (Airflow dynamic task mapping)."""
+        outer = self.open_group(self.free_id(f"{task.id}_each"), "One run per value", expand_over=start)
+        self.scope.loop, self.scope.loop_limit = task.id, task.concurrencyLimit
+        try:
+            nodes = self.chain(_enabled(task.tasks))
+        finally:
+            self.scope = outer
+        if nodes:
+            self.drafts[nodes[0].entry].upstream.append(start)
+        return nodes, [nodes[-1].exit] if nodes else []
+
+    def local_errors(self, task: FlowableBase, upstream: list[str], scope_exits: list[str]) -> list[str]:
+        """A flowable's own errors: after its children, one at a time, when one of them failed."""
+        tasks = _enabled(task.errors)
+        if not tasks:
+            return []
+        errors = self.block(self.free_id(f"{task.id}_errors"), f"`errors` of `{task.id}`", tasks)
+        self.sequence(errors, first_rule="one_failed", upstream=upstream)
+        self.drafts[errors[0]].arguments["errors_of"] = scope_exits
+        return errors
+
+    def local_finally(self, task: FlowableBase, upstream: list[str], start: str) -> list[str]:
+        """A flowable's own finally: teardowns of its start, run once it started, whatever happened since."""
+        tasks = _enabled(task.finally_)
+        if not tasks:
+            return []
+        finals = self.block(self.free_id(f"{task.id}_finally"), f"`finally` of `{task.id}`", tasks)
+        self.teardowns(finals, upstream=upstream, setups=(start,))
+        return finals
+
+
+def _enabled(tasks: Iterable[TaskBase]) -> list[TaskBase]:
+    # Kestra removes disabled tasks entirely: no task run, not even a skipped one.
+    return [task for task in tasks if not task.disabled]
+
+
+#: KestraOperator's own arguments at their defaults: left out of the plan (and of every operator build).
+_COMMON_DEFAULTS: dict[str, Any] = {"run_if": None, "allow_failure": False, "allow_warning": False, "doc_md": None}
+
+
+def _without_defaults(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in arguments.items() if _COMMON_DEFAULTS.get(name, ...) != value}
