@@ -44,7 +44,9 @@ def test_operator_takes_exactly_the_declared_properties(task_type):
 @pytest.mark.parametrize("task_type", DECLARATIONS, ids=lambda task_type: task_type.TYPES[0])
 def test_schema_has_every_declared_property_and_marks_the_rendered_ones(task_type, schema):
     definition = next(
-        item for item in schema["definitions"].values() if item.get("properties", {}).get("type", {}).get("enum")
+        item
+        for item in schema["definitions"].values()
+        if item.get("properties", {}).get("type", {}).get("enum")
         and set(item["properties"]["type"]["enum"]) == set(task_type.TYPES)
     )
     properties = definition["properties"]

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from yaml2dag.diagnostics import Collector
     from yaml2dag.loader import DocPath
-    from yaml2dag.validation import Collector
 
 #: The flow properties whose values may hold tasks or triggers (Kestra walks the whole flow; the
 #: other properties, such as `inputs` and `variables`, never hold plugins).

@@ -9,8 +9,8 @@ from yaml2dag.tasktypes.base import TaskBase
 from yaml2dag.tasktypes.flowable import Dag, Exit, FlowableBase, ForEach, If, Switch, walk_task
 
 if TYPE_CHECKING:
+    from yaml2dag.diagnostics import Collector
     from yaml2dag.loader import DocPath
-    from yaml2dag.validation import Collector
 
 #: Task types that choose at run time which tasks are skipped: Airflow cannot skip single map indexes.
 _BRANCHING = (If, Switch, ForEach, Exit)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from yaml2dag.model import SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, Flow, FlowInput
 
 if TYPE_CHECKING:
-    from yaml2dag.validation import Collector
+    from yaml2dag.diagnostics import Collector
 
 #: Input types whose value is one line of text.
 TEXT_TYPES = frozenset({"STRING", "SECRET", "ENUM", "SELECT", "URI", "EMAIL"})
@@ -28,6 +28,21 @@ ITEM_TYPES = frozenset(SUPPORTED_INPUT_TYPES - {"ARRAY", "MULTISELECT", "ENUM", 
 _EMAIL = re.compile(r"^[a-zA-Z0-9_!#$%&'*+/=?`{|}~^.-]+@[a-zA-Z0-9.-]+$")
 _INTEGER = re.compile(r"^[-+]?\d+$")
 _TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$")
+
+
+def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn dotted keys into nested maps, as Kestra does for inputs and labels (`a.b` → `a: {b}`)."""
+    result: dict[str, Any] = {}
+    for key, value in flat.items():
+        target = result
+        *parents, last = key.split(".")
+        for part in parents:
+            existing = target.get(part)
+            if not isinstance(existing, dict):
+                existing = target[part] = {}
+            target = existing
+        target[last] = value
+    return result
 
 
 class InputValueError(ValueError):
@@ -688,7 +703,6 @@ def inputs_of_run(
     """
     from yaml2dag.errors import TaskFailure
     from yaml2dag.expressions import render_value
-    from yaml2dag.operators.context import nested
 
     params = airflow_context.get("params") or {}
     values = {spec.id: params.get(spec.id) for spec in specs}
@@ -754,7 +768,6 @@ def check_run_values(flow: Flow, conf: Mapping[str, Any]) -> list[InputValueErro
     `dependsOn`, so that a bad value is refused before any task runs.
     """
     from yaml2dag.expressions import render
-    from yaml2dag.operators.context import nested
 
     problems: list[InputValueError] = []
     values: dict[str, Any] = {}

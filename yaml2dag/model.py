@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, PrivateAttr, WithJsonSchema, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
+from yaml2dag.flowinputs import (
+    INPUT_ID_PATTERN,
+    INPUT_TYPES,
+    SUPPORTED_INPUT_TYPES,
+    FlowInput,
+    InputDependency,
+)
 from yaml2dag.tasktypes import TaskBase
 from yaml2dag.tasktypes.base import DurationText, KestraModel, Retry, Text
 
 FLOW_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
-INPUT_ID_PATTERN = r"^[a-zA-Z0-9][.a-zA-Z0-9_-]*$"
 TRIGGER_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
+__all__ = ["INPUT_TYPES", "SUPPORTED_INPUT_TYPES", "FlowInput", "InputDependency"]  # defined in flowinputs
+
 RESERVED_FLOW_IDS = frozenset(
     {"pause", "resume", "force-run", "change-status", "kill", "executions", "search", "source", "disable", "enable"}
 )
-
-INPUT_TYPES = (
-    "STRING", "ENUM", "SELECT", "MULTISELECT", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME",
-    "DATE", "TIME", "DURATION", "FILE", "JSON", "YAML", "URI", "SECRET", "ARRAY", "EMAIL",
-)  # fmt: skip
-#: Input types yaml2dag can turn into Airflow Params (FILE needs Kestra's internal storage).
-SUPPORTED_INPUT_TYPES = frozenset(INPUT_TYPES) - {"FILE"}
 
 SCHEDULE_TYPES = ("io.kestra.plugin.core.trigger.Schedule", "io.kestra.core.models.triggers.types.Schedule")
 FLOW_TRIGGER_TYPES = ("io.kestra.plugin.core.trigger.Flow", "io.kestra.core.models.triggers.types.Flow")
@@ -52,59 +53,6 @@ LABELS_JSON_SCHEMA: dict[str, Any] = {
         },
     ]
 }
-
-
-class InputDependency(KestraModel):
-    """An input's `dependsOn` block."""
-
-    inputs: list[str] = Field(default_factory=list, description="Ids of the inputs this input depends on.")
-    condition: str | None = Field(default=None, description="Expression that must render true to show this input.")
-
-
-class FlowInput(KestraModel):
-    """One entry of `inputs` (spec §1.1); becomes an Airflow Param on the trigger form."""
-
-    id: str = Field(pattern=INPUT_ID_PATTERN, description="Input id, read as `inputs.<id>` in expressions.")
-    type: Literal[INPUT_TYPES] = Field(  # type: ignore[valid-type]
-        description="Input type: how the value is parsed and checked."
-    )
-    description: str | None = Field(default=None, description="Help text shown with the input.")
-    displayName: str | None = Field(default=None, description="Label shown instead of the id on the trigger form.")
-    required: bool = Field(default=True, description="A run cannot start without a value (Kestra's default: true).")
-    defaults: Any = Field(default=None, description="Value used when none is given.")
-    prefill: Any = Field(default=None, description="Value filled into the form, but not used as a default.")
-    dependsOn: InputDependency | None = Field(default=None, description="Show this input only when others are set.")
-    validator: str | None = Field(default=None, description="STRING: regular expression the whole value must match.")
-    values: list[Text] | None = Field(default=None, description="ENUM, SELECT, MULTISELECT: the allowed values.")
-    options: list[Text] | None = Field(default=None, description="MULTISELECT: deprecated alias of `values`.")
-    expression: str | None = Field(default=None, description="SELECT, MULTISELECT: expression listing the values.")
-    allowCustomValue: bool = Field(default=False, description="SELECT, MULTISELECT: accept values not listed.")
-    isRadio: bool = Field(default=False, description="SELECT: show radio buttons instead of a drop-down.")
-    autoSelectFirst: bool = Field(default=False, description="SELECT: default to the first value.")
-    itemType: str | None = Field(default=None, description="ARRAY: type of the items (STRING, INT, FLOAT, BOOLEAN).")
-    min: Any = Field(default=None, description="INT, FLOAT: smallest value allowed.")
-    max: Any = Field(default=None, description="INT, FLOAT: largest value allowed.")
-    after: str | None = Field(default=None, description="DATETIME, DATE, TIME: the value must be later than this.")
-    before: str | None = Field(default=None, description="DATETIME, DATE, TIME: the value must be earlier than this.")
-    extension: str | None = Field(default=None, description="FILE: expected file extension (deprecated).")
-
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"prefill", "expression", "after", "before", "extension"})
-
-    _scheduled_default: Any = PrivateAttr(default=None)
-
-    @field_validator("type", "itemType", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
-
-    @property
-    def scheduled_default(self) -> Any:
-        """The value scheduled runs give a required input without `defaults` (its Param default), or None."""
-        return self._scheduled_default
-
-    def set_scheduled_default(self, value: Any) -> None:
-        """Record the value the Schedule triggers give this input (set while the flow is validated)."""
-        self._scheduled_default = value
 
 
 class UpstreamFlow(KestraModel):

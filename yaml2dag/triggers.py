@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from yaml2dag.model import FLOW_TRIGGER_TYPES, SCHEDULE_TYPES, WEBHOOK_TYPES, Flow, Trigger
 
 if TYPE_CHECKING:
-    from yaml2dag.validation import Collector
+    from yaml2dag.diagnostics import Collector
 
 Path = tuple[str | int, ...]
 

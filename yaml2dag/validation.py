@@ -12,11 +12,12 @@ import pydantic
 from pydantic import BaseModel
 
 from yaml2dag.defaults import apply_plugin_defaults
-from yaml2dag.errors import ExpressionError, FlowError, FlowValidationError
+from yaml2dag.diagnostics import Collector
+from yaml2dag.errors import ExpressionError, FlowValidationError
 from yaml2dag.expressions import needs_rendering, translate
 from yaml2dag.flowables import check_flowable
 from yaml2dag.inputs import check_input_list, check_inputs
-from yaml2dag.loader import DocPath, PositionIndex, format_path
+from yaml2dag.loader import DocPath, format_path
 from yaml2dag.model import RESERVED_FLOW_IDS, Flow
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
 from yaml2dag.tasktypes.base import KestraModel, is_expression
@@ -33,25 +34,6 @@ _PATTERN_MESSAGES = {
     r"^[a-z0-9][a-z0-9._-]*$": "must be lower case: start with a letter or digit, then a-z, 0-9, `.`, `_`, `-`",
     r"^[a-zA-Z0-9][.a-zA-Z0-9_-]*$": "must start with a letter or digit and use only letters, digits, `.`, `_` and `-`",
 }
-
-
-class Collector:
-    """Accumulates located errors for one file; the checks of every part of a flow add to it."""
-
-    def __init__(self, filename: str, text: str) -> None:
-        self.filename = filename
-        self.positions = PositionIndex(text)
-        self.errors: list[FlowError] = []
-
-    def add(self, path: DocPath, message: str, hint: str = "", prefer_key: bool = True) -> None:
-        line, column = self.positions.locate(path, prefer_key=prefer_key)
-        self.errors.append(FlowError(message, self.filename, line, column, format_path(path), hint))
-
-    def add_at(self, path: DocPath, message: str, column_offset: int) -> None:
-        line, column = self.positions.value_mark(path)
-        if column is not None:
-            column += column_offset
-        self.errors.append(FlowError(message, self.filename, line, column, format_path(path)))
 
 
 def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:

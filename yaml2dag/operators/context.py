@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yaml2dag.expressions.values import MISSING
+from yaml2dag.inputs import inputs_of_run, nested
 from yaml2dag.states import (
     ERROR_XCOM_KEY,
     OUTPUTS_XCOM_KEY,
@@ -93,21 +94,6 @@ class TaskOutputs(Mapping[str, Any]):
         return sum(1 for _ in self)
 
 
-def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn dotted keys into nested maps, as Kestra does for inputs and labels (`a.b` → `a: {b}`)."""
-    result: dict[str, Any] = {}
-    for key, value in flat.items():
-        target = result
-        *parents, last = key.split(".")
-        for part in parents:
-            existing = target.get(part)
-            if not isinstance(existing, dict):
-                existing = target[part] = {}
-            target = existing
-        target[last] = value
-    return result
-
-
 def environment_variables() -> dict[str, str]:
     """`envs`: process variables prefixed `ENV_`, prefix stripped and lower-cased."""
     return {key[4:].lower(): value for key, value in os.environ.items() if key.startswith("ENV_")}
@@ -165,8 +151,6 @@ def build_context(
     if trigger:
         context["trigger"] = trigger
     if flow.input_specs:
-        from yaml2dag.inputs import inputs_of_run
-
         context["inputs"] = inputs_of_run(flow.input_specs, flow.scheduled_inputs, airflow_context, context)
     elif flow.input_ids:
         params = airflow_context.get("params") or {}

@@ -59,7 +59,7 @@ class _ResumeInput:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        from yaml2dag.model import SUPPORTED_INPUT_TYPES, FlowInput
+        from yaml2dag.flowinputs import SUPPORTED_INPUT_TYPES, FlowInput
 
         def supported(value: Any) -> Any:
             if value.type not in SUPPORTED_INPUT_TYPES:

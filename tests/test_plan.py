@@ -1,0 +1,327 @@
+"""Golden plans: a flow snippet → the DAG it is planned as, one task per line (no Airflow involved).
+
+Each line reads `task_id rule [role] [fails-run] <- upstream @group`, where `rule` is the Airflow
+trigger rule. The table covers every flowable, errors/finally at every level, disabled tasks,
+runIf, allowFailure and retries.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from yaml2dag.flowfile import parse_flow_text
+from yaml2dag.plan import DagPlan, plan_flow
+
+LOG = "io.kestra.plugin.core.log.Log"
+FLOW = "io.kestra.plugin.core.flow."
+STATE = [
+    "_flow_state all_done_setup_success teardown fails-run <- {last}",
+    "_flow_event all_done_setup_success teardown <- _flow_state",
+]
+
+
+def lines(plan: DagPlan) -> list[str]:
+    rows = []
+    for task in plan.tasks.values():
+        parts = [task.task_id, task.trigger_rule]
+        parts += [task.role] if task.role != "task" else []
+        parts += ["fails-run"] if task.fails_run else []
+        parts += [f"<- {','.join(task.upstream)}"] if task.upstream else []
+        parts += [f"@{task.group}"] if task.group else []
+        rows.append(" ".join(parts))
+    return rows
+
+
+def planned(body: str) -> DagPlan:
+    text = "id: golden\nnamespace: tests.plan\n" + textwrap.dedent(body).replace("type: Log", f"type: {LOG}")
+    return plan_flow(parse_flow_text(text.replace("type: flow.", f"type: {FLOW}")))
+
+
+def state(last: str) -> list[str]:
+    return [line.format(last=last) for line in STATE]
+
+
+CASES = [
+    (
+        "sequence",
+        """
+        tasks:
+          - {id: a, type: Log, message: x}
+          - {id: b, type: Log, message: x}
+        """,
+        ["a all_success", "b none_failed <- a", *state("b")],
+    ),
+    (
+        "disabled tasks are not planned",
+        """
+        tasks:
+          - {id: a, type: Log, message: x}
+          - {id: off, type: Log, message: x, disabled: true}
+          - {id: b, type: Log, message: x}
+        """,
+        ["a all_success", "b none_failed <- a", *state("b")],
+    ),
+    (
+        "errors and finally",
+        """
+        tasks:
+          - {id: a, type: Log, message: x}
+        errors:
+          - {id: e1, type: Log, message: x}
+          - {id: e2, type: Log, message: x}
+        finally:
+          - {id: f1, type: Log, message: x}
+          - {id: f2, type: Log, message: x}
+        """,
+        [
+            "a all_success",
+            "e1 one_failed <- a @errors",
+            "e2 none_skipped <- e1 @errors",
+            "f1 all_done_setup_success teardown <- a,e2 @finally",
+            "f2 all_done_setup_success teardown <- f1 @finally",
+            *state("a"),
+        ],
+    ),
+    (
+        "a task named errors moves the group id",
+        """
+        tasks:
+          - {id: errors, type: Log, message: x}
+        errors:
+          - {id: e1, type: Log, message: x}
+        """,
+        ["errors all_success", "e1 one_failed <- errors @errors_", *state("errors")],
+    ),
+    (
+        "parallel with two lanes",
+        """
+        tasks:
+          - id: p
+            type: flow.Parallel
+            concurrent: 2
+            tasks:
+              - {id: a, type: Log, message: x}
+              - {id: b, type: Log, message: x}
+              - {id: c, type: Log, message: x}
+        """,
+        [
+            "p.start all_success setup @p",
+            "a all_success <- p.start @p",
+            "b all_success <- p.start @p",
+            "c none_failed <- a @p",
+            "p.end all_done <- b,c @p",
+            *state("p.end"),
+        ],
+    ),
+    (
+        "sequential with runIf, local errors and finally",
+        """
+        tasks:
+          - id: s
+            type: flow.Sequential
+            runIf: "{{ true }}"
+            tasks:
+              - {id: a, type: Log, message: x}
+            errors:
+              - {id: e, type: Log, message: x}
+            finally:
+              - {id: f, type: Log, message: x}
+        """,
+        [
+            "s.start all_success setup @s",
+            "a all_success <- s.start @s",
+            "e one_failed <- a @s_errors",
+            "f all_done_setup_success teardown <- a,e @s_finally",
+            "s.end all_done <- a,e,f @s",
+            *state("s.end"),
+        ],
+    ),
+    (
+        "if with then and else",
+        """
+        tasks:
+          - id: i
+            type: flow.If
+            condition: "{{ true }}"
+            then:
+              - {id: t, type: Log, message: x}
+            else:
+              - {id: f, type: Log, message: x}
+        """,
+        [
+            "i.start all_success setup @i",
+            "t all_success <- i.start @i",
+            "f all_success <- i.start @i",
+            "i.end all_done <- t,f @i",
+            *state("i.end"),
+        ],
+    ),
+    (
+        "switch with cases and defaults",
+        """
+        tasks:
+          - id: s
+            type: flow.Switch
+            value: x
+            cases:
+              x:
+                - {id: a, type: Log, message: x}
+            defaults:
+              - {id: d, type: Log, message: x}
+        """,
+        [
+            "s.start all_success setup @s",
+            "a all_success <- s.start @s",
+            "d all_success <- s.start @s",
+            "s.end all_done <- a,d @s",
+            *state("s.end"),
+        ],
+    ),
+    (
+        "foreach body mapped over the start's values",
+        """
+        tasks:
+          - id: each
+            type: flow.ForEach
+            values: [1, 2]
+            tasks:
+              - {id: a, type: Log, message: x}
+              - {id: b, type: Log, message: x}
+        """,
+        [
+            "each.start all_success setup @each",
+            "a all_success <- each.start @each_each",
+            "b none_failed <- a @each_each",
+            "each.end all_done <- b @each",
+            *state("each.end"),
+        ],
+    ),
+    (
+        "dag by dependsOn",
+        """
+        tasks:
+          - id: d
+            type: flow.Dag
+            tasks:
+              - task: {id: a, type: Log, message: x}
+              - task: {id: b, type: Log, message: x}
+                dependsOn: [a]
+              - task: {id: c, type: Log, message: x}
+                dependsOn: [a]
+        """,
+        [
+            "d.start all_success setup @d",
+            "a all_success <- d.start @d",
+            "b none_failed <- a @d",
+            "c none_failed <- a @d",
+            "d.end all_done <- b,c @d",
+            *state("d.end"),
+        ],
+    ),
+    (
+        "allowFailure group and exit",
+        """
+        tasks:
+          - id: af
+            type: flow.AllowFailure
+            tasks:
+              - {id: a, type: Log, message: x}
+          - {id: stop, type: io.kestra.plugin.core.execution.Exit, state: WARNING}
+        """,
+        [
+            "af.start all_success setup @af",
+            "a all_success <- af.start @af",
+            "af.end all_done <- a @af",
+            "stop none_failed <- af.end",
+            *state("stop"),
+        ],
+    ),
+    (
+        "empty flowable after disabling its only child",
+        """
+        tasks:
+          - id: s
+            type: flow.Sequential
+            tasks:
+              - {id: a, type: Log, message: x, disabled: true}
+        """,
+        ["s.start all_success setup @s", "s.end all_success <- s.start @s", *state("s.end")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_golden_plan(body, expected):
+    assert lines(planned(body)) == expected
+
+
+def test_plan_is_pure_and_repeatable():
+    body = CASES[2][1]
+    assert planned(body) == planned(body)
+
+
+def test_task_arguments_carry_run_if_allow_failure_and_retries():
+    plan = planned(
+        """
+        retry: {type: constant, interval: PT1S, maxAttempts: 2}
+        tasks:
+          - id: own
+            type: Log
+            message: x
+            retry: {type: constant, interval: PT2S, maxAttempts: 3, warningOnRetry: true}
+          - {id: inherits, type: Log, message: x, runIf: "{{ true }}", timeout: PT5S}
+          - {id: tolerant, type: Log, message: x, allowFailure: true}
+        """
+    )
+    own, inherits, tolerant = (plan.tasks[name] for name in ("own", "inherits", "tolerant"))
+    assert own.retry is not None and own.retry.interval == "PT2S" and own.arguments["warning_on_retry"] is True
+    assert inherits.retry is not None and inherits.retry.interval == "PT1S"
+    assert inherits.arguments["run_if"] == "{{ true }}" and inherits.arguments["execution_timeout"].total_seconds() == 5
+    # An allowFailure task takes no inherited retry: its failure ends WARNING at once, as in Kestra.
+    assert tolerant.retry is None and tolerant.arguments["allow_failure"] is True
+    assert own.arguments == {"kestra_type": LOG, "message": "x", "level": "INFO", "warning_on_retry": True}
+
+
+def test_flowable_starts_know_their_branches_errors_their_scope_and_loops_their_values():
+    plan = planned(
+        """
+        tasks:
+          - id: i
+            type: flow.If
+            condition: "{{ true }}"
+            then:
+              - {id: t, type: Log, message: x}
+          - id: each
+            type: flow.ForEach
+            values: [1]
+            concurrencyLimit: 3
+            tasks:
+              - {id: a, type: Log, message: x}
+        errors:
+          - {id: e, type: Log, message: x}
+        """
+    )
+    assert plan.tasks["i.start"].arguments["branches"] == {"then": ["t"], "else": []}
+    assert plan.tasks["i.start"].arguments["inner_task_ids"] == ["i.end", "t"]
+    assert plan.tasks["a"].arguments["loop_task_id"] == "each.start"
+    assert plan.tasks["a"].arguments["max_active_tis_per_dagrun"] == 3
+    assert plan.groups["each_each"].expand_over == "each.start"
+    assert plan.tasks["e"].arguments["errors_of"] == ["i.end", "each.end"]
+    assert plan.group_of("each_each") == "each"
+
+
+def test_planning_imports_no_airflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from yaml2dag.flowfile import read_flow; from yaml2dag.plan import plan_flow; "
+        "plan_flow(read_flow('dags/examples/flowables.yaml')); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'))"
+    )
+    from conftest import REPO
+
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
