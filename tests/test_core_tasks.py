@@ -294,3 +294,23 @@ def test_errors_task_reads_the_failure_message_with_error_logs(run_flow):
     )
     assert states(result) == {"boom": "failed", "alert": "success"}
     assert "boom said: disk full on error_logs" in result.tasks["alert"].log_text()
+
+
+def test_echo_logs_its_rendered_format_at_its_level(run_flow):
+    result = run_flow(
+        """
+        id: echo
+        namespace: tests.core
+        tasks:
+          - id: hello
+            type: io.kestra.plugin.core.debug.Echo
+            format: "{{ task.id }} says {{ 40 + 2 }}"
+          - id: legacy
+            type: io.kestra.core.tasks.debugs.Echo
+            level: WARN
+            format: careful
+        """
+    )
+    assert states(result) == {"hello": "success", "legacy": "success"}
+    assert ("INFO", "hello says 42") in [(line.level, line.message) for line in result.tasks["hello"].logs]
+    assert ("WARNING", "careful") in [(line.level, line.message) for line in result.tasks["legacy"].logs]

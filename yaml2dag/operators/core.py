@@ -1,4 +1,4 @@
-"""Operators for Kestra's core tasks: Log, Fail, Assert, Sleep, Return, OutputValues."""
+"""Operators for Kestra's core tasks: Log, Fail, Assert, Sleep, Return, OutputValues, Echo."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from yaml2dag.errors import RenderError, TaskFailure
 from yaml2dag.expressions import is_truthy_text
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.tasktypes.base import parse_duration
-from yaml2dag.tasktypes.core import Assert, Fail, Log, OutputValues, Return, Sleep
+from yaml2dag.tasktypes.core import Assert, Echo, Fail, Log, OutputValues, Return, Sleep
 
 _LEVELS = {
     "TRACE": logging.DEBUG,
@@ -147,3 +147,15 @@ class OutputValuesOperator(KestraOperator, task_type=OutputValues):
             if not isinstance(values, dict):
                 raise TaskFailure("`values` must render to a JSON map")
         return {"values": values}
+
+
+class EchoOperator(KestraOperator, task_type=Echo):
+    """`io.kestra.plugin.core.debug.Echo` (deprecated in Kestra): log the rendered `format` at `level`."""
+
+    ui_color = "#eef7ee"
+
+    def run(self, context: Any) -> None:  # noqa: D102
+        level = _LEVELS.get(str(self.level).upper())
+        if level is None:
+            raise TaskFailure(f"invalid log level `{self.level}`: use TRACE, DEBUG, INFO, WARN or ERROR")
+        self.log.log(level, "%s", self.format)

@@ -1,4 +1,4 @@
-"""Kestra core task types: Log, Fail, Assert, Sleep, Return, OutputValues."""
+"""Kestra core task types: Log, Fail, Assert, Sleep, Return, OutputValues, Echo."""
 
 from __future__ import annotations
 
@@ -81,4 +81,16 @@ class OutputValues(TaskBase):
     )
 
 
-TASK_TYPES: tuple[type[TaskBase], ...] = (Log, Fail, Assert, Sleep, Return, OutputValues)
+class Echo(TaskBase):
+    """Deprecated in Kestra (use Log): log the rendered `format` at `level`."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.core.debug.Echo", "io.kestra.core.tasks.debugs.Echo")
+    OPERATOR: ClassVar = f"{_CORE}:EchoOperator"
+
+    format: Text = rendered(description="Text to render and log.")
+    level: choice("TRACE", "DEBUG", "INFO", "WARN", "ERROR") = rendered(  # type: ignore[valid-type]
+        "INFO", description="Log level: TRACE, DEBUG, INFO, WARN or ERROR."
+    )
+
+
+TASK_TYPES: tuple[type[TaskBase], ...] = (Log, Fail, Assert, Sleep, Return, OutputValues, Echo)
