@@ -95,7 +95,7 @@ def test_a_broken_flow_is_a_located_import_error_of_its_own_file(tmp_path, airfl
     bag = DagBag(dag_folder=str(target))
     assert bag.dag_ids == ["team.bundle.good"]
     (error,) = bag.import_errors.values()
-    assert f"{broken}:5:1: YAML syntax error" in error, error
+    assert f"{broken}:4:9: YAML syntax error" in error, error  # the `[` never closed
 
 
 def test_parsing_a_flow_imports_only_the_task_families_it_uses():
