@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gc
 import logging
@@ -15,6 +16,7 @@ from typing import Any
 
 from yaml2dag.errors import FlowError, FlowValidationError
 from yaml2dag.flowfile import FLOW_SUFFIXES, read_flow
+from yaml2dag.loader import read_flow_bytes
 from yaml2dag.model import Flow
 
 log = logging.getLogger(__name__)
@@ -43,11 +45,16 @@ def find_flow_files(folder: str | Path) -> list[Path]:
 
 
 def load_flows(
-    paths: list[Path], namespace: dict[str, Any] | None = None, variables: Mapping[str, Any] | None = None
+    paths: list[Path],
+    namespace: dict[str, Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
+    root: str | Path | None = None,
 ) -> FolderResult:
     """Compile `paths` into DAGs, put them into `namespace` (a DAG file's globals) and return them.
 
-    `variables` overrides flow variables of the same name (used by `yaml2dag run --var`).
+    `variables` overrides flow variables of the same name (used by `yaml2dag run --var`). With
+    `root` (the flows folder), a file that is a symlink resolving outside it is an error.
+    Whatever goes wrong with one file is recorded as that file's error; the others still load.
     """
     result = FolderResult()
     wanted = _parsing_dag_id()
@@ -55,16 +62,26 @@ def load_flows(
         for path in paths:
             if wanted is not None and not _may_define(path, wanted):
                 continue
-            _load_one(path, result, namespace, variables or {})
+            _load_one(path, result, namespace, variables or {}, root)
     return result
 
 
-def _load_one(path: Path, result: FolderResult, namespace: dict[str, Any] | None, variables: Mapping[str, Any]) -> None:
-    """Compile the flow in `path` into `result` (and `namespace`), or record its errors."""
+def _load_one(
+    path: Path,
+    result: FolderResult,
+    namespace: dict[str, Any] | None,
+    variables: Mapping[str, Any],
+    root: str | Path | None = None,
+) -> None:
+    """Compile the flow in `path` into `result` (and `namespace`), or record its errors.
+
+    Any exception but `KeyboardInterrupt`/`SystemExit` becomes an error of this file: one flow
+    that breaks the compiler (or Airflow) must never take the other flows of the folder with it.
+    """
     from yaml2dag.compiler import compile_flow
 
     try:
-        flow = override_variables(read_flow(path), variables, str(path))
+        flow = override_variables(read_flow(path, root), variables, str(path))
         if flow.dag_id in result.dags:
             first = result.sources[flow.dag_id]
             raise FlowValidationError(
@@ -80,6 +97,16 @@ def _load_one(path: Path, result: FolderResult, namespace: dict[str, Any] | None
     except FlowValidationError as exc:
         result.errors[str(path)] = exc.errors
         _report(path, exc)
+        return
+    except OSError as exc:
+        failed = FlowValidationError([FlowError(f"cannot read file: {exc.strerror or exc}", str(path))])
+        result.errors[str(path)] = failed.errors
+        _report(path, failed)
+        return
+    except Exception as exc:  # noqa: BLE001 - isolation: any failure is this flow's, reported located
+        failed = unexpected_error(exc, str(path))
+        result.errors[str(path)] = failed.errors
+        _report(path, failed)
         return
     result.dags[flow.dag_id] = dag
     result.sources[flow.dag_id] = str(path)
@@ -134,29 +161,62 @@ def load_embedded_flow(
     from yaml2dag.loader import decode_flow_bytes, load_parsed, loader_fingerprint
     from yaml2dag.validation import parse_flow
 
-    text = decode_flow_bytes(text.encode("utf-8", errors="surrogateescape"), source)
-    if parsed is not None and parsed[0] == loader_fingerprint():
-        flow = parse_flow(load_parsed(parsed[1]), source, text)
-    else:
-        flow = parse_flow_text(text, source)
-    dag = compile_flow(flow, source)
+    try:
+        text = decode_flow_bytes(text.encode("utf-8", errors="surrogateescape"), source)
+        if parsed is not None and parsed[0] == loader_fingerprint():
+            data = parsed[1]
+            flow = parse_flow(load_parsed(base64.b64decode(data) if isinstance(data, str) else data), source, text)
+        else:
+            flow = parse_flow_text(text, source)
+        dag = compile_flow(flow, source)
+    except FlowValidationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - shown to users as this file's import error: readable, located
+        raise unexpected_error(exc, source) from None
     namespace[_global_name(dag.dag_id)] = dag
     return dag
+
+
+def report_flow_errors(errors: list[dict[str, Any]]) -> None:
+    """Raise the errors a generated DAG file records for a flow file that could not be embedded.
+
+    Airflow then shows them as that DAG file's import error (see `yaml2dag.bundle`).
+    """
+    raise FlowValidationError([FlowError(**error) for error in errors])
+
+
+def unexpected_error(exc: BaseException, source: str) -> FlowValidationError:
+    """A flow error for an exception no check anticipated (a compiler bug, an Airflow limit...).
+
+    The traceback is logged for whoever debugs it; users read what failed and what to try.
+    """
+    log.error("yaml2dag: compiling %s failed", source, exc_info=exc)
+    detail = str(exc)
+    if len(detail) > 300:
+        detail = detail[:300] + "…"
+    if isinstance(exc, RecursionError):
+        message, hint = "the flow nests too deeply to compile", "simplify deeply nested expressions or tasks"
+    elif isinstance(exc, MemoryError):
+        message, hint = "the flow needs too much memory to compile", "make the flow smaller"
+    else:
+        message = f"the flow could not be compiled: {type(exc).__name__}: {detail}"
+        hint = "this is a check yaml2dag misses; please report it with the flow"
+        if "characters" in detail and "less than" in detail:
+            hint = "shorten the ids: Airflow limits task and group ids (with their parents' ids) to 200 characters"
+    return FlowValidationError([FlowError(message, source, hint=hint)])
 
 
 def load_dags_folder(namespace: dict[str, Any], folder: str | Path | None = None) -> FolderResult:
     """Compile every flow under `folder` (default: the calling DAG file's directory) into `namespace`."""
     if folder is None:
         folder = Path(namespace["__file__"]).resolve().parent
-    return load_flows(find_flow_files(folder), namespace)
+    return load_flows(find_flow_files(folder), namespace, root=folder)
 
 
-_TOP_LEVEL_SCALAR = re.compile(
-    r"^(id|namespace)[ \t]*:[ \t]*"
-    r"(?:'([^'\n]*)'|\"([^\"\\\n]*)\"|([^\s#'\"&*!|>{\[%@`][^\n#]*?))"
-    r"[ \t]*(?:#.*)?$",
-    re.M,
-)
+#: A top-level `id:` / `namespace:` line; the value is read by `_top_level_value`. Only the
+#: anchored prefix is matched by the pattern, the rest of the line taken whole: linear in the text.
+_TOP_LEVEL_KEY = re.compile(r"^(id|namespace)[ \t]*:(.*)$", re.M)
+_PLAIN_START_REFUSED = frozenset("#'\"&*!|>{[%@`")
 
 
 def _parsing_dag_id() -> str | None:
@@ -173,18 +233,40 @@ def _may_define(path: Path, dag_id: str) -> bool:
     When the keys cannot be read this way (unusual quoting, anchors...), the file is kept.
     """
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return True
+        text = read_flow_bytes(path).decode("utf-8", errors="replace")
+    except (OSError, FlowValidationError):
+        return True  # the full load reports the problem
     values: dict[str, str] = {}
-    for match in _TOP_LEVEL_SCALAR.finditer(text):
-        key = match.group(1)
-        if key in values:
+    for match in _TOP_LEVEL_KEY.finditer(text):
+        key, value = match.group(1), _top_level_value(match.group(2))
+        if key in values or value is None:
             return True
-        values[key] = next(group for group in match.groups()[1:] if group is not None)
+        values[key] = value
     if set(values) != {"id", "namespace"}:
         return True
     return f"{values['namespace']}.{values['id']}" == dag_id
+
+
+def _top_level_value(rest: str) -> str | None:
+    """The scalar after `key:` on one line (quoted or plain, comment dropped), or None if unsure."""
+    rest = rest.strip(" \t\r")
+    if not rest:
+        return None
+    quote = rest[0]
+    if quote in "'\"":
+        end = rest.find(quote, 1)
+        if end < 0:
+            return None
+        value, after = rest[1:end], rest[end + 1 :].lstrip(" \t")
+        if (quote == '"' and "\\" in value) or (after and not after.startswith("#")):
+            return None  # escapes, `''` or text after the closing quote: leave it to the YAML parser
+        return value
+    if quote in _PLAIN_START_REFUSED:
+        return None
+    for comment in (" #", "\t#"):
+        if comment in rest:
+            rest = rest[: rest.index(comment)]
+    return rest.rstrip(" \t")
 
 
 def _report(path: Path, exc: FlowValidationError) -> None:
@@ -194,4 +276,17 @@ def _report(path: Path, exc: FlowValidationError) -> None:
 
 
 def _global_name(dag_id: str) -> str:
-    return "dag_" + re.sub(r"\W", "_", dag_id)
+    """The DAG file global holding the DAG `dag_id`: a name no other id maps to, always the same.
+
+    ASCII letters and digits are kept, `_` is doubled and any other character written as
+    `_<hex code>_`, so `a_b.c`, `a.b_c` and `a-b.c` get three different names.
+    """
+    return "dag_" + _UNSAFE_NAME_CHARACTER.sub(_escape_name_character, dag_id)
+
+
+_UNSAFE_NAME_CHARACTER = re.compile(r"[^A-Za-z0-9]")
+
+
+def _escape_name_character(match: re.Match[str]) -> str:
+    character = match.group()
+    return "__" if character == "_" else f"_{ord(character):x}_"

@@ -11,9 +11,13 @@ from yaml2dag.validation import parse_flow
 FLOW_SUFFIXES = (".yaml", ".yml")
 
 
-def read_flow(path: str | Path) -> Flow:
-    """Load and validate the flow in `path`; raises `FlowValidationError` with located errors."""
-    text = read_flow_text(path)
+def read_flow(path: str | Path, root: str | Path | None = None) -> Flow:
+    """Load and validate the flow in `path`; raises `FlowValidationError` with located errors.
+
+    Only a regular file is read, and at most the size limit; with `root` (the flows folder),
+    a symlink resolving outside it is refused.
+    """
+    text = read_flow_text(path, root)
     return parse_flow_text(text, str(path))
 
 

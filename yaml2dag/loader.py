@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import marshal
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -142,9 +144,75 @@ _FlowLoader.yaml_constructors = {
 }
 
 
-def read_flow_text(path: str | Path) -> str:
-    """Read a flow file as UTF-8 text, with a located error for bad bytes or huge files."""
-    return decode_flow_bytes(Path(path).read_bytes(), str(path))
+def read_flow_text(path: str | Path, root: str | Path | None = None) -> str:
+    """Read a flow file as UTF-8 text, with a located error for bad bytes, huge or special files.
+
+    With `root` (the flows folder), a symlink resolving outside it is refused.
+    """
+    return decode_flow_bytes(read_flow_bytes(path, root), str(path))
+
+
+def read_flow_bytes(path: str | Path, root: str | Path | None = None) -> bytes:
+    """The bytes of the flow file `path`, read safely: a regular file, at most `MAX_FILE_BYTES` + 1 bytes.
+
+    FIFOs, devices and sockets are refused before they are opened (a FIFO would block, `/dev/zero`
+    would never end); the file is opened non-blocking and checked again, so one swapped in between
+    is refused too. With `root`, a path (symlink) resolving outside that folder is refused.
+    Raises `FlowValidationError` for what the user must fix, `OSError` when the file cannot be read.
+    """
+    filename = str(path)
+    if root is not None and not _inside(Path(path), Path(root)):
+        raise FlowValidationError(
+            [
+                FlowError(
+                    "the file is a symlink to a file outside the flows folder",
+                    filename,
+                    hint="copy the flow into the flows folder instead of linking to it",
+                )
+            ]
+        )
+    _require_regular(os.stat(path).st_mode, filename)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags)
+    try:
+        _require_regular(os.fstat(descriptor).st_mode, filename)
+        chunks: list[bytes] = []
+        remaining = MAX_FILE_BYTES + 1  # one byte more than allowed tells a file over the limit
+        while remaining > 0:
+            chunk = os.read(descriptor, min(remaining, 1024 * 1024))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, symlinks resolved, is under the folder `root` (symlinks resolved too)."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+
+
+def _require_regular(mode: int, filename: str) -> None:
+    """Refuse anything but a regular file (FIFO, device, socket, directory)."""
+    if not stat.S_ISREG(mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise FlowValidationError(
+            [FlowError(f"not a regular file ({kind}): not read", filename, hint="flow files must be plain files")]
+        )
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
 
 
 def decode_flow_bytes(data: bytes, filename: str) -> str:
@@ -212,7 +280,7 @@ def load_yaml(text: str, filename: str = "<string>") -> Any:
             # in `[[[…` before the composer checks the first levels.
             too_deep, hint = _TOO_DEEP
             raise _located(too_deep, filename, mark, hint) from None
-        raise _located(_describe(problem), filename, mark, _yaml_hint(problem)) from None
+        raise _syntax_error(exc, text, filename) from None
     except yaml.reader.ReaderError as exc:
         raise _reader_error(exc, text, filename) from None
     except UnicodeEncodeError as exc:  # lone surrogates: the text cannot be UTF-8
@@ -310,7 +378,30 @@ def _check_expanded_size(data: Any, filename: str) -> None:
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
 
 
-def _yaml_hint(problem: str) -> str:
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, filename: str) -> FlowValidationError:
+    """A YAML syntax error located where the user has to look, naming both of PyYAML's marks.
+
+    PyYAML reports where it gave up (the problem mark: for an unclosed quote, the end of the
+    file) and what it was reading (the context mark: where that quote opens). The error is
+    located at the opening when the file ended inside it or it is a quote or bracket; else where
+    PyYAML gave up. The other mark goes into the message.
+    """
+    problem = exc.problem or exc.context or "invalid YAML"
+    context, problem_mark, context_mark = exc.context, exc.problem_mark, exc.context_mark
+    opens = context is not None and any(word in context for word in ("quoted scalar", "flow sequence", "flow mapping"))
+    at_context = context_mark is not None and (opens or "end of stream" in problem or problem_mark is None)
+    mark, other = (context_mark, problem_mark) if at_context else (problem_mark or context_mark, context_mark)
+    message = _describe(problem)
+    if context and context.startswith("while ") and exc.problem and other is not None and other is not mark:
+        where = f"line {other.line + 1}, column {other.column + 1}"
+        message += f" at {where} ({context})" if at_context else f" ({context} that starts at {where})"
+    return _located(message, filename, mark, _yaml_hint(problem, context, text, problem_mark, context_mark))
+
+
+def _yaml_hint(problem: str, context: str | None = None, text: str = "", mark: Any = None, start: Any = None) -> str:
+    """What to change for a YAML problem (`mark`: where PyYAML gave up, `start`: what it was reading)."""
+    context = context or ""
+    opened = f" at line {start.line + 1}, column {start.column + 1}" if start is not None else ""
     if "tag:yaml.org,2002:merge" in problem:
         return "write the keys out"
     if "could not determine a constructor" in problem:
@@ -319,11 +410,39 @@ def _yaml_hint(problem: str) -> str:
         return "remove the tag, or write a value of that type"
     if "duplicate key" in problem:
         return "each key may appear once in a mapping; remove or rename one"
-    if "mapping values are not allowed" in problem:
-        return "quote the value if it contains ': '"
     if "found character '\\t'" in problem:
         return "indent with spaces, not tabs"
+    if "quoted scalar" in context:
+        return "close the quote opened here, or escape the quote characters inside the value"
+    if "flow sequence" in context or "flow mapping" in context:
+        bracket = "]" if "sequence" in context else "}"
+        return f"close the bracket opened here with `{bracket}`, or quote the value if it is text"
+    if "mapping values are not allowed" in problem:
+        if _colon_value_before(text, mark):
+            return "quote the value if it contains ': '"
+        return "check the indentation: this key is indented more than the keys of its mapping"
+    if "expected '-' indicator" in problem:
+        return (
+            f"check the indentation: a line of the list{opened} either starts an item (`- `) in the column "
+            "of its first item or lines up with the keys of its item"
+        )
+    if "expected key" in problem or "expected <block end>" in problem:
+        return f"check the indentation: keys of this mapping start in the column of its first key{opened}"
+    if "could not find expected ':'" in problem:
+        line = f"line {start.line + 1}" if start is not None else "the line"
+        return f"write {line} as `key: value`, or indent it under the key it continues"
     return ""
+
+
+def _colon_value_before(text: str, mark: Any) -> bool:
+    """Whether the line of `mark` already holds `key: ` before it (`a: b: c`), rather than being mis-indented."""
+    if mark is None:
+        return True
+    lines = _LINE_BREAK.split(text)
+    if mark.line >= len(lines):
+        return True
+    before = lines[mark.line][: mark.column].lstrip(" -")
+    return ": " in before or before.endswith(":")
 
 
 class PositionIndex:
