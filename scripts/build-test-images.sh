@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Build the local images the Docker/Redis tests and the seed flow use; no registry is needed.
 #
-#   redis, redis:latest    FROM scratch + this host's redis-server and the libraries `ldd` lists.
+#   yaml2dag-test/redis    FROM scratch + this host's redis-server and the libraries `ldd` lists.
 #                          Default command: redis-server --protected-mode no --requirepass redis
 #                          (the password makes the seed flow's `redis://:redis@host:6379/0` work as written).
+#   redis:latest           the same image under the name the seed flow dags/examples/docker_redis.yaml uses
+#                          (`containerImage: redis`) -- only while that tag is free or already ours;
+#                          an image this project did not build keeps the tag (then the seed-flow tests skip).
 #   yaml2dag-test/busybox  FROM scratch + this host's static busybox, every applet linked in /bin; CMD ["sh"].
+#
+# Every image built here carries the label io.yaml2dag.test-image.fingerprint. The script never
+# moves a tag that points to an image without that label, and removes only images with it.
+# YAML2DAG_SEED_REDIS_TAG overrides the seed flow's tag (the tests use it to try the guard safely).
 #
 # Needs: docker (legacy builder, DOCKER_BUILDKIT=0), redis-server and busybox-static (Debian packages).
 # Idempotent: an image is rebuilt only when its inputs changed (a fingerprint label), or with --force.
@@ -14,7 +21,8 @@ export DOCKER_BUILDKIT=0
 force=0
 [[ "${1:-}" == "--force" ]] && force=1
 
-REDIS_TAG=redis:latest
+REDIS_TAG=yaml2dag-test/redis:latest
+SEED_REDIS_TAG="${YAML2DAG_SEED_REDIS_TAG:-redis:latest}"
 BUSYBOX_TAG=yaml2dag-test/busybox:latest
 LABEL=io.yaml2dag.test-image.fingerprint
 
@@ -33,24 +41,62 @@ fingerprint() {
     cat "$0" "$@" | sha256sum | cut -c1-16
 }
 
+# image_id TAG : the image id TAG points to; fails when there is no such tag.
+image_id() {
+    docker image inspect --format '{{.Id}}' "$1" 2>/dev/null
+}
+
+# label_of IMAGE : the fingerprint label of IMAGE (a tag or an id); empty when unlabelled, fails when absent.
+label_of() {
+    docker image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null
+}
+
+# ours_or_free TAG : true when TAG does not exist or points to an image built by this script.
+ours_or_free() {
+    local label
+    label=$(label_of "$1") || return 0
+    [[ -n "$label" ]]
+}
+
 # up_to_date TAG FINGERPRINT : true when TAG exists and was built from the same inputs.
 up_to_date() {
     local current
-    current=$(docker image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null) || return 1
-    [[ $force == 0 && "$current" == "$2" ]]
+    current=$(label_of "$1") || return 1
+    [[ $force == 0 && -n "$current" && "$current" == "$2" ]]
 }
 
-# build TAG CONTEXT : legacy builder; its output is shown only when the build fails.
-# The image TAG pointed to before, left untagged, is removed (unless a container still uses it).
+# Images a tag of ours pointed to before it moved: removed at the end if nothing refers to them.
+replaced=()
+
+# remove_replaced : remove the replaced images that carry our label and have no tag left (an image a
+# container still uses stays: `docker image rm` without --force refuses).
+remove_replaced() {
+    local id label tags
+    for id in "${replaced[@]}"; do
+        label=$(label_of "$id") || continue
+        tags=$(docker image inspect --format '{{ len .RepoTags }}' "$id" 2>/dev/null) || continue
+        if [[ -n "$label" && "$tags" == 0 ]]; then
+            docker image rm "$id" >/dev/null 2>&1 || true
+        fi
+    done
+}
+
+# build TAG CONTEXT : legacy builder; its output is shown only when the build fails. Refuses to
+# overwrite a TAG that points to an image this script did not build.
 build() {
     local previous
-    previous=$(docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true)
+    if ! ours_or_free "$1"; then
+        echo "build-test-images: $1 exists and was not built by yaml2dag (no $LABEL label);" \
+            "not overwriting it. Remove or rename it (docker tag / docker rmi) and run again." >&2
+        exit 1
+    fi
+    previous=$(image_id "$1" || true)
     if ! docker build --tag "$1" "$2" >"$workdir/build.log" 2>&1; then
         cat "$workdir/build.log" >&2
         exit 1
     fi
-    if [[ -n "$previous" && "$previous" != "$(docker image inspect --format '{{.Id}}' "$1")" ]]; then
-        docker image rm "$previous" >/dev/null 2>&1 || true
+    if [[ -n "$previous" && "$previous" != "$(image_id "$1")" ]]; then
+        replaced+=("$previous")
     fi
 }
 
@@ -109,5 +155,26 @@ DOCKERFILE
     echo "built $BUSYBOX_TAG"
 }
 
+# seed_redis_alias : point SEED_REDIS_TAG at the Redis test image, unless another image owns that tag.
+seed_redis_alias() {
+    local target previous
+    target=$(image_id "$REDIS_TAG")
+    previous=$(image_id "$SEED_REDIS_TAG" || true)
+    if [[ "$previous" == "$target" ]]; then
+        echo "$SEED_REDIS_TAG is up to date"
+    elif ours_or_free "$SEED_REDIS_TAG"; then
+        docker tag "$REDIS_TAG" "$SEED_REDIS_TAG"
+        [[ -n "$previous" ]] && replaced+=("$previous")
+        echo "tagged $SEED_REDIS_TAG (= $REDIS_TAG)"
+    else
+        echo "build-test-images: left $SEED_REDIS_TAG alone: it is an image yaml2dag did not build (no $LABEL" \
+            "label). The seed flow dags/examples/docker_redis.yaml (containerImage: redis) will run that" \
+            "image, and the tests that need the seed flow's image skip. To use the test image instead:" \
+            "docker tag $REDIS_TAG $SEED_REDIS_TAG" >&2
+    fi
+}
+
 build_redis
+seed_redis_alias
 build_busybox
+remove_replaced

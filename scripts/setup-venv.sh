@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Create (or update) the project's virtualenv in .venv with yaml2dag, Airflow and the dev tools.
-# Sourced by the run and test scripts; re-installs only when pyproject.toml changed.
+# Create (or update) the project's virtualenv in .venv with yaml2dag, Airflow and the dev tools,
+# at the exact versions of constraints.txt (pyproject.toml has the compatible ranges).
+# Sourced by the run and test scripts; re-installs only when pyproject.toml or constraints.txt changed.
+# YAML2DAG_VENV=/some/dir puts the virtualenv elsewhere.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,10 +27,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.yaml2dag-installed"
-wanted="$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)"
+wanted="$(cat "$REPO/pyproject.toml" "$REPO/constraints.txt" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "==> installing yaml2dag with Apache Airflow into $VENV (about a minute the first time)"
-  "$VENV/bin/python" -m pip install --quiet --editable "$REPO[dev]"
+  # PYTHONWARNINGS reaches pip's build-backend process: it hides setuptools' 11-line "Editable
+  # installation" BuildBackendWarning (a reminder that ./yaml2dag shadows the install: intended here).
+  PYTHONWARNINGS="ignore:Editable installation${PYTHONWARNINGS:+,$PYTHONWARNINGS}" \
+    "$VENV/bin/python" -m pip install --quiet --constraint "$REPO/constraints.txt" --editable "$REPO[dev]"
   echo "$wanted" >"$stamp"
 fi
 # Byte-compile the package: an editable install does not, and with PYTHONDONTWRITEBYTECODE set

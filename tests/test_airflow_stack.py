@@ -191,8 +191,10 @@ def test_scenario_failing_seed_flow(stack: AirflowStack):
 def test_scenario_docker_redis_seed_flow(stack: AirflowStack):
     if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode:
         pytest.skip("needs the Docker daemon")
-    if subprocess.run(["docker", "image", "inspect", "redis"], capture_output=True).returncode:
-        pytest.skip("needs the local `redis` image (bash scripts/build-test-images.sh)")
+    label = '{{ index .Config.Labels "io.yaml2dag.test-image.fingerprint" }}'
+    inspect = subprocess.run(["docker", "image", "inspect", "-f", label, "redis"], capture_output=True, text=True)
+    if inspect.returncode or not inspect.stdout.strip():
+        pytest.skip("needs `redis` to be the test image of scripts/build-test-images.sh (not a Redis image of yours)")
     scenarios.check_docker_redis_seed_flow(stack.client)
 
 

@@ -209,19 +209,35 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"cannot read context {args.context}: {exc}", file=sys.stderr)
             return EXIT_FAILED
     try:
-        sys.stdout.write(evaluate(args.expression, context))
+        rendered = evaluate(args.expression, context)
     except RenderError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
-    if sys.stdout.isatty():
-        sys.stdout.write("\n")
+    # The value exactly as rendered when piped (`$(yaml2dag eval ...)` sees no added newline); on a
+    # terminal always end with one, so that the shell prompt starts on its own line.
+    if sys.stdout.isatty() and not rendered.endswith("\n"):
+        rendered += "\n"
+    try:
+        sys.stdout.write(rendered)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head -c1`): quiet, like a tool killed by SIGPIPE (exit 128 + 13).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return EXIT_SUCCESS
 
 
 def _schema(args: argparse.Namespace) -> int:
     from yaml2dag.schema import flow_schema
 
-    print(json.dumps(flow_schema(), indent=2))
+    try:
+        print(json.dumps(flow_schema(), indent=2), flush=True)
+    except BrokenPipeError:
+        # `yaml2dag schema | head`: the reader closed the pipe. Exit quietly with 141 (128 + SIGPIPE),
+        # what a shell reports for a tool killed by SIGPIPE, so `set -o pipefail` still sees the
+        # output was cut short. Point stdout at /dev/null so the interpreter's final flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return EXIT_SUCCESS
 
 

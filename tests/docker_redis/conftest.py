@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 
-from docker_redis.support import BUILD_SCRIPT, DAG_LABEL, SECRET, RedisServer, free_port, wait_for
+from docker_redis.support import (
+    BUILD_SCRIPT,
+    DAG_LABEL,
+    SECRET,
+    SEED_REDIS,
+    RedisServer,
+    built_by_the_project,
+    free_port,
+    wait_for,
+)
 
 
 def _answers(server: RedisServer) -> bool:
@@ -121,10 +130,21 @@ def docker_api() -> Any:
 
 @pytest.fixture(scope="session")
 def test_images(docker_api: Any) -> None:
-    """The `redis` and `yaml2dag-test/busybox` images, built by scripts/build-test-images.sh if needed."""
+    """The `yaml2dag-test/redis` and `yaml2dag-test/busybox` images (and `redis:latest` when that tag is
+    free or ours), built by scripts/build-test-images.sh if needed."""
     completed = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         pytest.fail(f"scripts/build-test-images.sh failed:\n{completed.stdout}\n{completed.stderr}")
+
+
+@pytest.fixture
+def seed_redis_image(docker_api: Any, test_images: None) -> None:
+    """Skip unless `redis:latest` (the seed flow's `containerImage: redis`) is the project's test image."""
+    if not built_by_the_project(docker_api, SEED_REDIS):
+        pytest.skip(
+            f"{SEED_REDIS} is an image yaml2dag did not build (a local Redis image?): the build script leaves it "
+            "alone, and the seed flow needs the test image (password `redis`)"
+        )
 
 
 @pytest.fixture(autouse=True)

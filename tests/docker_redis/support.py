@@ -16,6 +16,13 @@ BUILD_SCRIPT = REPO / "scripts" / "build-test-images.sh"
 SEED_FLOW = REPO / "dags" / "examples" / "docker_redis.yaml"
 #: The shell image `scripts/build-test-images.sh` builds (busybox applets in /bin, CMD sh).
 BUSYBOX = "yaml2dag-test/busybox"
+#: The Redis image `scripts/build-test-images.sh` builds (password `redis`); tests use this private name.
+REDIS = "yaml2dag-test/redis"
+#: The tag the seed flow's `containerImage: redis` resolves to; the build script points it at REDIS
+#: only while it is free or already one of ours (a developer's own Redis image keeps it).
+SEED_REDIS = "redis:latest"
+#: The label every image the build script builds carries (the fingerprint of its inputs).
+IMAGE_LABEL = "io.yaml2dag.test-image.fingerprint"
 #: The label every container started by a Run task carries.
 DAG_LABEL = "io.yaml2dag.dag-id"
 #: The password of the `redis_secure` server.
@@ -39,6 +46,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def built_by_the_project(docker_api: Any, tag: str) -> bool:
+    """True when the image `tag` exists and carries the build script's label (so the project may replace it)."""
+    import docker
+
+    try:
+        image = docker_api.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return bool((image.attrs["Config"].get("Labels") or {}).get(IMAGE_LABEL))
 
 
 def port_is_free(port: int) -> bool:

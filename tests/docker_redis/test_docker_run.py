@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import states
 
-from docker_redis.support import BUSYBOX, DAG_LABEL, free_port, wait_for
+from docker_redis.support import BUSYBOX, DAG_LABEL, REDIS, free_port, wait_for
 
 pytestmark = [pytest.mark.airflow, pytest.mark.docker, pytest.mark.usefixtures("test_images")]
 
@@ -314,7 +314,7 @@ def test_port_bindings_publish_a_container_port(run_flow, docker_api):
         tasks:
           - id: start
             type: io.kestra.plugin.docker.Run
-            containerImage: redis
+            containerImage: {REDIS}
             wait: false
             portBindings: ["127.0.0.1:{port}:6379/tcp"]
         """

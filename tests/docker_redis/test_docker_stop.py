@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import states
 
-from docker_redis.support import BUSYBOX
+from docker_redis.support import BUSYBOX, REDIS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.docker, pytest.mark.usefixtures("test_images")]
 
@@ -54,7 +54,7 @@ def test_kill_by_name_then_delete(run_flow, docker_api, sleeper):
 
 
 def test_stop_by_id_prefix_and_keep_the_container(run_flow, docker_api):
-    container = docker_api.containers.run("redis", detach=True)
+    container = docker_api.containers.run(REDIS, detach=True)
     try:
         result = run_flow(stop_flow(container.id[:10], 'delete: "{{ 1 > 2 }}"'))
         assert states(result) == {"stop": "success"}

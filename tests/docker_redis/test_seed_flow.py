@@ -7,7 +7,12 @@ from conftest import states
 
 from docker_redis.support import SEED_FLOW, port_is_free
 
-pytestmark = [pytest.mark.airflow, pytest.mark.docker, pytest.mark.redis, pytest.mark.usefixtures("test_images")]
+pytestmark = [
+    pytest.mark.airflow,
+    pytest.mark.docker,
+    pytest.mark.redis,
+    pytest.mark.usefixtures("test_images", "seed_redis_image"),
+]
 
 SEED_ASSERT = '"{{outputs.get.data == flow.id}}"'
 
