@@ -205,8 +205,8 @@ def test_missing_file_exits_2(tmp_path, capsys):
     assert "cannot read file" in capsys.readouterr().err
 
 
-def test_command_leaves_no_airflow_home_behind(tmp_path):
-    """Without AIRFLOW_HOME the command uses a throw-away one, as `run` does, and prints only the DAG."""
+def test_command_needs_no_airflow_home_and_imports_no_airflow(tmp_path):
+    """The command prints the plan: no Airflow home is created, no Airflow module imported."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     env["HOME"] = str(tmp_path)
     process = subprocess.run(
@@ -219,3 +219,12 @@ def test_command_leaves_no_airflow_home_behind(tmp_path):
     assert process.returncode == 0, process.stderr
     assert json.loads(process.stdout)["dag_id"] == "company.team.finally_example"
     assert not (tmp_path / "airflow").exists()
+    probe = (
+        "import sys, runpy; sys.argv = ['yaml2dag', 'compile', sys.argv[1]]\n"
+        "try:\n    runpy.run_module('yaml2dag.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'), file=sys.stderr)"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", probe, str(EXAMPLES / "flowables.yaml")], capture_output=True, text=True, env=env
+    )
+    assert process.stderr.strip().splitlines()[-1] == "[]"

@@ -7,12 +7,16 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yaml2dag.errors import FlowError, FlowValidationError
+
+if TYPE_CHECKING:
+    from yaml2dag.inputs import ParamSpec
+    from yaml2dag.plan import DagPlan, PlannedTask
+    from yaml2dag.triggers import AssetCondition, ScheduleSpec
 
 EXIT_SUCCESS, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 _COLOURS = {"success": "32", "warning": "33", "failed": "31", "upstream_failed": "33", "skipped": "90", "error": "31"}
@@ -243,6 +247,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _compile(args: argparse.Namespace) -> int:
     from yaml2dag.flowfile import read_flow
+    from yaml2dag.plan import plan_flow
 
     try:
         flow = read_flow(args.flow)
@@ -252,19 +257,7 @@ def _compile(args: argparse.Namespace) -> int:
     except OSError as exc:
         _print_errors([FlowError(f"cannot read file: {exc.strerror}", str(args.flow))], args.json)
         return EXIT_INVALID
-    throw_away = "AIRFLOW_HOME" not in os.environ
-    if throw_away:  # compiling reads Airflow's configuration; keep the user's home untouched
-        os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="yaml2dag-airflow-")
-    try:
-        from yaml2dag.compiler import compile_flow
-
-        structure = _dag_structure(compile_flow(flow, str(args.flow)))
-    except FlowValidationError as exc:
-        _print_errors([_in_file(error, str(args.flow)) for error in exc.errors], args.json)
-        return EXIT_INVALID
-    finally:
-        if throw_away:
-            shutil.rmtree(os.environ.pop("AIRFLOW_HOME"), ignore_errors=True)
+    structure = _plan_structure(plan_flow(flow, str(args.flow)))
     if args.json:
         print(json.dumps(structure, indent=2, default=str))
     else:
@@ -272,77 +265,71 @@ def _compile(args: argparse.Namespace) -> int:
     return EXIT_SUCCESS
 
 
-def _in_file(error: FlowError, file: str) -> FlowError:
-    """Errors raised while building the DAG do not know the file: name it."""
-    if error.file != "<string>":
-        return error
-    return FlowError(error.message, file, error.line, error.column, error.path, error.hint)
-
-
-def _dag_structure(dag: Any) -> dict[str, Any]:
-    """What a compiled DAG is made of, as plain data (the `compile` command's output)."""
+def _plan_structure(plan: DagPlan) -> dict[str, Any]:
+    """What a flow's DAG is made of, as plain data (the `compile` command's output), from its plan."""
+    order = {task_id: index for index, task_id in enumerate(plan.tasks)}
     return {
-        "dag_id": dag.dag_id,
-        "description": dag.description,
-        "schedule": _schedule_structure(dag.timetable),
-        "max_active_runs": dag.max_active_runs,
-        "tags": sorted(dag.tags),
-        "params": {name: _param_structure(dag.params.get_param(name)) for name in dag.params},
-        "tasks": [_task_structure(task, dag) for task in dag.tasks],
+        "dag_id": plan.dag_id,
+        "description": plan.description,
+        "schedule": _schedule_structure(plan.schedule),
+        "max_active_runs": plan.max_active_runs,
+        "tags": sorted(plan.tags),
+        "params": {name: _param_structure(spec) for name, spec in plan.params.items()},
+        "tasks": [_task_structure(task, order) for task in plan.tasks.values()],
     }
 
 
-def _schedule_structure(timetable: Any) -> dict[str, Any] | None:
-    timed = getattr(timetable, "timetable", None) or timetable  # AssetOrTimeSchedule holds a time schedule
-    crons = getattr(timed, "timetables", None) or ([timed] if hasattr(timed, "expression") else [])
-    condition = getattr(timetable, "asset_condition", None)  # Flow triggers: the upstream flows' end events
-    structure: dict[str, Any] = {"timetable": type(timetable).__name__}
-    if crons:
-        zone = crons[0].timezone
-        structure.update(cron=[cron.expression for cron in crons], timezone=getattr(zone, "name", zone))
-    if condition is not None:
-        structure["assets"] = _asset_condition(condition)
-    return structure if len(structure) > 1 else None
+def _schedule_structure(schedule: ScheduleSpec | None) -> dict[str, Any] | None:
+    if schedule is None:
+        return None
+    if schedule.crons and schedule.assets is not None:
+        timetable = "AssetOrTimeSchedule"
+    elif schedule.assets is not None:
+        timetable = "AssetTriggeredTimetable"
+    else:
+        timetable = "CronTriggerTimetable" if len(schedule.crons) == 1 else "MultipleCronTriggerTimetable"
+    structure: dict[str, Any] = {"timetable": timetable}
+    if schedule.crons:
+        structure.update(cron=list(schedule.crons), timezone=schedule.timezone)
+    if schedule.assets is not None:
+        structure["assets"] = _asset_text(schedule.assets)
+    return structure
 
 
-def _asset_condition(condition: Any) -> str:
-    """An asset schedule as text: URIs joined by `|` (any of) and `&` (all of), nested in parentheses."""
-    from airflow.sdk import AssetAll, AssetAny
-
-    if isinstance(condition, AssetAny | AssetAll):
-        joined = (" | " if isinstance(condition, AssetAny) else " & ").join(
-            _asset_condition(item) for item in condition.objects
-        )
-        return f"({joined})"
-    return str(getattr(condition, "uri", condition))
+def _asset_text(condition: AssetCondition) -> str:
+    """An asset condition as text: URIs joined by `|` (any of) and `&` (all of), nested in parentheses."""
+    if isinstance(condition, str):
+        return condition
+    kind, items = condition
+    return "(" + (" | " if kind == "any" else " & ").join(_asset_text(item) for item in items) + ")"
 
 
-def _param_structure(param: Any) -> dict[str, Any]:
-    from airflow.sdk.definitions._internal.types import is_arg_set
-
-    has_default = is_arg_set(param.value)
-    result: dict[str, Any] = {"required": not has_default, "schema": param.schema}
-    if has_default:
-        result["default"] = param.value
-    if param.description:
-        result["description"] = param.description
+def _param_structure(spec: ParamSpec) -> dict[str, Any]:
+    result: dict[str, Any] = {"required": not spec.has_default, "schema": dict(spec.schema)}
+    if spec.has_default:
+        result["default"] = spec.default
+    if spec.description:
+        result["description"] = spec.description
     return result
 
 
-def _task_structure(task: Any, dag: Any) -> dict[str, Any]:
-    group = task.task_group
+def _task_structure(task: PlannedTask, order: dict[str, int]) -> dict[str, Any]:
+    from yaml2dag.retries import retry_arguments_of
+
+    retry = retry_arguments_of(task.retry) if task.retry is not None else {}
+    timeout = task.arguments.get("execution_timeout")
     return {
         "task_id": task.task_id,
-        "operator": f"{type(task).__module__}.{type(task).__name__}",
-        "kestra_type": getattr(task, "kestra_type", None),
-        "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
-        "group": None if group is None or group.is_root else group.group_id,
-        "teardown": bool(task.is_teardown),
-        "fails_run": bool(getattr(task, "on_failure_fail_dagrun", False)),
-        "upstream": [task_id for task_id in dag.task_ids if task_id in task.upstream_task_ids],
-        "retries": task.retries,
-        "retry_delay": task.retry_delay.total_seconds() if task.retries else None,
-        "execution_timeout": task.execution_timeout.total_seconds() if task.execution_timeout else None,
+        "operator": task.operator.replace(":", "."),
+        "kestra_type": task.arguments.get("kestra_type"),
+        "trigger_rule": task.trigger_rule,
+        "group": task.group,
+        "teardown": task.role == "teardown",
+        "fails_run": task.fails_run,
+        "upstream": sorted({*task.upstream, *task.setups}, key=order.__getitem__),
+        "retries": retry.get("retries", 0),
+        "retry_delay": retry["retry_delay"].total_seconds() if retry.get("retries") else None,
+        "execution_timeout": timeout.total_seconds() if timeout else None,
     }
 
 
@@ -351,12 +338,12 @@ def _print_structure(structure: dict[str, Any]) -> None:
     schedule = structure["schedule"]
     parts = []
     if schedule and "cron" in schedule:
-        parts.append(f"{', '.join(schedule['cron'])} ({schedule['timezone']})")
+        parts.append(f"{', '.join(schedule['cron'])} ({schedule['timezone'] or 'Airflow default time zone'})")
     if schedule and "assets" in schedule:
         parts.append(f"when these flows end: {schedule['assets']}")
     when = "; or ".join(parts) or "none (triggered by hand)"
     print(f"  schedule:        {when}")
-    print(f"  max active runs: {structure['max_active_runs']}")
+    print(f"  max active runs: {structure['max_active_runs'] or 'Airflow default'}")
     print(f"  tags:            {', '.join(structure['tags']) or '-'}")
     print("  params:" + ("" if structure["params"] else "          -"))
     for name, param in structure["params"].items():

@@ -12,45 +12,49 @@ import functools
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from yaml2dag.inputs import build_params, input_fields
+from yaml2dag.inputs import build_params_of, input_fields
 from yaml2dag.model import Flow
 from yaml2dag.operators.context import FlowInfo
 from yaml2dag.plan import DagPlan, PlannedGroup, PlannedTask, plan_flow
 from yaml2dag.retries import retry_arguments_of
 from yaml2dag.tasktypes.flowable import FlowableBase
-from yaml2dag.triggers import build_schedule, has_cron_schedule
+from yaml2dag.triggers import build_schedule
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG, BaseOperator
 
 #: A fixed start date: runs are triggered or scheduled from now on, never back-filled.
 START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-_TAG_LIMIT = 100
 
 
 def compile_flow(flow: Flow, source: str | None = None) -> DAG:
     """Build the Airflow DAG for `flow`; `source` (the file path) is shown in the DAG docs."""
+    plan = plan_flow(flow, source)
+    with build_dag(plan) as dag:
+        _Emitter(plan, flow_info(flow)).emit()
+    return dag
+
+
+def build_dag(plan: DagPlan) -> DAG:
+    """The DAG object of a plan, without its tasks."""
     from airflow.sdk import DAG
 
     limits = configured_dag_defaults()
-    if flow.concurrency:
-        limits = {**limits, "max_active_runs": flow.concurrency.limit}
-    dag = DAG(
-        dag_id=flow.dag_id,
-        description=_summary(flow.description),
-        doc_md=_doc(flow, source),
-        schedule=build_schedule(flow),
+    if plan.max_active_runs is not None:
+        limits = {**limits, "max_active_runs": plan.max_active_runs}
+    return DAG(
+        dag_id=plan.dag_id,
+        description=plan.description,
+        doc_md=plan.doc_md,
+        schedule=build_schedule(plan.schedule),
         # No start date under a cron: the first run is the next fire time, never a past one (Kestra).
-        start_date=None if has_cron_schedule(flow) else START_DATE,
+        start_date=None if plan.schedule and plan.schedule.crons else START_DATE,
         catchup=False,
-        tags=_tags(flow),
-        params=build_params(flow.inputs),
+        tags=list(plan.tags),
+        params=build_params_of(plan.params),
         auto_register=False,
         **limits,
     )
-    with dag:
-        _Emitter(plan_flow(flow), flow_info(flow)).emit()
-    return dag
 
 
 def flow_info(flow: Flow) -> FlowInfo:
@@ -157,24 +161,3 @@ def configured_dag_defaults() -> dict[str, Any]:
         "max_consecutive_failed_dag_runs": conf.getint("core", "max_consecutive_failed_dag_runs_per_dag"),
         "disable_bundle_versioning": conf.getboolean("dag_processor", "disable_bundle_versioning"),
     }
-
-
-def _summary(description: str | None) -> str | None:
-    if not description:
-        return None
-    first_line = description.strip().splitlines()[0]
-    return first_line[:200]
-
-
-def _doc(flow: Flow, source: str | None) -> str:
-    parts = [f"**Kestra flow** `{flow.namespace}` / `{flow.id}`"]
-    if source:
-        parts.append(f"Source: `{source}`")
-    if flow.description:
-        parts.append(flow.description)
-    return "\n\n".join(parts)
-
-
-def _tags(flow: Flow) -> list[str]:
-    tags = [flow.namespace, *(f"{key}:{value}" for key, value in flow.labels.items())]
-    return [tag[:_TAG_LIMIT] for tag in tags]

@@ -606,11 +606,20 @@ _PARAM_TYPES: dict[str, dict[str, Any]] = {
 }
 
 
-def build_params(inputs: list[FlowInput]) -> dict[str, Any]:
-    """Flow inputs as Airflow Params: the trigger form shows them, typed and validated."""
-    from airflow.sdk import Param
+@dataclass(frozen=True)
+class ParamSpec:
+    """An input as an Airflow Param, as data: the trigger form's field (`build_params` makes the Param)."""
 
-    params: dict[str, Any] = {}
+    schema: Mapping[str, Any]
+    description: str | None = None
+    #: The value when none is given; absent (`has_default` false): the run cannot start without one.
+    default: Any = None
+    has_default: bool = False
+
+
+def param_specs(inputs: list[FlowInput]) -> dict[str, ParamSpec]:
+    """Flow inputs as Param specs: typed, with the defaults Kestra would use."""
+    specs: dict[str, ParamSpec] = {}
     for flow_input in inputs:
         schema = param_schema(flow_input)
         default = flow_input.defaults
@@ -621,11 +630,26 @@ def build_params(inputs: list[FlowInput]) -> dict[str, Any]:
             default = _scalar_text(values[0])
         if default is None:
             default = flow_input.scheduled_default
-        if default is None and flow_input.required and flow_input.dependsOn is None:
-            params[flow_input.id] = Param(description=flow_input.description, schema=schema)
-        else:
-            params[flow_input.id] = Param(default, description=flow_input.description, schema=schema)
-    return params
+        required = default is None and flow_input.required and flow_input.dependsOn is None
+        specs[flow_input.id] = ParamSpec(schema, flow_input.description, default, has_default=not required)
+    return specs
+
+
+def build_params(inputs: list[FlowInput]) -> dict[str, Any]:
+    """Flow inputs as Airflow Params: the trigger form shows them, typed and validated."""
+    return build_params_of(param_specs(inputs))
+
+
+def build_params_of(specs: Mapping[str, ParamSpec]) -> dict[str, Any]:
+    """Airflow Params from their specs."""
+    from airflow.sdk import Param
+
+    return {
+        name: Param(spec.default, description=spec.description, schema=dict(spec.schema))
+        if spec.has_default
+        else Param(description=spec.description, schema=dict(spec.schema))
+        for name, spec in specs.items()
+    }
 
 
 def param_schema(flow_input: FlowInput) -> dict[str, Any]:

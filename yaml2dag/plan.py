@@ -23,8 +23,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from yaml2dag.inputs import ParamSpec, param_specs
 from yaml2dag.states import EVENT_TASK_ID, STATE_TASK_ID, end_task_id, start_task_id
 from yaml2dag.tasktypes.flowable import AllowFailure, Dag, FlowableBase, ForEach, If, Parallel, Switch
+from yaml2dag.triggers import ScheduleSpec, schedule_spec
 
 if TYPE_CHECKING:
     from yaml2dag.model import Flow
@@ -35,6 +37,7 @@ Role = Literal["task", "setup", "teardown"]
 _FLOWABLE_OPERATORS = "yaml2dag.operators.flowable"
 _EMPTY_OPERATOR = "airflow.providers.standard.operators.empty:EmptyOperator"
 _STATE_OPERATORS = "yaml2dag.operators.state"
+_TAG_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -83,16 +86,35 @@ class DagPlan:
     members: tuple[str, ...]
     tasks: Mapping[str, PlannedTask]
     groups: Mapping[str, PlannedGroup]
+    #: The DAG list's one-line description, and the DAG docs (markdown).
+    description: str | None = None
+    doc_md: str = ""
+    tags: tuple[str, ...] = ()
+    #: Runs at once (`concurrency.limit`); None: Airflow's configured default.
+    max_active_runs: int | None = None
+    schedule: ScheduleSpec | None = None
+    #: The inputs as the trigger form's Params.
+    params: Mapping[str, ParamSpec] = field(default_factory=dict)
 
     def group_of(self, member: str) -> str | None:
         """The id of the group holding a task or group (None: the DAG's root)."""
         return next((group.group_id for group in self.groups.values() if member in group.members), None)
 
 
-def plan_flow(flow: Flow) -> DagPlan:
-    """Plan the DAG of a validated flow (pure: no Airflow import, the same result every call)."""
+def plan_flow(flow: Flow, source: str | None = None) -> DagPlan:
+    """Plan the DAG of a validated flow (pure: no Airflow import, the same result every call).
+
+    `source`, the flow file's path, is named in the DAG docs.
+    """
     planner = _Planner(flow)
-    return planner.plan()
+    return planner.plan(
+        description=_summary(flow.description),
+        doc_md=_doc(flow, source),
+        tags=_tags(flow),
+        max_active_runs=flow.concurrency.limit if flow.concurrency else None,
+        schedule=schedule_spec(flow),
+        params=param_specs(flow.inputs),
+    )
 
 
 @dataclass
@@ -160,7 +182,7 @@ class _Planner:
         self.root: list[str] = []
         self.scope = _Scope(retry=flow.retry)
 
-    def plan(self) -> DagPlan:
+    def plan(self, **dag: Any) -> DagPlan:
         main = self.chain(_enabled(self.flow.tasks))
         main_exits = [node.exit for node in main]
         errors: list[str] = []
@@ -181,6 +203,7 @@ class _Planner:
                 group_id: PlannedGroup(group_id, group["tooltip"], tuple(group["members"]), group["expand_over"])
                 for group_id, group in self.groups.items()
             },
+            **dag,
         )
 
     # --- ids, groups and drafts ------------------------------------------------------------------
@@ -466,3 +489,24 @@ _COMMON_DEFAULTS: dict[str, Any] = {"run_if": None, "allow_failure": False, "all
 
 def _without_defaults(arguments: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in arguments.items() if _COMMON_DEFAULTS.get(name, ...) != value}
+
+
+def _summary(description: str | None) -> str | None:
+    if not description:
+        return None
+    first_line = description.strip().splitlines()[0]
+    return first_line[:200]
+
+
+def _doc(flow: Flow, source: str | None) -> str:
+    parts = [f"**Kestra flow** `{flow.namespace}` / `{flow.id}`"]
+    if source:
+        parts.append(f"Source: `{source}`")
+    if flow.description:
+        parts.append(flow.description)
+    return "\n\n".join(parts)
+
+
+def _tags(flow: Flow) -> tuple[str, ...]:
+    tags = [flow.namespace, *(f"{key}:{value}" for key, value in flow.labels.items())]
+    return tuple(tag[:_TAG_LIMIT] for tag in tags)

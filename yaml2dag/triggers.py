@@ -378,51 +378,44 @@ def flow_trigger_variables(events: Iterable[Any]) -> dict[str, Any] | None:
 # --- the Airflow schedule ---------------------------------------------------------------------------
 
 
-def build_schedule(flow: Flow) -> Any:
-    """The DAG's schedule: a cron timetable, an asset condition, both (`AssetOrTimeSchedule`) or None."""
-    from airflow.sdk import AssetOrTimeSchedule
-
-    timetable = build_timetable(flow)
-    assets = build_asset_condition(flow)
-    if timetable is not None and assets is not None:
-        return AssetOrTimeSchedule(timetable=timetable, assets=assets)
-    return timetable if timetable is not None else assets
+#: An asset condition as data: an asset URI, or ("any" | "all", the conditions it joins).
+AssetCondition = str | tuple[str, tuple["AssetCondition", ...]]
 
 
-def build_timetable(flow: Flow) -> Any:
-    """The Airflow timetable of the flow's enabled Schedule triggers, or None.
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """The DAG's schedule as data: Schedule triggers' crons and Flow triggers' asset condition (or both)."""
 
-    The first run is the first fire time after the DAG appears (never one in the past), and after
-    a pause or downtime only the latest missed fire time runs (`catchup=False`).
-    """
-    from airflow.sdk import CronTriggerTimetable, MultipleCronTriggerTimetable
+    crons: tuple[str, ...] = ()
+    #: The crons' IANA time zone; None: Airflow's default time zone.
+    timezone: str | None = None
+    assets: AssetCondition | None = None
 
+
+def schedule_spec(flow: Flow) -> ScheduleSpec | None:
+    """The schedule of the flow's enabled Schedule and Flow triggers, or None (runs are triggered by hand)."""
     schedules = [t for t in flow.triggers if t.type in SCHEDULE_TYPES and not t.disabled]
-    if not schedules:
-        return None
     # Validation guarantees that every enabled Schedule trigger uses the same timezone.
-    zone = schedules[0].timezone or _default_timezone()
-    crons = list(dict.fromkeys(airflow_cron(t.cron or "", t.withSeconds) for t in schedules))
-    # timedelta(0): a new DAG waits for the next fire time (Kestra does not run a past one).
-    never_past = dt.timedelta(0)
-    if len(crons) == 1:
-        return CronTriggerTimetable(crons[0], timezone=zone, run_immediately=never_past)
-    return MultipleCronTriggerTimetable(*crons, timezone=zone, run_immediately=never_past)
+    crons = tuple(dict.fromkeys(airflow_cron(t.cron or "", t.withSeconds) for t in schedules))
+    zone = schedules[0].timezone if schedules else None
+    assets = _asset_condition(flow)
+    if not crons and assets is None:
+        return None
+    return ScheduleSpec(crons, zone, assets)
 
 
-def build_asset_condition(flow: Flow) -> Any:
+def _asset_condition(flow: Flow) -> AssetCondition | None:
     """The asset condition of the flow's enabled Flow triggers (any trigger fires), or None."""
-    from airflow.sdk import Asset, AssetAll, AssetAny
 
-    def any_of(items: list[Any]) -> Any:
-        return items[0] if len(items) == 1 else AssetAny(*items)
+    def any_of(items: list[AssetCondition]) -> AssetCondition:
+        return items[0] if len(items) == 1 else ("any", tuple(items))
 
-    conditions = []
+    conditions: list[AssetCondition] = []
     for index, trigger in enumerate(flow.triggers):
         if trigger.type not in FLOW_TRIGGER_TYPES or trigger.disabled:
             continue
         per_flow = [
-            any_of([Asset(uri=flow_state_uri(u.namespace, u.flow_id, state)) for state in u.states])
+            any_of([flow_state_uri(u.namespace, u.flow_id, state) for state in u.states])
             for u in flow_upstreams(trigger, ("triggers", index))
         ]
         if not per_flow:
@@ -430,8 +423,42 @@ def build_asset_condition(flow: Flow) -> Any:
         if len(per_flow) == 1:
             conditions.append(per_flow[0])
         else:
-            conditions.append(AssetAny(*per_flow) if trigger.mode == "ANY" else AssetAll(*per_flow))
+            conditions.append(("any" if trigger.mode == "ANY" else "all", tuple(per_flow)))
     return any_of(conditions) if conditions else None
+
+
+def build_schedule(spec: ScheduleSpec | None) -> Any:
+    """The Airflow schedule of a `ScheduleSpec`: a cron timetable, an asset condition, both, or None.
+
+    The first run is the first fire time after the DAG appears (never one in the past), and after
+    a pause or downtime only the latest missed fire time runs (`catchup=False`).
+    """
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, MultipleCronTriggerTimetable
+
+    if spec is None:
+        return None
+    timetable = None
+    if spec.crons:
+        zone = spec.timezone or _default_timezone()
+        # timedelta(0): a new DAG waits for the next fire time (Kestra does not run a past one).
+        never_past = dt.timedelta(0)
+        if len(spec.crons) == 1:
+            timetable = CronTriggerTimetable(spec.crons[0], timezone=zone, run_immediately=never_past)
+        else:
+            timetable = MultipleCronTriggerTimetable(*spec.crons, timezone=zone, run_immediately=never_past)
+    assets = None if spec.assets is None else _build_assets(spec.assets)
+    if timetable is not None and assets is not None:
+        return AssetOrTimeSchedule(timetable=timetable, assets=assets)
+    return timetable if timetable is not None else assets
+
+
+def _build_assets(condition: AssetCondition) -> Any:
+    from airflow.sdk import Asset, AssetAll, AssetAny
+
+    if isinstance(condition, str):
+        return Asset(uri=condition)
+    kind, items = condition
+    return (AssetAny if kind == "any" else AssetAll)(*(_build_assets(item) for item in items))
 
 
 def _default_timezone() -> str:
