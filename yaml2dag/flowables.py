@@ -21,7 +21,7 @@ def check_flowable(task: FlowableBase, raw: dict[str, Any], path: DocPath, colle
     if isinstance(task, Dag):
         _check_dag(task, path, collector)
     if isinstance(task, ForEach):
-        for child_path, child, _ in walk_task(path, task, raw):
+        for child_path, child, _ in walk_task(tuple(path), task, raw):
             if child is not task:
                 _check_loop_body(child, child_path, collector)
 

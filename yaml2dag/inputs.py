@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +121,7 @@ def _check_text(flow_input: FlowInput, text: str) -> None:
     choices = flow_input.values or flow_input.options
     listed = [_scalar_text(choice) for choice in choices or []]
     if flow_input.type in ("ENUM", "SELECT") and listed and not flow_input.allowCustomValue and text not in listed:
-        raise ValueError(f"must be one of {', '.join(map(str, choices))}; got `{text}`")
+        raise ValueError(f"must be one of {', '.join(listed)}; got `{text}`")
 
 
 def _check_lists(flow_input: FlowInput, value: Any) -> Any:
@@ -400,7 +400,7 @@ def check_inputs(flow: Flow, scheduled: bool, collector: Collector) -> None:
             _check_scheduled_input(flow_input, schedule_values, ("inputs", index), collector)
 
 
-def check_input_list(inputs: list[FlowInput], path: tuple[str | int, ...], collector: Collector) -> None:
+def check_input_list(inputs: Sequence[FlowInput], path: tuple[str | int, ...], collector: Collector) -> None:
     """Add a located error for every input of `inputs` (at `path`) that cannot become a valid Param.
 
     Flow `inputs` and a Pause's `onResume` inputs are checked alike.

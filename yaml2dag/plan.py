@@ -439,10 +439,10 @@ class _Planner:
         nodes = {item.task.id: self.node(item.task) for item in enabled}
         depended_on: set[str] = set()
         for item in enabled:
-            dependencies = [nodes[name] for name in item.dependsOn if name in nodes]
+            upstream = [nodes[name].exit for name in item.dependsOn if name in nodes] or [start]
             depended_on.update(item.dependsOn)
-            for dependency in dependencies or [None]:
-                self.link(start if dependency is None else dependency.exit, nodes[item.task.id])
+            for exit_task in upstream:
+                self.link(exit_task, nodes[item.task.id])
         leaves = [node.exit for name, node in nodes.items() if name not in depended_on]
         return list(nodes.values()), leaves
 

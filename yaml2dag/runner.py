@@ -14,10 +14,10 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from yaml2dag.errors import FlowError, FlowValidationError
 from yaml2dag.flowfile import read_flow
@@ -145,7 +145,7 @@ class _LogCapture:
         self.on_line = on_line
         self.on_finished = on_finished
 
-    def processor(self, logger: Any, method_name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def processor(self, logger: Any, method_name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         if self.current is not None:
             message = str(event.get("event", ""))
             if event.get("positional_args"):
@@ -166,10 +166,11 @@ class _LogCapture:
     def dag_test_record(self, record: logging.LogRecord) -> bool:
         """Follow `dag.test()`'s own "starting/end task" records to know which task is running."""
         message = str(record.msg)
-        if message.startswith("[DAG TEST] starting task_id=") and record.args:
-            self.current = str(record.args[0])
-        elif message.startswith("[DAG TEST] end task task_id=") and record.args and self.on_finished:
-            self.on_finished(str(record.args[0]))
+        args = record.args if isinstance(record.args, tuple) else ()
+        if message.startswith("[DAG TEST] starting task_id=") and args:
+            self.current = str(args[0])
+        elif message.startswith("[DAG TEST] end task task_id=") and args and self.on_finished:
+            self.on_finished(str(args[0]))
         return True
 
 
@@ -377,12 +378,20 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from yaml2dag.operators.context import OUTPUTS_XCOM_KEY, STATE_XCOM_KEY
-    from yaml2dag.operators.state import STATE_TASK_ID
-    from yaml2dag.tasktypes.flowable import FlowableBase, end_task_id, start_task_id
+    from yaml2dag.states import (
+        OUTPUTS_XCOM_KEY,
+        STATE_TASK_ID,
+        STATE_XCOM_KEY,
+        end_task_id,
+        is_warning,
+        start_task_id,
+    )
+    from yaml2dag.tasktypes.flowable import FlowableBase
 
     with create_session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id))
+        rows = cast(
+            "Iterable[XComModel]", session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id))
+        )
         xcoms: dict[tuple[str, str], Any] = {}
         for row in rows:
             value = XComModel.deserialize_value(row)
@@ -400,7 +409,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
 
     def result(task_id: str, output_id: str | None = None, output_key: str = "return_value") -> TaskResult:
         state, start, end = instances_by_id[task_id]
-        if state == "success" and xcoms.get((task_id, STATE_XCOM_KEY)) == "WARNING":
+        if state == "success" and is_warning(xcoms.get((task_id, STATE_XCOM_KEY))):
             state = "warning"
         outputs = xcoms.get((output_id or task_id, output_key)) if task_id != STATE_TASK_ID else None
         return TaskResult(state, outputs, capture.lines.get(task_id, []), start, end)
@@ -416,7 +425,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
             loop = loops.get(task.id)
             if loop is not None and isinstance(tasks[task.id].outputs, dict):
                 values = xcoms.get((start_task_id(loop), "return_value")) or []
-                per_index = tasks[task.id].outputs
+                per_index = cast("dict[int, Any]", tasks[task.id].outputs)
                 tasks[task.id].outputs = {v: per_index[i] for i, v in enumerate(values) if i in per_index}
     state_task = result(STATE_TASK_ID) if STATE_TASK_ID in instances_by_id else None
     run_state = _state_name(dag_run.state)

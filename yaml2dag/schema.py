@@ -11,8 +11,9 @@ Only the CLI imports this module (`yaml2dag schema`); DAG parsing never does.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
 
@@ -68,13 +69,16 @@ def _mark_unsupported(json_schema: JsonSchemaValue, model: type[KestraModel]) ->
 def flow_schema() -> dict[str, Any]:
     """The JSON Schema of a flow file: the flow's properties at the root, every task type in `definitions`."""
     task_classes = list(dict.fromkeys(TASK_TYPES.values()))
+    keys: list[tuple[type[BaseModel], Literal["validation"]]] = [
+        (model, "validation") for model in (Flow, *task_classes)
+    ]
     refs, generated = models_json_schema(
-        [(model, "validation") for model in (Flow, *task_classes)],
+        keys,
         ref_template=_REF,
         schema_generator=_EditorSchema,
     )
     definitions: dict[str, Any] = generated["$defs"]
-    names = {model: refs[(model, "validation")]["$ref"].rsplit("/", 1)[-1] for model in (Flow, *task_classes)}
+    names = {key[0]: refs[key]["$ref"].rsplit("/", 1)[-1] for key in keys}
     for model in task_classes:
         _name_type(definitions[names[model]], model)
     definitions["Task"] = _task_union(definitions.pop(TaskBase.__name__), task_classes, names)

@@ -437,7 +437,7 @@ def build_schedule(spec: ScheduleSpec | None) -> Any:
 
     if spec is None:
         return None
-    timetable = None
+    timetable: CronTriggerTimetable | MultipleCronTriggerTimetable | None = None
     if spec.crons:
         zone = spec.timezone or _default_timezone()
         # timedelta(0): a new DAG waits for the next fire time (Kestra does not run a past one).

@@ -21,7 +21,7 @@ from yaml2dag.loader import DocPath, format_path
 from yaml2dag.model import RESERVED_FLOW_IDS, Flow
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
 from yaml2dag.tasktypes.base import KestraModel, is_expression
-from yaml2dag.tasktypes.flowable import FlowableBase, walk_task
+from yaml2dag.tasktypes.flowable import FlowableBase, SlotPath, walk_task
 from yaml2dag.tasktypes.subflow import Pause
 from yaml2dag.triggers import check_triggers, has_schedule
 
@@ -97,7 +97,7 @@ def _parse_task(item: Any, path: DocPath, collector: Collector) -> TaskBase | No
     try:
         task = task_class.model_validate(item)
     except pydantic.ValidationError as exc:
-        _add_pydantic_errors(exc, path, task_class, item, collector)
+        _add_pydantic_errors(exc, tuple(path), task_class, item, collector)
         return None
     return task if children_ok else None
 
@@ -120,7 +120,7 @@ def _with_parsed_children(
     return parsed, children_ok
 
 
-def walk_tasks(flow: Flow, data: dict[str, Any]) -> Iterator[tuple[DocPath, TaskBase, dict[str, Any]]]:
+def walk_tasks(flow: Flow, data: dict[str, Any]) -> Iterator[tuple[SlotPath, TaskBase, dict[str, Any]]]:
     """Every task of the flow at any depth, with its YAML path and raw mapping, in file order."""
     for block in TASK_BLOCKS:
         for index, task in enumerate(_block(flow, block)):
@@ -264,7 +264,7 @@ def _check_flow(flow: Flow, data: dict[str, Any], collector: Collector) -> None:
         if isinstance(task, FlowableBase):
             check_flowable(task, raw, path, collector)
         if isinstance(task, Pause) and task.onResume:
-            check_input_list(task.onResume, (*path, "onResume"), collector)
+            check_input_list(list(task.onResume), (*path, "onResume"), collector)
 
 
 def _check_fixed_durations(task: TaskBase, path: tuple[str | int, ...], collector: Collector) -> None:

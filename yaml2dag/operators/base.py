@@ -116,6 +116,11 @@ class KestraOperator(BaseOperator):
                     properties[name] = not any(name in vars(owner) for owner in chain)
         cls.kestra_properties = properties
 
+    if TYPE_CHECKING:
+        # The task type's properties are set from its declaration (see `__init_subclass__`);
+        # their types are the declaration's, checked when the flow is validated.
+        def __getattr__(self, name: str) -> Any: ...
+
     def kestra_context(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """The Kestra variables of this attempt (built once, then reused)."""
         if self._kestra_context is None:
@@ -223,8 +228,11 @@ class KestraOperator(BaseOperator):
         if state == "WARNING":
             context["ti"].xcom_push(key=STATE_XCOM_KEY, value=state)
 
-    def run(self, context: Any) -> dict[str, Any] | None:
-        """Do the task's work; return its outputs (`outputs.<taskId>.<field>`) or None."""
+    def run(self, context: Any) -> dict[str, Any] | list[str] | None:
+        """Do the task's work; return its outputs (`outputs.<taskId>.<field>`) or None.
+
+        (A ForEach's start returns its values: the list its body is mapped over.)
+        """
         raise NotImplementedError
 
 

@@ -209,8 +209,8 @@ class DockerRunOperator(_DockerOperator, task_type=Run):
             "identitytoken": credentials.get("identityToken"),
             "auth": credentials.get("auth"),
         }
-        auth = {key: value for key, value in auth.items() if value}
-        return auth or None
+        present = {key: str(value) for key, value in auth.items() if value}
+        return present or None
 
     def _create(self, client: Any, image: str, settings: _ContainerSettings, labels: dict[str, str]) -> str:
         from docker.errors import APIError
@@ -399,7 +399,7 @@ def _registry_host(registry: str | None) -> str | None:
     return None if host is None or host in _DOCKER_HUB else host
 
 
-def _remove(client: Any, container_id: str, log: logging.Logger) -> None:
+def _remove(client: Any, container_id: str, log: logging.Logger | Any) -> None:
     """Kill (if running) and remove a container; a container already gone is fine."""
     from docker.errors import APIError, NotFound
 

@@ -141,7 +141,8 @@ class PauseOperator(KestraOperator, task_type=Pause):
             return self._resumed_by_a_person(event)
         if self._first_wait()[1] == "timeout":
             raise TaskFailure(f"Pause timed out: nobody resumed the run within {self._timeout_text()}")
-        return self._duration_elapsed(context)
+        self._duration_elapsed(context)
+        return None
 
     def _resumed_by_a_person(self, event: Mapping[str, Any]) -> dict[str, Any]:
         values = self._checked_inputs(event.get("params_input") or {})

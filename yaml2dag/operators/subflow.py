@@ -58,12 +58,16 @@ class SubflowOperator(KestraOperator, task_type=Subflow):
             self.log.info("Started run %s of %s (wait: false)", run_id, target)
             return outputs
         from airflow.providers.standard.triggers.external_task import DagStateTrigger
+        from airflow.utils.state import DagRunState
 
         context["ti"].xcom_push(key="return_value", value=outputs)
         self.log.info("Started run %s of %s; waiting for it to end", run_id, target)
         self.defer(
             trigger=DagStateTrigger(
-                dag_id=target, states=["success", "failed"], run_ids=[run_id], poll_interval=POLL_INTERVAL
+                dag_id=target,
+                states=[DagRunState.SUCCESS, DagRunState.FAILED],
+                run_ids=[run_id],
+                poll_interval=POLL_INTERVAL,
             ),
             method_name="resume_subflow",
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, GetCoreSchemaHandler, model_validator
-from pydantic_core import core_schema
+from pydantic import AfterValidator, Field, model_validator
 
+from yaml2dag.flowinputs import SUPPORTED_INPUT_TYPES, FlowInput
 from yaml2dag.tasktypes.base import DurationText, TaskBase, Text, choice, parse_duration, rendered
 
 _OPERATORS = "yaml2dag.operators"
@@ -50,23 +50,14 @@ class Subflow(TaskBase):
         return f"{self.namespace}.{self.flowId}"
 
 
-class _ResumeInput:
-    """An `onResume` entry: validated as a flow input (`FlowInput`), of a type yaml2dag supports.
+def _supported_input(flow_input: FlowInput) -> FlowInput:
+    if flow_input.type not in SUPPORTED_INPUT_TYPES:
+        raise ValueError(f"input type `{flow_input.type}` is not supported by yaml2dag yet")
+    return flow_input
 
-    `yaml2dag.model` imports the task types, so the input model is looked up only when the
-    schema is built (on first use), not when this module is imported.
-    """
 
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        from yaml2dag.flowinputs import SUPPORTED_INPUT_TYPES, FlowInput
-
-        def supported(value: Any) -> Any:
-            if value.type not in SUPPORTED_INPUT_TYPES:
-                raise ValueError(f"input type `{value.type}` is not supported by yaml2dag yet")
-            return value
-
-        return core_schema.no_info_after_validator_function(supported, handler.generate_schema(FlowInput))
+#: An `onResume` entry: a flow input, of a type yaml2dag supports.
+ResumeInput = Annotated[FlowInput, AfterValidator(_supported_input)]
 
 
 class Pause(TaskBase):
@@ -83,7 +74,7 @@ class Pause(TaskBase):
         "RESUME",
         description="When pauseDuration elapses: RESUME (success), WARN (warning), FAIL, or CANCEL the run.",
     )
-    onResume: list[_ResumeInput] = Field(
+    onResume: list[ResumeInput] = Field(
         default_factory=list, description="Inputs asked when resuming (like flow inputs); output `onResume`."
     )
     onPause: dict[str, Any] | None = Field(default=None, description="A task run when the pause starts.")
