@@ -759,7 +759,8 @@ def _mask_secrets(specs: Iterable[InputSpec], values: Mapping[str, Any]) -> None
 
     for spec in specs:
         if spec.type == "SECRET" and values.get(spec.id):
-            mask_secret(str(values[spec.id]), name=spec.id)
+            # Whatever the input id: given a name, Airflow masks only names it finds sensitive.
+            mask_secret(str(values[spec.id]))
 
 
 def _schedule_of(scheduled: tuple[ScheduledInputs, ...], dag_run: Any) -> ScheduledInputs | None:

@@ -124,7 +124,7 @@ def secret(key: Any = None, namespace: Any = None, subkey: Any = None) -> str:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover - Airflow is always installed with yaml2dag
         return value
-    mask_secret(value, name=key)
+    mask_secret(value)  # whatever its name: Airflow would skip names it does not find sensitive
     return value
 
 

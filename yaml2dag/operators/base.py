@@ -171,7 +171,7 @@ class KestraOperator(BaseOperator):
             return self.run(context)
 
         policy = self._kestra_retry_policy()
-        outputs = self.run_guarded(context, attempt)
+        outputs = redacted(self.run_guarded(context, attempt))
         if policy is not None:
             policy.finish(context)
         if self.warning_on_retry and int(context["ti"].try_number or 1) > 1 and not self.allow_warning:
@@ -196,9 +196,12 @@ class KestraOperator(BaseOperator):
             _record_error(context, exc)
             raise
         except Exception as exc:
-            _record_error(context, exc)
+            safe = _without_secrets(exc)
+            _record_error(context, safe)
             if not self._will_retry(context) and self.allow_failure:
-                return self._allowed_failure(context, exc)
+                return self._allowed_failure(context, safe)
+            if safe is not exc:
+                raise safe from None
             raise
 
     def _kestra_retry_policy(self) -> Any:
@@ -269,10 +272,32 @@ def _last_attempt(context: Any, retries: int | None) -> bool:
 
 
 def _record_error(context: Any, error: BaseException) -> None:
-    """Keep a failure's message where `errorLogs()` in `errors` tasks can read it."""
+    """Keep a failure's message (secrets masked) where `errorLogs()` in `errors` tasks can read it."""
     # Reporting must never hide the task's own error.
     with contextlib.suppress(Exception):
-        context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(error))
+        context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=redacted(str(error)))
+
+
+def _without_secrets(error: Exception) -> Exception:
+    """`error`, or a TaskFailure with its message masked when the message holds a secret.
+
+    The task log shows the exception's message; raising the masked one keeps secrets out of
+    it whatever Airflow's log handlers do with exceptions.
+    """
+    message = str(error)
+    masked = redacted(message)
+    return error if masked == message else TaskFailure(masked)
+
+
+def redacted(value: Any) -> Any:
+    """`value` with every secret the task has seen (SECRET inputs, `secret()`, passwords) replaced by `***`.
+
+    Applied to what a task stores (outputs, error messages): Airflow masks logs and rendered fields,
+    not XCom values, which the UI, the REST API and the metadata database show as they are.
+    """
+    from airflow.sdk.log import redact
+
+    return redact(value) if value is not None else None
 
 
 def _without_nulls(outputs: dict[str, Any] | None) -> dict[str, Any] | None:
