@@ -34,9 +34,12 @@ def lines(plan: DagPlan) -> list[str]:
     return rows
 
 
+def _expanded(body: str) -> str:
+    return textwrap.dedent(body).replace("type: Log", f"type: {LOG}").replace("type: flow.", f"type: {FLOW}")
+
+
 def planned(body: str) -> DagPlan:
-    text = "id: golden\nnamespace: tests.plan\n" + textwrap.dedent(body).replace("type: Log", f"type: {LOG}")
-    return plan_flow(parse_flow_text(text.replace("type: flow.", f"type: {FLOW}")))
+    return plan_flow(parse_flow_text("id: golden\nnamespace: tests.plan\n" + _expanded(body)))
 
 
 def state(last: str) -> list[str]:
@@ -199,6 +202,30 @@ CASES = [
         ],
     ),
     (
+        "sequential inside a foreach body",
+        """
+        tasks:
+          - id: each
+            type: flow.ForEach
+            values: [1, 2]
+            tasks:
+              - {id: a, type: Log, message: x}
+              - id: s
+                type: flow.Sequential
+                tasks:
+                  - {id: b, type: Log, message: x}
+        """,
+        [
+            "each.start all_success setup @each",
+            "a all_success <- each.start @each_each",
+            "s.start none_failed setup <- a @s",
+            "b all_success <- s.start @s",
+            "s.end all_done <- b @s",
+            "each.end all_done <- s.end @each",
+            *state("each.end"),
+        ],
+    ),
+    (
         "dag by dependsOn",
         """
         tasks:
@@ -255,6 +282,23 @@ CASES = [
 @pytest.mark.parametrize(("body", "expected"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_golden_plan(body, expected):
     assert lines(planned(body)) == expected
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("body", [case[1] for case in CASES], ids=[case[0] for case in CASES])
+def test_emitted_dag_has_exactly_the_planned_tasks_edges_rules_and_roles(body, airflow_db):
+    from yaml2dag.compiler import compile_flow
+
+    flow = parse_flow_text("id: golden\nnamespace: tests.plan\n" + _expanded(body))
+    plan, dag = plan_flow(flow), compile_flow(flow)
+    assert list(dag.task_dict) == list(plan.tasks)
+    for task_id, task in plan.tasks.items():
+        operator = dag.get_task(task_id)
+        assert operator.upstream_task_ids == {*task.upstream, *task.setups}, task_id
+        assert str(getattr(operator.trigger_rule, "value", operator.trigger_rule)) == task.trigger_rule, task_id
+        assert (operator.is_setup, operator.is_teardown) == (task.role == "setup", task.role == "teardown"), task_id
+        group = operator.task_group
+        assert (None if group is None or group.is_root else group.group_id) == task.group, task_id
 
 
 def test_plan_is_pure_and_repeatable():

@@ -109,11 +109,17 @@ class _Emitter:
         def body(value: Any) -> None:
             self.members(group.members)
             # Edges inside the body first: expanding links the task holding the values to the body's roots.
-            for member in group.members:
-                if member in self.plan.tasks:
-                    self.edges(self.plan.tasks[member])
+            for task_id in self.tasks_in(group):
+                self.edges(self.plan.tasks[task_id])
 
         self.mapped[group.group_id] = body.expand(value=self.operators[group.expand_over].output)
+
+    def tasks_in(self, group: PlannedGroup) -> list[str]:
+        """The ids of the tasks in a group, nested groups included."""
+        found: list[str] = []
+        for member in group.members:
+            found += self.tasks_in(self.plan.groups[member]) if member in self.plan.groups else [member]
+        return found
 
     def operator(self, task: PlannedTask) -> BaseOperator:
         module_name, class_name = task.operator.split(":")
