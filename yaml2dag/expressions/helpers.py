@@ -10,6 +10,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from yaml2dag.errors import RenderError
+from yaml2dag.expressions.sequences import number_range
 from yaml2dag.expressions.values import (
     MISSING,
     MapEntry,
@@ -138,11 +139,9 @@ def concat(*parts: Any) -> str:
     return "".join(java_string(part) for part in parts if part is not None)
 
 
-def number_range(start: Any, end: Any) -> list[Any]:
+def dot_range(start: Any, end: Any) -> list[Any]:
     """`a..b`: Pebble's `range(a, b)` (end included)."""
-    from yaml2dag.expressions.functions import number_range as pebble_range
-
-    return pebble_range(start, end)
+    return number_range(start, end)
 
 
 def is_in(item: Any, container: Any) -> bool:
@@ -249,7 +248,7 @@ HELPERS: dict[str, Any] = {
     "__k_pos": lambda value: arithmetic("*", 1, value),
     "__k_contains": contains,
     "__k_concat": concat,
-    "__k_range": number_range,
+    "__k_range": dot_range,
     "__k_is_in": is_in,
     "__k_iter": iterate,
     "__k_is_null_iter": lambda value: value is _NULL_ITERABLE,

@@ -45,6 +45,10 @@ class KestraEnvironment(SandboxedEnvironment):
         """A plain dict instead of Jinja's ChainMap: each render copies the globals, and a dict copies fast."""
         return {**self.globals, **(d or {})}
 
+    def render_nested(self, value: Any, values: Mapping[str, Any]) -> Any:
+        """What `render()` inside an expression gives (see `functions.NestedRenderer`)."""
+        return render_value(value, values)
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         """Generated code never reads a Python attribute: every lookup goes through `__k_attr`."""
         return False
