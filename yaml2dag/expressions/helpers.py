@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -144,6 +145,32 @@ def dot_range(start: Any, end: Any) -> list[Any]:
     return number_range(start, end)
 
 
+def _not_equals(left: Any, right: Any) -> bool:
+    return not equals(left, right)
+
+
+#: What each operator of a `__k_fold` chain computes.
+_FOLDED: dict[str, Callable[[Any, Any], Any]] = {
+    **{op: functools.partial(arithmetic, op) for op in "+-*/%"},
+    **{op: functools.partial(compare, op) for op in ("<", ">", "<=", ">=")},
+    "==": equals,
+    "equals": equals,
+    "!=": _not_equals,
+    "contains": lambda left, right: contains(left, right),
+    "~": lambda left, right: concat(left, right),
+    "..": lambda left, right: dot_range(left, right),
+    "isIn": lambda left, right: is_in(left, right),
+}
+
+
+def fold(first: Any, *rest: Any) -> Any:
+    """A left-leaning chain `first op1 b op2 c ...` (operators and operands alternate in `rest`), left to right."""
+    value = first
+    for index in range(0, len(rest), 2):
+        value = _FOLDED[rest[index]](value, rest[index + 1])
+    return value
+
+
 def is_in(item: Any, container: Any) -> bool:
     """Kestra `isIn`: compares as strings; on a map it matches keys or values."""
     if item is None or container is None:
@@ -241,7 +268,8 @@ HELPERS: dict[str, Any] = {
     "__k_not_s": _safe(negate),
     "__k_flip": _safe(lambda value: not value),
     "__k_eq": equals,
-    "__k_ne": lambda left, right: not equals(left, right),
+    "__k_ne": _not_equals,
+    "__k_fold": fold,
     "__k_cmp": compare,
     "__k_arith": arithmetic,
     "__k_neg": lambda value: arithmetic("*", -1, value),

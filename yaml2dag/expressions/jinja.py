@@ -30,11 +30,15 @@ from yaml2dag.expressions.library import (
     UNSUPPORTED_FUNCTIONS,
     Spec,
 )
+from yaml2dag.expressions.limits import MAX_NESTING
 
 _ARITHMETIC = {"+", "-", "*", "/", "%"}
 _COMPARISONS = {"<", ">", "<=", ">="}
 _HELPERS_FOR = {"==": "__k_eq", "equals": "__k_eq", "!=": "__k_ne", "contains": "__k_contains"}
 _HELPERS_FOR |= {"~": "__k_concat", "..": "__k_range", "isIn": "__k_is_in"}
+#: Binary operators computed by a `__k_*` helper: a left-leaning chain of them (`a ~ b ~ c`,
+#: `a + b - c`, `a == b == c`) is generated as one `__k_fold` call instead of nested calls.
+FOLDED = frozenset({*_ARITHMETIC, *_COMPARISONS, *_HELPERS_FOR})
 _JINJA_WORDS = {"and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "loop", "self", "recursive"}
 _RAW_UNSAFE = re.compile(r"\{%[-+]?\s*endraw|\r")
 
@@ -53,6 +57,93 @@ def _text(text: str) -> str:
     if not _RAW_UNSAFE.search(text):
         return f"{{% raw %}}{text}{{% endraw %}}"
     return "{{ " + repr(text) + " }}"
+
+
+def chain(node: ast.Binary) -> tuple[ast.Node, list[tuple[str, ast.Node]]]:
+    """The operands of the left-leaning chain that ends at `node`, generated flat (one nesting level).
+
+    `a or b or c` and `a ?? b ?? c` chain the same operator; `a + b ~ c == d` chains any
+    operators of `FOLDED`, which Pebble applies left to right.
+    """
+    rest: list[tuple[str, ast.Node]] = []
+    current: ast.Node = node
+    while isinstance(current, ast.Binary) and (current.op == node.op or (node.op in FOLDED and current.op in FOLDED)):
+        rest.append((current.op, current.right))
+        current = current.left
+    rest.reverse()
+    return current, rest
+
+
+def _balanced(items: list[str], operator: str) -> str:
+    """`(a op b op c ...)` grouped as a balanced tree, for an associative `and`/`or`."""
+    if len(items) == 1:
+        return items[0]
+    middle = len(items) // 2
+    return f"({_balanced(items[:middle], operator)} {operator} {_balanced(items[middle:], operator)})"
+
+
+def _children(node: ast.Node) -> list[ast.Node]:
+    """The nodes directly inside `node`, a chain's operands counting as direct children."""
+    if isinstance(node, ast.Binary):
+        first, rest = chain(node)
+        return [first, *(operand for _, operand in rest)]
+    if isinstance(node, ast.GetAttr):
+        return [node.obj]
+    if isinstance(node, ast.GetItem):
+        return [node.obj, node.key]
+    if isinstance(node, ast.Call):
+        return [*node.args, *(value for _, value in node.kwargs)]
+    if isinstance(node, ast.Filter):
+        return [node.value, *node.args, *(value for _, value in node.kwargs)]
+    if isinstance(node, ast.Unary):
+        return [node.operand]
+    if isinstance(node, ast.Test):
+        return [node.value, *node.args]
+    if isinstance(node, ast.Ternary):
+        return [node.condition, node.then, node.otherwise]
+    if isinstance(node, ast.ListLiteral):
+        return list(node.items)
+    if isinstance(node, ast.MapLiteral):
+        return [item for pair in node.pairs for item in pair]
+    if isinstance(node, ast.Interpolation):
+        return list(node.parts)
+    if isinstance(node, ast.Print):
+        return [node.expr]
+    if isinstance(node, ast.If):
+        return [
+            *(condition for condition, _ in node.branches),
+            *_flat(body for _, body in node.branches),
+            *node.otherwise,
+        ]
+    if isinstance(node, ast.For):
+        return [node.iterable, *node.body, *node.otherwise]
+    if isinstance(node, ast.Set):
+        return [node.value]
+    if isinstance(node, ast.FilterBlock):
+        return [*node.filters, *node.body]
+    if isinstance(node, ast.Template):
+        return list(node.body)
+    return []
+
+
+def _flat(groups: object) -> list[ast.Node]:
+    return [node for group in groups for node in group]  # type: ignore[attr-defined]
+
+
+def check_nesting(template: ast.Template, source: str) -> None:
+    """`ExpressionError` when the template nests more than `MAX_NESTING` levels (walked without recursion)."""
+    deepest, deepest_node = 0, template
+    stack: list[tuple[ast.Node, int]] = [(child, 1) for child in template.body]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest, deepest_node = depth, node
+        is_text = isinstance(node, ast.Text | ast.Raw | ast.Print | ast.Set)
+        stack.extend((child, depth if is_text else depth + 1) for child in _children(node))
+    if deepest > MAX_NESTING:
+        raise ExpressionError(
+            f"expression nests {deepest} levels deep; at most {MAX_NESTING}", source, deepest_node.offset
+        )
 
 
 class JinjaGenerator:
@@ -185,6 +276,9 @@ class JinjaGenerator:
 
     def _Binary(self, node: ast.Binary, safe: bool) -> str:
         op = node.op
+        first, rest = chain(node)
+        if len(rest) > 1:
+            return self._chain(op, first, rest, safe)
         if op in ("??", "???"):
             keep = "__k_keep" if op == "??" else "__k_keep_defined"
             left, right = self.expr(node.left, safe=True), self.expr(node.right, safe)
@@ -203,6 +297,28 @@ class JinjaGenerator:
         if op in _HELPERS_FOR:
             return self._call(_HELPERS_FOR[op], f"{left}, {right}", safe)
         raise ExpressionError(f"unsupported operator `{op}`", self.source, node.offset)
+
+    def _chain(self, op: str, first: ast.Node, rest: list[tuple[str, ast.Node]], safe: bool) -> str:
+        """A chain of three or more operands as one flat Jinja expression (see `chain`).
+
+        Jinja nests `a or b or c` as `(a or b) or c`, so `and`/`or` chains are grouped as a balanced
+        tree: the same short-circuit order, nested only log2(n) levels deep.
+        """
+        if op in ("??", "???"):
+            keep = "__k_keep" if op == "??" else "__k_keep_defined"
+            kept = [self.expr(first, safe=True), *(self.expr(operand, safe=True) for _, operand in rest[:-1])]
+            last = self.expr(rest[-1][1], safe)
+            return f"__k_unbox({_balanced([*(f'{keep}({item})' for item in kept), f'__k_box({last})'], 'or')})"
+        operands = [self.expr(first, safe), *(self.expr(operand, safe) for _, operand in rest)]
+        if op == "and":
+            check = "__k_and_s" if safe else "__k_and"
+            return _balanced([f"{check}({item})" for item in operands], "and")
+        if op == "or":
+            if safe:
+                return f"__k_flip({_balanced([f'__k_nor_s({item})' for item in operands], 'and')})"
+            return _balanced([f"__k_or({item})" for item in operands], "or")
+        pairs = (f"{operator!r}, {item}" for (operator, _), item in zip(rest, operands[1:], strict=True))
+        return self._call("__k_fold", ", ".join([operands[0], *pairs]), safe)
 
     def _Test(self, node: ast.Test, safe: bool) -> str:
         if node.name not in TESTS:
@@ -288,5 +404,6 @@ class JinjaGenerator:
 
 
 def generate(template: ast.Template, source: str) -> str:
-    """Jinja source equivalent to the parsed Pebble `template`."""
+    """Jinja source equivalent to the parsed Pebble `template`; refuses a template nested too deep for Jinja."""
+    check_nesting(template, source)
     return JinjaGenerator(source).template(template)

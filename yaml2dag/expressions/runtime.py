@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,9 +70,22 @@ def translate(source: str) -> str:
     return generate(parse_template(source), source)
 
 
+#: Extra Python frames allowed while Jinja compiles: its compiler takes about 15 frames per nested
+#: call, so an expression at `MAX_NESTING` needs more than a deep caller (an Airflow task) has left.
+COMPILE_HEADROOM = 3000
+_RECURSION_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4096)
 def _compiled(source: str) -> jinja2.Template:
-    return _ENVIRONMENT.from_string(translate(source))
+    jinja_source = translate(source)  # refuses anything nested deeper than MAX_NESTING
+    with _RECURSION_LOCK:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + COMPILE_HEADROOM)
+        try:
+            return _ENVIRONMENT.from_string(jinja_source)
+        finally:
+            sys.setrecursionlimit(limit)
 
 
 def render(source: str, context: Mapping[str, Any]) -> str:
