@@ -29,7 +29,21 @@ ISOLATED_SECONDS = 5.0
 #: Wall-clock budget of one rendering (nested `render()` calls included), in seconds.
 RENDER_SECONDS = 60.0
 
-_DEADLINE: ContextVar[float | None] = ContextVar("yaml2dag_render_deadline", default=None)
+#: Loop items one rendering may iterate over in all (`{% for %}` bodies run at most this often).
+MAX_LOOP_ITEMS = 10_000_000
+
+
+class RenderBudget:
+    """What one rendering (nested `render()` calls included) has left: time and loop iterations."""
+
+    __slots__ = ("deadline", "loop_items")
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + RENDER_SECONDS
+        self.loop_items = 0
+
+
+_BUDGET: ContextVar[RenderBudget | None] = ContextVar("yaml2dag_render_budget", default=None)
 
 
 def text_too_long(what: str, length: int) -> RenderError:
@@ -73,21 +87,33 @@ class OutputBudget:
             raise RenderError(f"the value is too large to print (more than {MAX_TEXT:,} characters)")
 
 
-def start_deadline() -> Token[float | None] | None:
-    """Start the rendering budget unless an enclosing rendering did; pass the result to `end_deadline`."""
-    if _DEADLINE.get() is not None:
+def start_budget() -> Token[RenderBudget | None] | None:
+    """Start a rendering's budget unless an enclosing rendering did; pass the result to `end_budget`."""
+    if _BUDGET.get() is not None:
         return None
-    return _DEADLINE.set(time.monotonic() + RENDER_SECONDS)
+    return _BUDGET.set(RenderBudget())
 
 
-def end_deadline(token: Token[float | None] | None) -> None:
-    """End the budget started by `start_deadline` (nothing when it was an enclosing rendering's)."""
+def end_budget(token: Token[RenderBudget | None] | None) -> None:
+    """End the budget started by `start_budget` (nothing when it was an enclosing rendering's)."""
     if token is not None:
-        _DEADLINE.reset(token)
+        _BUDGET.reset(token)
 
 
 def check_deadline() -> None:
     """`RenderError` once the current rendering has used up `RENDER_SECONDS`."""
-    deadline = _DEADLINE.get()
-    if deadline is not None and time.monotonic() > deadline:
+    budget = _BUDGET.get()
+    if budget is not None and time.monotonic() > budget.deadline:
+        raise RenderError(f"rendering took more than {RENDER_SECONDS:g} seconds")
+
+
+def spend_loop_items(count: int) -> None:
+    """Count the items of a loop about to run; `RenderError` past `MAX_LOOP_ITEMS` or the deadline."""
+    budget = _BUDGET.get()
+    if budget is None:
+        return
+    budget.loop_items += count
+    if budget.loop_items > MAX_LOOP_ITEMS:
+        raise RenderError(f"loops would run more than {MAX_LOOP_ITEMS:,} times in one rendering")
+    if time.monotonic() > budget.deadline:
         raise RenderError(f"rendering took more than {RENDER_SECONDS:g} seconds")
