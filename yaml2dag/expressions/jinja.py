@@ -153,6 +153,7 @@ class JinjaGenerator:
         self.source = source
         self.loop_depth = 0
         self.counter = 0
+        self.depth = 0
 
     def template(self, node: ast.Template) -> str:
         """Jinja source for a whole template."""
@@ -163,7 +164,18 @@ class JinjaGenerator:
         return f"__k_{prefix}{self.counter}"
 
     def statement(self, node: ast.Node) -> str:
-        """Jinja source for one template node (text, print, tag)."""
+        """Jinja source for one template node (text, print, tag); a block tag is one nesting level."""
+        if not isinstance(node, ast.If | ast.For | ast.FilterBlock):
+            return self._statement(node)
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _TooDeep
+        try:
+            return self._statement(node)
+        finally:
+            self.depth -= 1
+
+    def _statement(self, node: ast.Node) -> str:
         if isinstance(node, ast.Text | ast.Raw):
             return _text(node.text)
         if isinstance(node, ast.Print):
@@ -217,7 +229,13 @@ class JinjaGenerator:
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
             raise ExpressionError(f"unsupported construct {type(node).__name__}", self.source, node.offset)
-        return str(method(node, safe))
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _TooDeep
+        try:
+            return str(method(node, safe))
+        finally:
+            self.depth -= 1
 
     @staticmethod
     def _call(function: str, arguments: str, safe: bool) -> str:
@@ -403,7 +421,18 @@ class JinjaGenerator:
         raise ExpressionError(f"unknown {kind} `{name}`{hint}", self.source, offset)
 
 
+class _TooDeep(Exception):
+    """The generator went deeper than `MAX_NESTING`; `check_nesting` then says where and how deep."""
+
+
 def generate(template: ast.Template, source: str) -> str:
-    """Jinja source equivalent to the parsed Pebble `template`; refuses a template nested too deep for Jinja."""
-    check_nesting(template, source)
-    return JinjaGenerator(source).template(template)
+    """Jinja source equivalent to the parsed Pebble `template`; refuses a template nested too deep for Jinja.
+
+    The generator counts its own depth as `check_nesting` does, so the full walk runs only for a
+    template that is too deep, to report its depth and place.
+    """
+    try:
+        return JinjaGenerator(source).template(template)
+    except _TooDeep:
+        check_nesting(template, source)
+        raise ExpressionError(f"expression nests more than {MAX_NESTING} levels deep", source, 0) from None
