@@ -21,6 +21,7 @@ import re
 
 from yaml2dag.errors import ExpressionError
 from yaml2dag.expressions import ast
+from yaml2dag.expressions.jqprograms import refused_use
 from yaml2dag.expressions.library import (
     FILTERS,
     FUNCTIONS,
@@ -280,6 +281,8 @@ class JinjaGenerator:
 
     def _Filter(self, node: ast.Filter, safe: bool) -> str:
         spec = self._known(node.name, FILTERS, UNSUPPORTED_FILTERS, "filter", node.offset)
+        if node.name == "jq":
+            self._check_jq_program(node)
         tolerant = node.name in SAFE_FILTERS
         value = self.expr(node.value, safe=safe or tolerant)
         if tolerant:
@@ -407,6 +410,17 @@ class JinjaGenerator:
         while slots and slots[-1] is None:
             slots.pop()
         return ", ".join(leading + [slot or "none" for slot in slots])
+
+    def _check_jq_program(self, node: ast.Filter) -> None:
+        """Refuse at compile time a literal jq program that `jq_filter` would refuse when run."""
+        programs = [*node.args[:1], *(value for name, value in node.kwargs if name == "expression")]
+        for program in programs:
+            if isinstance(program, ast.Literal) and isinstance(program.value, str):
+                refused = refused_use(program.value)
+                if refused is not None:
+                    raise ExpressionError(
+                        f"the jq program uses {refused}, which is not allowed", self.source, program.offset
+                    )
 
     def _known(self, name: str, table: dict[str, Spec], refused: dict[str, str], kind: str, offset: int) -> Spec:
         if name not in table:
