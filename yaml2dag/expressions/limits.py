@@ -29,6 +29,11 @@ ISOLATED_SECONDS = 5.0
 #: Wall-clock budget of one rendering (nested `render()` calls included), in seconds.
 RENDER_SECONDS = 60.0
 
+#: Most `render()` calls nested inside one another (a template that renders itself stops here).
+MAX_RENDER_DEPTH = 8
+#: Most tags (`{{ }}`, `{% %}`, `{# #}`) in one template: `render()` may be given a built-up string,
+#: and Jinja takes about a millisecond to compile each tag.
+MAX_TAGS = 10_000
 #: Loop items one rendering may iterate over in all (`{% for %}` bodies run at most this often).
 MAX_LOOP_ITEMS = 10_000_000
 
@@ -36,11 +41,12 @@ MAX_LOOP_ITEMS = 10_000_000
 class RenderBudget:
     """What one rendering (nested `render()` calls included) has left: time and loop iterations."""
 
-    __slots__ = ("deadline", "loop_items")
+    __slots__ = ("deadline", "loop_items", "nested")
 
     def __init__(self) -> None:
         self.deadline = time.monotonic() + RENDER_SECONDS
         self.loop_items = 0
+        self.nested = 0
 
 
 _BUDGET: ContextVar[RenderBudget | None] = ContextVar("yaml2dag_render_budget", default=None)
@@ -105,6 +111,23 @@ def check_deadline() -> None:
     budget = _BUDGET.get()
     if budget is not None and time.monotonic() > budget.deadline:
         raise RenderError(f"rendering took more than {RENDER_SECONDS:g} seconds")
+
+
+def enter_nested_render() -> None:
+    """Count one more `render()` inside the current rendering; `RenderError` past `MAX_RENDER_DEPTH`."""
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.nested += 1
+        if budget.nested > MAX_RENDER_DEPTH:
+            budget.nested -= 1
+            raise RenderError(f"render() is nested more than {MAX_RENDER_DEPTH} levels deep")
+
+
+def leave_nested_render() -> None:
+    """The end of a `render()` counted by `enter_nested_render`."""
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.nested -= 1
 
 
 def spend_loop_items(count: int) -> None:

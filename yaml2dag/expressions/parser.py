@@ -11,7 +11,7 @@ import re
 from yaml2dag.errors import ExpressionError
 from yaml2dag.expressions import ast
 from yaml2dag.expressions.lexer import StringPart, Token, tokenize
-from yaml2dag.expressions.limits import MAX_NESTING
+from yaml2dag.expressions.limits import MAX_NESTING, MAX_TAGS
 
 BINARY_PRECEDENCE = {
     "or": 10,
@@ -78,6 +78,7 @@ class _TemplateParser:
         self.pos = 0
         self.trim_next = False
         self.blocks = 0
+        self.tags = 0
 
     def parse_body(self, stop: tuple[str, ...]) -> tuple[list[ast.Node], tuple[str, list[Token]] | None]:
         """Parse nodes until a tag named in `stop` (returned with its tokens) or the end."""
@@ -111,6 +112,9 @@ class _TemplateParser:
                 self.trim_next = bool(verbatim.group(5))
                 continue
             opener = match.group(0)
+            self.tags += 1
+            if self.tags > MAX_TAGS:
+                raise ExpressionError(f"the template has more than {MAX_TAGS:,} tags", source, match.start())
             start = match.end() + (1 if source.startswith("-", match.end()) else 0)
             if opener == "{#":
                 close = source.find("#}", start)

@@ -20,6 +20,8 @@ from yaml2dag.expressions.limits import (
     check_deadline,
     check_value,
     end_budget,
+    enter_nested_render,
+    leave_nested_render,
     spend_loop_items,
     start_budget,
     text_too_long,
@@ -96,8 +98,12 @@ class KestraEnvironment(SandboxedEnvironment):
         return {**self.globals, **(d or {})}
 
     def render_nested(self, value: Any, values: Mapping[str, Any]) -> Any:
-        """What `render()` inside an expression gives (see `functions.NestedRenderer`)."""
-        return render_value(value, values)
+        """What `render()` in an expression gives (`functions.NestedRenderer`), at most `MAX_RENDER_DEPTH` deep."""
+        enter_nested_render()
+        try:
+            return render_value(value, values)
+        finally:
+            leave_nested_render()
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         """Generated code never reads a Python attribute: every lookup goes through `__k_attr`."""
@@ -136,6 +142,9 @@ def _compiled(source: str) -> jinja2.Template:
             sys.setrecursionlimit(limit)
 
 
+_WHERE = " used in the expression "
+
+
 def render(source: str, context: Mapping[str, Any]) -> str:
     """Render one Pebble template string with Kestra's semantics; any failure is a `RenderError`."""
     if not needs_rendering(source):
@@ -150,7 +159,9 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     try:
         return template.render(context)
     except RenderError as exc:
-        raise RenderError(f"{exc} used in the expression `{source}`") from None
+        if _WHERE in str(exc):  # already says which (nested) expression failed
+            raise RenderError(str(exc)) from None
+        raise RenderError(f"{exc}{_WHERE}`{source}`") from None
     except jinja2.exceptions.SecurityError as exc:
         raise RenderError(f"forbidden operation in the expression `{source}`: {exc}") from None
     except jinja2.TemplateError as exc:

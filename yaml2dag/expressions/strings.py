@@ -13,7 +13,7 @@ from typing import Any
 
 from yaml2dag.errors import RenderError
 from yaml2dag.expressions.isolation import regex_spans, regex_sub
-from yaml2dag.expressions.limits import MAX_TEXT, OutputBudget, check_text, text_too_long
+from yaml2dag.expressions.limits import MAX_TEXT, check_text, text_too_long
 from yaml2dag.expressions.values import java_hash_order, java_string, type_name
 
 _JAVA_WHITESPACE = "".join(chr(code) for code in range(33))
@@ -137,16 +137,17 @@ def _plain_replace(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def _bounded_sub(pattern: re.Pattern[str], replacement: str, text: str) -> str:
-    """`pattern.sub(replacement, text)`, stopped once the replacements alone pass `MAX_TEXT`."""
-    budget = OutputBudget()
+def _regex_replace(pattern: re.Pattern[str], replacement: str, text: str) -> str:
+    r"""`pattern.sub(replacement, text)`: here when it is surely quick and small, else in the isolated worker.
 
-    def expand(match: re.Match[str]) -> str:
-        result = match.expand(replacement)
-        budget.spend(len(result))
-        return result
-
-    return pattern.sub(expand, text)
+    Each of at most `len(text) + 1` matches is replaced by the replacement with each group
+    reference (`\g<n>`) standing for at most the whole text.
+    """
+    references = replacement.count("\\g<")
+    largest = len(text) + (len(text) + 1) * (len(replacement) + references * len(text))
+    if is_linear(pattern.pattern) and largest <= MAX_TEXT:
+        return pattern.sub(replacement, text)
+    return check_text(regex_sub(pattern.pattern, replacement, text), "the result of `replace`")
 
 
 def replace(value: Any, pairs: Any = None, regexp: Any = None) -> Any:
@@ -163,10 +164,8 @@ def replace(value: Any, pairs: Any = None, regexp: Any = None) -> Any:
         for old, new in compiled:
             if not isinstance(old, re.Pattern):
                 text = _plain_replace(text, old, new)
-            elif is_linear(old.pattern):
-                text = check_text(_bounded_sub(old, _java_replacement(new), text), "`replace`")
             else:
-                text = regex_sub(old.pattern, _java_replacement(new), text)
+                text = _regex_replace(old, _java_replacement(new), text)
         return text
 
     try:
