@@ -8,6 +8,7 @@ it), nor pass validation and then fail with a raw `RecursionError` when a task r
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -176,6 +177,18 @@ def test_jq_cannot_kill_the_process_or_run_for_ever(program: str, short_budget: 
     with pytest.raises(RenderError, match="jq program (took more than 1 seconds|crashed or ran out of memory)|jq"):
         render("{{ data | jq(program) }}", {"data": {"a": 1}, "program": program})
     assert render("{{ data | jq('.a') | first }}", {"data": {"a": 1}}) == "1"  # a fresh worker
+
+
+@pytest.mark.timeout(30)
+def test_a_forked_process_gets_its_own_jq_worker() -> None:
+    assert run_jq(".a", '{"a": 1}') == [1]  # the parent's worker is running
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        ok = run_jq(".a", '{"a": 2}') == [2] and run_jq(".a", '{"a": 3}') == [3]
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert run_jq(".a", '{"a": 4}') == [4]  # the parent's worker still answers the parent
 
 
 REDOS = [

@@ -64,6 +64,11 @@ class _Worker:
                 if stream is not None:
                     stream.close()
 
+    def forget(self) -> None:
+        """In a forked child: the parent's worker and lock are not ours, start afresh (never kill it)."""
+        self.lock = threading.Lock()
+        self.process = None
+
     def call(self, request: dict[str, Any], what: str) -> Any:
         """Send `request`, wait at most `ISOLATED_SECONDS` for the answer; `RenderError` on any failure."""
         with self.lock:
@@ -106,6 +111,7 @@ def _read_line(fd: int, deadline: float) -> bytes:
 
 _WORKER = _Worker()
 atexit.register(_WORKER.stop)
+os.register_at_fork(after_in_child=_WORKER.forget)  # Airflow forks task processes
 
 
 def run_jq(program: str, text: str) -> list[Any]:
