@@ -233,6 +233,16 @@ def test_a_symlink_inside_the_folder_is_read(tmp_path):
     assert read_flow(link, tmp_path).id == "linked"
 
 
+def test_a_file_under_a_symlinked_directory_out_of_the_folder_is_refused(tmp_path):
+    write(tmp_path, "outside/secret.yaml", flow_text("secret"))
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "linked").symlink_to(tmp_path / "outside")
+    assert find_flow_files(folder) == []  # never walked into
+    with pytest.raises(FlowValidationError, match="outside the flows folder"):
+        read_flow(folder / "linked" / "secret.yaml", folder)
+
+
 @pytest.mark.timeout(120)
 def test_the_loader_file_refuses_a_symlink_out_of_the_folder(tmp_path, airflow_db):
     secret = write(tmp_path, "outside/secret.yaml", flow_text("secret"))

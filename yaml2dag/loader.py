@@ -191,6 +191,13 @@ def read_flow_bytes(path: str | Path, root: str | Path | None = None) -> bytes:
 
 def _inside(path: Path, root: Path) -> bool:
     """Whether `path`, symlinks resolved, is under the folder `root` (symlinks resolved too)."""
+    absolute, base = os.path.abspath(path), os.path.abspath(root)
+    if absolute.startswith(base.rstrip(os.sep) + os.sep):  # fast path: no symlink between root and file
+        current = absolute
+        while current != base and not os.path.islink(current):
+            current = os.path.dirname(current)
+        if current == base:
+            return True
     try:
         return path.resolve().is_relative_to(root.resolve())
     except (OSError, RuntimeError):  # a symlink loop
