@@ -69,9 +69,9 @@ def _mark_unsupported(json_schema: JsonSchemaValue, model: type[KestraModel]) ->
 def flow_schema() -> dict[str, Any]:
     """The JSON Schema of a flow file: the flow's properties at the root, every task type in `definitions`."""
     task_classes = list(dict.fromkeys(TASK_TYPES.values()))
-    keys: list[tuple[type[BaseModel], Literal["validation"]]] = [
-        (model, "validation") for model in (Flow, *task_classes)
-    ]
+    models: list[type[BaseModel]] = [Flow, *task_classes]
+    mode: Literal["validation"] = "validation"
+    keys = [(model, mode) for model in models]
     refs, generated = models_json_schema(
         keys,
         ref_template=_REF,

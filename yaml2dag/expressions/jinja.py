@@ -18,6 +18,7 @@ import difflib
 import keyword
 import math
 import re
+from collections.abc import Mapping
 
 from yaml2dag.errors import ExpressionError
 from yaml2dag.expressions import ast
@@ -133,7 +134,8 @@ def _flat(groups: object) -> list[ast.Node]:
 
 def check_nesting(template: ast.Template, source: str) -> None:
     """`ExpressionError` when the template nests more than `MAX_NESTING` levels (walked without recursion)."""
-    deepest, deepest_node = 0, template
+    deepest = 0
+    deepest_node: ast.Node = template
     stack: list[tuple[ast.Node, int]] = [(child, 1) for child in template.body]
     while stack:
         node, depth = stack.pop()
@@ -427,7 +429,9 @@ class JinjaGenerator:
             self._unknown(name, table, refused, kind, offset)
         return table[name]
 
-    def _unknown(self, name: str, table: dict[str, object], refused: dict[str, str], kind: str, offset: int) -> None:
+    def _unknown(
+        self, name: str, table: Mapping[str, object], refused: Mapping[str, str], kind: str, offset: int
+    ) -> None:
         if name in refused:
             raise ExpressionError(f"the `{name}` {kind} is not supported: {refused[name]}", self.source, offset)
         close = difflib.get_close_matches(name, table, n=1)

@@ -8,7 +8,7 @@ a running task.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ class Spec:
     required: int = 0
 
 
-def _specs(*tables: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None, int]]) -> dict[str, Spec]:
+def _specs(*tables: Mapping[str, tuple[Callable[..., Any], tuple[str, ...] | None, int]]) -> dict[str, Spec]:
     return {name: Spec(*entry) for table in tables for name, entry in table.items()}
 
 

@@ -349,7 +349,7 @@ class _ExpressionParser:
             return node  # Pebble allows no `[i]` or `.key` right after a list or map literal
         return self.postfix(node)
 
-    def filter(self, value: ast.Node, bar: Token) -> ast.Node:
+    def filter(self, value: ast.Node, bar: Token) -> ast.Filter:
         name_token = self.peek()
         name = self.name()
         args: tuple[ast.Node, ...] = ()
@@ -395,7 +395,7 @@ class _ExpressionParser:
                 self.advance()
                 name_token = self.advance()
                 if name_token.kind == "NUMBER" and isinstance(name_token.value, int):
-                    key = ast.Literal(name_token.offset, name_token.value)
+                    key: ast.Node = ast.Literal(name_token.offset, name_token.value)
                     node = ast.GetItem(token.offset, node, key, self._path(node, f"[{name_token.value}]"))
                     continue
                 if name_token.kind != "NAME":

@@ -254,7 +254,7 @@ def number_format(value: Any, pattern: Any = None) -> Any:
     integer_part, _, fraction_part = f"{abs(rounded):f}".partition(".")
     integer_part = integer_part.lstrip("0").rjust(max(min_int, 1 if not (point and max_frac) else min_int), "0")
     if grouping:
-        groups = []
+        groups: list[str] = []
         while len(integer_part) > grouping:
             groups.insert(0, integer_part[-grouping:])
             integer_part = integer_part[:-grouping]
