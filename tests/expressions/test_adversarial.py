@@ -118,7 +118,8 @@ BOUNDED = [
     ("{{ big | replace({'': 'xxxxxxxxxx'}) }}", "`replace` would be"),
     ("{{ big | replace({'a': '$0$0$0$0$0$0$0$0$0$0'}, regexp=true) }}", "too large|took more than"),
     ("{{ render(itself) }}", r"render\(\) is nested more than 8 levels deep"),
-    ("{{ render(doubling) }}", "more than 10,000 tags|characters"),
+    # About 7 s of CPU: on a loaded machine the 60 s rendering budget can end it first.
+    ("{{ render(doubling) }}", "more than 10,000 tags|characters|took more than 60 seconds"),
     ("{{ yaml(bomb) | toJson }}", "too large to print"),
     ("{{ yaml(bomb) }}", "too large to print"),
     ("{{ yaml(bomb) ~ '' }}", "too large to print"),
@@ -146,7 +147,7 @@ def hostile_context() -> dict[str, object]:
     }
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(150)
 @pytest.mark.parametrize(("expression", "message"), BOUNDED)
 def test_short_expressions_cannot_exhaust_memory_or_time(
     expression: str, message: str, hostile_context: dict[str, object]

@@ -126,16 +126,19 @@ def _zone_name(value: dt.datetime, full: bool) -> str:
     return str(get_timezone_name(value, width="long", locale="en_US"))
 
 
+def _month(month: int, width: int) -> str:
+    """`M`/`L`: the month as a number (`M`, `MM`), short name (`MMM`), full name (`MMMM`) or initial."""
+    if width >= 4:
+        return _MONTHS[month - 1] if width == 4 else _MONTHS[month - 1][0]
+    return _MONTHS[month - 1][:3] if width == 3 else f"{month:0{width}d}"
+
+
 def _field(value: dt.datetime, letter: str, width: int) -> str:
     if letter in "yu":
         year = value.year
         return f"{year % 100:02d}" if width == 2 else f"{year:0{width}d}"
     if letter in "ML":
-        if width >= 4:
-            return _MONTHS[value.month - 1]
-        if width == 3:
-            return _MONTHS[value.month - 1][:3]
-        return f"{value.month:0{width}d}" if width < 5 else _MONTHS[value.month - 1][0]
+        return _month(value.month, width)
     simple: dict[str, Callable[[dt.datetime], int]] = {
         "d": lambda v: v.day,
         "D": lambda v: v.timetuple().tm_yday,

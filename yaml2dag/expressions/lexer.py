@@ -60,33 +60,29 @@ def tokenize(source: str, start: int, closer: str) -> tuple[list[Token], int, bo
         if depth == 0 and source.startswith(closer, pos):
             tokens.append(Token("END", closer, pos))
             return tokens, pos + len(closer), False
-        char = source[pos]
-        if char in "'\"":
-            parts, end = _read_string(source, pos)
-            tokens.append(Token("STRING", parts, pos))
-            pos = end
-            continue
-        match = _NUMBER.match(source, pos)
-        if match:
-            tokens.append(Token("NUMBER", _number(match.group(0), source, pos), pos))
-            pos = match.end()
-            continue
-        match = _NAME.match(source, pos)
-        if match:
-            tokens.append(Token("NAME", match.group(0), pos))
-            pos = match.end()
-            continue
-        for operator in OPERATORS:
-            if source.startswith(operator, pos):
-                tokens.append(Token("OP", operator, pos))
-                pos += len(operator)
-                if operator in "([{":
-                    depth += 1
-                elif operator in ")]}" and depth:
-                    depth -= 1
-                break
-        else:
-            raise ExpressionError(f"unexpected character `{char}`", source, pos)
+        token, pos = _next_token(source, pos)
+        tokens.append(token)
+        if token.kind == "OP" and token.value in ("(", "[", "{"):
+            depth += 1
+        elif token.kind == "OP" and token.value in (")", "]", "}") and depth:
+            depth -= 1
+
+
+def _next_token(source: str, pos: int) -> tuple[Token, int]:
+    """The token starting at `pos` (no white space there), and the offset after it."""
+    if source[pos] in "'\"":
+        parts, end = _read_string(source, pos)
+        return Token("STRING", parts, pos), end
+    match = _NUMBER.match(source, pos)
+    if match:
+        return Token("NUMBER", _number(match.group(0), source, pos), pos), match.end()
+    match = _NAME.match(source, pos)
+    if match:
+        return Token("NAME", match.group(0), pos), match.end()
+    for operator in OPERATORS:
+        if source.startswith(operator, pos):
+            return Token("OP", operator, pos), pos + len(operator)
+    raise ExpressionError(f"unexpected character `{source[pos]}`", source, pos)
 
 
 def _number(text: str, source: str, offset: int) -> int | float:

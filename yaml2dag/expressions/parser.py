@@ -86,50 +86,19 @@ class _TemplateParser:
         source = self.source
         while self.pos < len(source):
             match = _OPENERS.search(source, self.pos)
-            end = match.start() if match else len(source)
-            raw = _RAW.match(source, end) if match else None
-            text = source[self.pos : end]
-            if self.trim_next:
-                text = text.lstrip()
-                self.trim_next = False
-            if match and not raw and source.startswith("-", match.end()):
-                text = text.rstrip()
-            if text:
-                nodes.append(ast.Text(self.pos, text))
-            if not match:
-                self.pos = len(source)
+            self._text_before(match, nodes)
+            if match is None:
                 break
-            if raw:
-                nodes.append(ast.Raw(end, raw.group(1)))
-                self.pos = raw.end()
+            if self._raw_or_verbatim(match.start(), nodes):
                 continue
-            verbatim = _VERBATIM.match(source, end)
-            if verbatim:
-                if verbatim.group(1) and nodes and isinstance(nodes[-1], ast.Text):
-                    nodes[-1] = ast.Text(nodes[-1].offset, nodes[-1].text.rstrip())
-                nodes.append(ast.Raw(end, _trimmed(verbatim.group(3), verbatim.group(2), verbatim.group(4))))
-                self.pos = verbatim.end()
-                self.trim_next = bool(verbatim.group(5))
-                continue
-            opener = match.group(0)
             self.tags += 1
             if self.tags > MAX_TAGS:
                 raise ExpressionError(f"the template has more than {MAX_TAGS:,} tags", source, match.start())
             start = match.end() + (1 if source.startswith("-", match.end()) else 0)
-            if opener == "{#":
-                close = source.find("#}", start)
-                if close < 0:
-                    raise ExpressionError("unclosed comment, expected `#}`", source, match.start())
-                self.trim_next = source[close - 1] == "-"
-                self.pos = close + 2
-            elif opener == "{{":
-                tokens, self.pos, self.trim_next = tokenize(source, start, "}}")
-                parser = _ExpressionParser(source, tokens)
-                if tokens[0].kind == "END":
-                    raise ExpressionError("empty expression `{{ }}`", source, match.start())
-                expr = parser.expression()
-                parser.expect_end()
-                nodes.append(ast.Print(match.start(), expr))
+            if match.group(0) == "{#":
+                self._comment(start, match.start())
+            elif match.group(0) == "{{":
+                nodes.append(self._print(start, match.start()))
             else:
                 tokens, self.pos, self.trim_next = tokenize(source, start, "%}")
                 head = tokens[0]
@@ -141,6 +110,54 @@ class _TemplateParser:
         if stop:
             raise ExpressionError(f"missing `{{% {stop[-1]} %}}`", source, len(source))
         return nodes, None
+
+    def _text_before(self, match: re.Match[str] | None, nodes: list[ast.Node]) -> None:
+        """The text up to the next tag (or the end), trimmed as the tags around it ask."""
+        source = self.source
+        end = match.start() if match else len(source)
+        text = source[self.pos : end]
+        if self.trim_next:
+            text = text.lstrip()
+            self.trim_next = False
+        if match and not _RAW.match(source, end) and source.startswith("-", match.end()):
+            text = text.rstrip()
+        if text:
+            nodes.append(ast.Text(self.pos, text))
+        if match is None:
+            self.pos = len(source)
+
+    def _raw_or_verbatim(self, offset: int, nodes: list[ast.Node]) -> bool:
+        """Read a `{% raw %}` or `{% verbatim %}` block at `offset` as text; False when there is none."""
+        raw = _RAW.match(self.source, offset)
+        if raw:
+            nodes.append(ast.Raw(offset, raw.group(1)))
+            self.pos = raw.end()
+            return True
+        verbatim = _VERBATIM.match(self.source, offset)
+        if not verbatim:
+            return False
+        if verbatim.group(1) and nodes and isinstance(nodes[-1], ast.Text):
+            nodes[-1] = ast.Text(nodes[-1].offset, nodes[-1].text.rstrip())
+        nodes.append(ast.Raw(offset, _trimmed(verbatim.group(3), verbatim.group(2), verbatim.group(4))))
+        self.pos = verbatim.end()
+        self.trim_next = bool(verbatim.group(5))
+        return True
+
+    def _comment(self, start: int, offset: int) -> None:
+        close = self.source.find("#}", start)
+        if close < 0:
+            raise ExpressionError("unclosed comment, expected `#}`", self.source, offset)
+        self.trim_next = self.source[close - 1] == "-"
+        self.pos = close + 2
+
+    def _print(self, start: int, offset: int) -> ast.Print:
+        tokens, self.pos, self.trim_next = tokenize(self.source, start, "}}")
+        parser = _ExpressionParser(self.source, tokens)
+        if tokens[0].kind == "END":
+            raise ExpressionError("empty expression `{{ }}`", self.source, offset)
+        expr = parser.expression()
+        parser.expect_end()
+        return ast.Print(offset, expr)
 
     def _tag(self, name: str, tokens: list[Token], offset: int) -> ast.Node:
         if name in ("if", "for", "filter"):

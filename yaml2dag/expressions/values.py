@@ -87,19 +87,27 @@ def format_instant(value: dt.datetime) -> str:
     return text + "Z"
 
 
+def _json_scalar(value: Any) -> str | None:
+    """The JSON text of a null, string, boolean or number; None for anything else."""
+    if value is None or value is MISSING:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = java_double(value)
+        return text if math.isfinite(value) else f'"{text}"'
+    return None
+
+
 def _json(value: Any, out: list[str], budget: OutputBudget) -> None:
     budget.spend(len(value) + 2 if isinstance(value, str) else 4)
-    if value is None or value is MISSING:
-        out.append("null")
-    elif isinstance(value, str):
-        out.append(json.dumps(value, ensure_ascii=False))
-    elif isinstance(value, bool):
-        out.append("true" if value else "false")
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, float):
-        text = java_double(value)
-        out.append(text if math.isfinite(value) else f'"{text}"')
+    scalar = _json_scalar(value)
+    if scalar is not None:
+        out.append(scalar)
     elif isinstance(value, Mapping):
         out.append("{")
         for index, (key, item) in enumerate(value.items()):
