@@ -405,20 +405,23 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, filename: str) -> FlowVa
     return _located(message, filename, mark, _yaml_hint(problem, context, text, problem_mark, context_mark))
 
 
+#: A YAML problem's text → what to change, for the problems whose fix does not depend on where they are.
+_FIXED_HINTS = (
+    ("tag:yaml.org,2002:merge", "write the keys out"),
+    ("could not determine a constructor", "flows are plain YAML: write the value without the tag"),
+    ("is not a valid", "remove the tag, or write a value of that type"),
+    ("duplicate key", "each key may appear once in a mapping; remove or rename one"),
+    ("found character '\\t'", "indent with spaces, not tabs"),
+)
+
+
 def _yaml_hint(problem: str, context: str | None = None, text: str = "", mark: Any = None, start: Any = None) -> str:
     """What to change for a YAML problem (`mark`: where PyYAML gave up, `start`: what it was reading)."""
     context = context or ""
     opened = f" at line {start.line + 1}, column {start.column + 1}" if start is not None else ""
-    if "tag:yaml.org,2002:merge" in problem:
-        return "write the keys out"
-    if "could not determine a constructor" in problem:
-        return "flows are plain YAML: write the value without the tag"
-    if "is not a valid" in problem:
-        return "remove the tag, or write a value of that type"
-    if "duplicate key" in problem:
-        return "each key may appear once in a mapping; remove or rename one"
-    if "found character '\\t'" in problem:
-        return "indent with spaces, not tabs"
+    fixed = next((hint for found, hint in _FIXED_HINTS if found in problem), None)
+    if fixed is not None:
+        return fixed
     if "quoted scalar" in context:
         return "close the quote opened here, or escape the quote characters inside the value"
     if "flow sequence" in context or "flow mapping" in context:

@@ -18,7 +18,8 @@ import difflib
 import keyword
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from yaml2dag.errors import ExpressionError
 from yaml2dag.expressions import ast
@@ -84,48 +85,41 @@ def _balanced(items: list[str], operator: str) -> str:
     return f"({_balanced(items[:middle], operator)} {operator} {_balanced(items[middle:], operator)})"
 
 
+def _chain_operands(node: ast.Binary) -> list[ast.Node]:
+    first, rest = chain(node)
+    return [first, *(operand for _, operand in rest)]
+
+
+#: Node type → the nodes directly inside it (a chain's operands count as direct children).
+_CHILDREN: dict[type[ast.Node], Callable[[Any], list[ast.Node]]] = {
+    ast.Binary: _chain_operands,
+    ast.GetAttr: lambda node: [node.obj],
+    ast.GetItem: lambda node: [node.obj, node.key],
+    ast.Call: lambda node: [*node.args, *(value for _, value in node.kwargs)],
+    ast.Filter: lambda node: [node.value, *node.args, *(value for _, value in node.kwargs)],
+    ast.Unary: lambda node: [node.operand],
+    ast.Test: lambda node: [node.value, *node.args],
+    ast.Ternary: lambda node: [node.condition, node.then, node.otherwise],
+    ast.ListLiteral: lambda node: list(node.items),
+    ast.MapLiteral: lambda node: [item for pair in node.pairs for item in pair],
+    ast.Interpolation: lambda node: list(node.parts),
+    ast.Print: lambda node: [node.expr],
+    ast.If: lambda node: [
+        *(condition for condition, _ in node.branches),
+        *_flat(body for _, body in node.branches),
+        *node.otherwise,
+    ],
+    ast.For: lambda node: [node.iterable, *node.body, *node.otherwise],
+    ast.Set: lambda node: [node.value],
+    ast.FilterBlock: lambda node: [*node.filters, *node.body],
+    ast.Template: lambda node: list(node.body),
+}
+
+
 def _children(node: ast.Node) -> list[ast.Node]:
     """The nodes directly inside `node`, a chain's operands counting as direct children."""
-    if isinstance(node, ast.Binary):
-        first, rest = chain(node)
-        return [first, *(operand for _, operand in rest)]
-    if isinstance(node, ast.GetAttr):
-        return [node.obj]
-    if isinstance(node, ast.GetItem):
-        return [node.obj, node.key]
-    if isinstance(node, ast.Call):
-        return [*node.args, *(value for _, value in node.kwargs)]
-    if isinstance(node, ast.Filter):
-        return [node.value, *node.args, *(value for _, value in node.kwargs)]
-    if isinstance(node, ast.Unary):
-        return [node.operand]
-    if isinstance(node, ast.Test):
-        return [node.value, *node.args]
-    if isinstance(node, ast.Ternary):
-        return [node.condition, node.then, node.otherwise]
-    if isinstance(node, ast.ListLiteral):
-        return list(node.items)
-    if isinstance(node, ast.MapLiteral):
-        return [item for pair in node.pairs for item in pair]
-    if isinstance(node, ast.Interpolation):
-        return list(node.parts)
-    if isinstance(node, ast.Print):
-        return [node.expr]
-    if isinstance(node, ast.If):
-        return [
-            *(condition for condition, _ in node.branches),
-            *_flat(body for _, body in node.branches),
-            *node.otherwise,
-        ]
-    if isinstance(node, ast.For):
-        return [node.iterable, *node.body, *node.otherwise]
-    if isinstance(node, ast.Set):
-        return [node.value]
-    if isinstance(node, ast.FilterBlock):
-        return [*node.filters, *node.body]
-    if isinstance(node, ast.Template):
-        return list(node.body)
-    return []
+    children = _CHILDREN.get(type(node))
+    return children(node) if children is not None else []
 
 
 def _flat(groups: object) -> list[ast.Node]:

@@ -42,49 +42,51 @@ def refused_use(program: str) -> str | None:
     # Each entry is the number of open parentheses of an interpolation `\(` being read as code.
     interpolations: list[int] = []
     while pos < length:
-        pos = _SPACE_OR_COMMENT.match(program, pos).end()  # type: ignore[union-attr]
+        pos = _skip_space(program, pos)
         if pos >= length:
             break
         char = program[pos]
-        if char == '"':
+        if char == '"' or (char == ")" and interpolations and interpolations[-1] == 0):
+            if char == ")":
+                interpolations.pop()  # end of `\(...)`: the string goes on
             pos, opened = _string(program, pos + 1)
             if opened:
                 interpolations.append(0)
             continue
-        if char == "(" and interpolations:
-            interpolations[-1] += 1
-        elif char == ")" and interpolations:
-            if interpolations[-1] == 0:
-                interpolations.pop()  # end of `\(...)`: the string goes on
-                pos, opened = _string(program, pos + 1)
-                if opened:
-                    interpolations.append(0)
-                continue
-            interpolations[-1] -= 1
-        if char == "$":
-            pos = _SPACE_OR_COMMENT.match(program, pos + 1).end()  # type: ignore[union-attr]
-            match = _IDENTIFIER.match(program, pos)
-            if match:
-                name = match.group(0)
-                if name in REFUSED_VARIABLES:
-                    return f"`${name}` (it would read {REFUSED_VARIABLES[name]})"
-                pos = match.end()
-            continue
-        if char in ".@":  # `.field` and `@format`: a name that is not a call
-            match = _IDENTIFIER.match(program, pos + 1)
-            pos = match.end() if match else pos + 1
-            continue
-        match = _IDENTIFIER.match(program, pos)
-        if match:
-            name = match.group(0)
-            after = _SPACE_OR_COMMENT.match(program, match.end()).end()  # type: ignore[union-attr]
-            is_key = program.startswith(":", after) and not program.startswith("::", after)
-            if name in REFUSED_NAMES and not is_key:
-                return f"`{name}` (it would read {REFUSED_NAMES[name]})"
-            pos = match.end()
-            continue
-        pos += 1
+        if char in "()" and interpolations:
+            interpolations[-1] += 1 if char == "(" else -1
+        pos, refusal = _word(program, pos)
+        if refusal:
+            return refusal
     return None
+
+
+def _skip_space(program: str, pos: int) -> int:
+    return _SPACE_OR_COMMENT.match(program, pos).end()  # type: ignore[union-attr]
+
+
+def _word(program: str, pos: int) -> tuple[int, str | None]:
+    """Read the variable, field, format or name at `pos` (else one character): where it ends, and any refusal."""
+    char = program[pos]
+    if char == "$":
+        pos = _skip_space(program, pos + 1)
+        match = _IDENTIFIER.match(program, pos)
+        if match and match.group(0) in REFUSED_VARIABLES:
+            name = match.group(0)
+            return pos, f"`${name}` (it would read {REFUSED_VARIABLES[name]})"
+        return (match.end() if match else pos), None
+    if char in ".@":  # `.field` and `@format`: a name that is not a call
+        match = _IDENTIFIER.match(program, pos + 1)
+        return (match.end() if match else pos + 1), None
+    match = _IDENTIFIER.match(program, pos)
+    if not match:
+        return pos + 1, None
+    name = match.group(0)
+    after = _skip_space(program, match.end())
+    is_key = program.startswith(":", after) and not program.startswith("::", after)
+    if name in REFUSED_NAMES and not is_key:
+        return pos, f"`{name}` (it would read {REFUSED_NAMES[name]})"
+    return match.end(), None
 
 
 def _string(program: str, pos: int) -> tuple[int, bool]:
