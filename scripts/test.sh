@@ -40,6 +40,7 @@ fi
 echo "==> lint"
 ruff check yaml2dag tests benchmarks
 ruff format --check yaml2dag tests benchmarks
+mypy
 
 echo "==> tests"
 python -m pytest -p no:cacheprovider "$@"

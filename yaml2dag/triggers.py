@@ -244,7 +244,7 @@ def _cron_error(expression: str, with_seconds: bool) -> tuple[str, str] | None:
 # --- Flow triggers ----------------------------------------------------------------------------------
 
 
-def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = None) -> list[Upstream]:
+def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = None) -> list[Upstream]:  # noqa: C901
     """The upstream flows of a Flow trigger with their states; errors go to `collector` when given."""
 
     def error(at: Path, message: str, hint: str = "") -> None:

@@ -183,7 +183,7 @@ def is_in(item: Any, container: Any) -> bool:
     return False
 
 
-class _NullIterable(tuple):  # type: ignore[type-arg]
+class _NullIterable(tuple[object, ...]):
     """What a `for` over null iterates: nothing, and the loop's `else` is skipped too."""
 
     __slots__ = ()
