@@ -13,6 +13,7 @@ from yaml2dag.flowinputs import (
     FlowInput,
     InputDependency,
 )
+from yaml2dag.states import KestraState
 from yaml2dag.tasktypes import TaskBase
 from yaml2dag.tasktypes.base import DurationText, KestraModel, Retry, Text
 
@@ -31,10 +32,7 @@ WEBHOOK_TYPES = ("io.kestra.plugin.core.trigger.Webhook", "io.kestra.core.models
 #: Trigger types yaml2dag compiles.
 TRIGGER_TYPES = (*SCHEDULE_TYPES, *FLOW_TRIGGER_TYPES, *WEBHOOK_TYPES)
 #: Kestra execution states (`State.Type`), as a Flow trigger filters on them.
-EXECUTION_STATES = (
-    "CREATED", "SUBMITTED", "RUNNING", "PAUSED", "RESTARTED", "KILLING", "SUCCESS", "WARNING", "FAILED",
-    "KILLED", "CANCELLED", "QUEUED", "RETRYING", "RETRIED", "SKIPPED", "BREAKPOINT", "RESUBMITTED",
-)  # fmt: skip
+EXECUTION_STATES = tuple(state.value for state in KestraState)
 ExecutionState = Literal[EXECUTION_STATES]  # type: ignore[valid-type]
 
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}

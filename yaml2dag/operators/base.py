@@ -10,7 +10,8 @@ from airflow.sdk import BaseOperator
 
 from yaml2dag.errors import RenderError, TaskFailure
 from yaml2dag.expressions import is_truthy_text, render, render_value
-from yaml2dag.operators.context import ERROR_XCOM_KEY, STATE_XCOM_KEY, FlowInfo, build_context
+from yaml2dag.operators.context import FlowInfo, build_context
+from yaml2dag.states import ERROR_XCOM_KEY, STATE_XCOM_KEY, KestraState
 
 if TYPE_CHECKING:
     from yaml2dag.tasktypes.base import TaskBase
@@ -176,7 +177,7 @@ class KestraOperator(BaseOperator):
             policy.finish(context)
         if self.warning_on_retry and int(context["ti"].try_number or 1) > 1 and not self.allow_warning:
             self.log.warning("Task succeeded after a retry and retry.warningOnRetry is set: it ends WARNING")
-            context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
+            context["ti"].xcom_push(key=STATE_XCOM_KEY, value=KestraState.WARNING.value)
         return outputs
 
     def run_guarded(self, context: Any, work: Callable[[], dict[str, Any] | None]) -> Any:
@@ -221,15 +222,15 @@ class KestraOperator(BaseOperator):
         return wait is not None
 
     def _allowed_failure(self, context: Any, error: Exception) -> None:
-        state = "SUCCESS" if self.allow_warning else "WARNING"
+        state = KestraState.SUCCESS if self.allow_warning else KestraState.WARNING
         self.log.warning(
             "Task failed (%s: %s), but allowFailure is set: it ends %s and the flow goes on",
             type(error).__name__,
             error,
             state,
         )
-        if state == "WARNING":
-            context["ti"].xcom_push(key=STATE_XCOM_KEY, value=state)
+        if state is KestraState.WARNING:
+            context["ti"].xcom_push(key=STATE_XCOM_KEY, value=state.value)
 
     def run(self, context: Any) -> dict[str, Any] | list[str] | None:
         """Do the task's work; return its outputs (`outputs.<taskId>.<field>`) or None.

@@ -19,7 +19,7 @@ from typing import Any
 
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
-from yaml2dag.operators.context import STATE_XCOM_KEY
+from yaml2dag.states import STATE_XCOM_KEY, KestraState
 from yaml2dag.tasktypes.base import parse_duration
 from yaml2dag.tasktypes.subflow import Pause
 
@@ -40,7 +40,7 @@ def end_warning(operator: KestraOperator, context: Any, reason: str) -> None:
         operator.log.info("%s: WARNING, but allowWarning is set: it ends SUCCESS", reason)
         return
     operator.log.warning("%s: the task ends WARNING", reason)
-    context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
+    context["ti"].xcom_push(key=STATE_XCOM_KEY, value=KestraState.WARNING.value)
 
 
 class PauseOperator(KestraOperator, task_type=Pause):

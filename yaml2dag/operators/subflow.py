@@ -15,12 +15,12 @@ from typing import Any
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.operators.pause import end_warning, in_dag_test
-from yaml2dag.operators.state import STATE_TASK_ID
+from yaml2dag.states import STATE_TASK_ID, KestraState
 from yaml2dag.tasktypes.subflow import Subflow
 
 #: Seconds between two checks of the child run's state (on the triggerer).
 POLL_INTERVAL = 2.0
-_TRANSMITTED = ("FAILED", "KILLED", "WARNING", "PAUSED")
+_TRANSMITTED = (KestraState.FAILED, KestraState.KILLED, KestraState.WARNING, KestraState.PAUSED)
 
 
 class SubflowOperator(KestraOperator, task_type=Subflow):
@@ -103,15 +103,15 @@ class SubflowOperator(KestraOperator, task_type=Subflow):
         target = self.target_dag_id
         flow_state = context["ti"].xcom_pull(task_ids=STATE_TASK_ID, dag_id=target, run_id=run_id)
         if isinstance(flow_state, Mapping) and flow_state.get("state"):
-            state = str(flow_state["state"])
+            state = KestraState.read(str(flow_state["state"]))
         else:  # the run ended without its state task (e.g. marked failed): Kestra would say KILLED
-            state = "SUCCESS" if airflow_state == "success" else "FAILED"
-        outputs = {"executionId": run_id, "state": state}
+            state = KestraState.SUCCESS if airflow_state == "success" else KestraState.FAILED
+        outputs = {"executionId": run_id, "state": state.value}
         context["ti"].xcom_push(key="return_value", value=outputs)
         self.log.info("Run %s of %s ended %s (Airflow: %s)", run_id, target, state, airflow_state)
         if not self.transmitFailed or state not in _TRANSMITTED:
             return outputs
-        if state == "WARNING":
+        if state is KestraState.WARNING:
             end_warning(self, context, f"Subflow run {run_id} ended WARNING")
             return outputs
         raise TaskFailure(f"Subflow `{target}` run {run_id} ended {state}")
