@@ -1,0 +1,209 @@
+"""Kestra's script tasks (plugin-scripts): Python, Shell and Node `Script` / `Commands`, and their task runners.
+
+Every script task builds one shell script (`set -e` when `failFast`, the `beforeCommands`, then the
+`commands` or the command running the `script`) and runs `interpreter + [script]` with a task runner:
+`io.kestra.plugin.core.runner.Process` (a process on the Airflow worker) or
+`io.kestra.plugin.scripts.runner.docker.Docker` (a container). Without `taskRunner` the Airflow
+setting `[yaml2dag] default_task_runner` decides (`docker`, Kestra's default, or `process`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from yaml2dag.tasktypes.base import Flag, KestraModel, TaskBase, Text, choice, rendered
+from yaml2dag.tasktypes.docker import Cpu, Credentials, Memory, Size
+
+_SCRIPTS = "yaml2dag.operators.scripts"
+PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
+DOCKER_RUNNER = "io.kestra.plugin.scripts.runner.docker.Docker"
+
+
+class ProcessRunner(KestraModel):
+    """`io.kestra.plugin.core.runner.Process`: run the script as a process on the Airflow worker."""
+
+    type: Literal["io.kestra.plugin.core.runner.Process"] = Field(description="The runner type.")
+    version: str | None = Field(default=None, description="Plugin version (ignored).")
+
+
+class DockerRunner(KestraModel):
+    """`io.kestra.plugin.scripts.runner.docker.Docker`: run the script in a container of `containerImage`."""
+
+    type: Literal["io.kestra.plugin.scripts.runner.docker.Docker"] = Field(description="The runner type.")
+    host: Text | None = Field(default=None, description="Docker API URL; default DOCKER_HOST or the local socket.")
+    credentials: Credentials | None = Field(default=None, description="Registry login used when pulling.")
+    pullPolicy: choice("IF_NOT_PRESENT", "ALWAYS", "NEVER") = Field(
+        default="IF_NOT_PRESENT", description="When to pull the image."
+    )
+    volumes: list[Text] | None = Field(default=None, description="Bind mounts `hostPath:containerPath[:ro|rw]`.")
+    networkMode: Text | None = Field(default=None, description="`bridge`, `host`, `none` or a network name.")
+    user: Text | None = Field(default=None, description="User (name or uid[:gid]) the script runs as.")
+    entryPoint: list[Text] | None = Field(default=None, description="Image entrypoint; default: none (`['']`).")
+    extraHosts: list[Text] | None = Field(default=None, description="`/etc/hosts` entries `name:ip`.")
+    cpu: Cpu | None = Field(default=None, description="`{cpus: <number>}`.")
+    memory: Memory | None = Field(default=None, description="`{memory, memorySwap, memoryReservation}` sizes.")
+    shmSize: Size | None = Field(default=None, description="Size of /dev/shm, such as 128MB.")
+    privileged: Flag | None = Field(default=None, description="Run the container privileged.")
+    delete: Flag = Field(default=True, description="Remove the container at the end (always done by yaml2dag).")
+    version: str | None = Field(default=None, description="Plugin version (ignored).")
+    config: Any = None
+    deviceRequests: Any = None
+    fileHandlingStrategy: Any = None
+    wait: Any = None
+    resume: Any = None
+    killTimeout: Any = None
+    portBindings: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
+        {"config", "deviceRequests", "fileHandlingStrategy", "wait", "resume", "killTimeout", "portBindings"}
+    )
+
+    @field_validator("delete")
+    @classmethod
+    def _always_deleted(cls, value: Any) -> Any:
+        """Keeping finished containers would leak them: yaml2dag always removes them."""
+        if value is False:
+            raise ValueError("`delete: false` is not supported by yaml2dag yet: containers are always removed")
+        return value
+
+
+TaskRunner = Annotated[ProcessRunner | DockerRunner, Field(discriminator="type")]
+
+
+class _ScriptTask(TaskBase):
+    """Properties every script task has."""
+
+    #: The image Kestra uses when `containerImage` is not set (Docker runner only).
+    DEFAULT_IMAGE: ClassVar[str] = "ubuntu"
+
+    interpreter: list[Text] = rendered(
+        default_factory=lambda: ["/bin/sh", "-c"],
+        min_length=1,
+        description="Command the script is given to as its last argument (default `/bin/sh -c`).",
+    )
+    beforeCommands: list[Text] | None = rendered(None, description="Commands run first, in the same shell script.")
+    env: dict[str, Text] | None = rendered(None, description="Environment variables of the script.")
+    containerImage: Text | None = rendered(None, description="Image of the Docker runner (default per type).")
+    taskRunner: TaskRunner | None = rendered(
+        None, description="Process or Docker; default: the Airflow setting [yaml2dag] default_task_runner."
+    )
+    warningOnStdErr: Flag = rendered(
+        False, description="When true, a successful script that wrote to stderr ends WARNING."
+    )
+    failFast: Flag = rendered(True, description="Stop at the first failing command (`set -e`).")
+    targetOS: choice("AUTO", "LINUX", "WINDOWS") = Field(
+        default="AUTO", description="Operating system of the runner: Linux only."
+    )
+    inputFiles: Any = None
+    outputFiles: Any = None
+    namespaceFiles: Any = None
+    runner: Any = None
+    docker: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {
+        "inputFiles",
+        "outputFiles",
+        "namespaceFiles",
+        "runner",
+        "docker",
+    }
+
+    @field_validator("targetOS")
+    @classmethod
+    def _linux_only(cls, value: str) -> str:
+        """Airflow workers and the containers yaml2dag starts are Linux."""
+        if value == "WINDOWS":
+            raise ValueError("`targetOS: WINDOWS` is not supported by yaml2dag yet: scripts run on Linux")
+        return value
+
+
+class _PythonTask(_ScriptTask):
+    """Python-specific properties (dependency installation is not supported: there is no package index)."""
+
+    DEFAULT_IMAGE: ClassVar[str] = "ghcr.io/kestra-io/kestrapy:latest"
+
+    dependencies: Any = None
+    dependencyCacheEnabled: Any = None
+    pythonVersion: Any = None
+    packageManager: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {
+        "dependencies",
+        "dependencyCacheEnabled",
+        "pythonVersion",
+        "packageManager",
+    }
+
+
+class PythonScript(_PythonTask):
+    """Run an inline Python `script` (written to a file, run with `python`)."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.scripts.python.Script",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:PythonScriptOperator"
+
+    script: Text = rendered(description="The Python source.")
+
+
+class PythonCommands(_PythonTask):
+    """Run shell `commands` (typically `python main.py`) in a Python environment."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.scripts.python.Commands",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:PythonCommandsOperator"
+
+    commands: list[Text] = rendered(min_length=1, description="Shell commands, one per line of the script.")
+
+
+class ShellScript(_ScriptTask):
+    """Run an inline shell `script`."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.scripts.shell.Script",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:ShellScriptOperator"
+
+    script: Text = rendered(description="The shell script.")
+
+
+class ShellCommands(_ScriptTask):
+    """Run shell `commands`."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.scripts.shell.Commands",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:ShellCommandsOperator"
+
+    commands: list[Text] = rendered(min_length=1, description="Shell commands, one per line of the script.")
+
+
+class NodeScript(_ScriptTask):
+    """Run an inline JavaScript `script` with `node`."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.scripts.node.Script",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:NodeScriptOperator"
+    DEFAULT_IMAGE: ClassVar[str] = "node"
+
+    script: Text = rendered(description="The JavaScript source.")
+    npmInstall: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {"npmInstall"}
+
+
+class NodeCommands(_ScriptTask):
+    """Run shell `commands` (typically `node main.js`) in a Node environment."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.scripts.node.Commands",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:NodeCommandsOperator"
+    DEFAULT_IMAGE: ClassVar[str] = "node"
+
+    commands: list[Text] = rendered(min_length=1, description="Shell commands, one per line of the script.")
+    npmInstall: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {"npmInstall"}
+
+
+TASK_TYPES: tuple[type[TaskBase], ...] = (
+    PythonScript,
+    PythonCommands,
+    ShellScript,
+    ShellCommands,
+    NodeScript,
+    NodeCommands,
+)
