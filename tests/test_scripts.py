@@ -1,0 +1,346 @@
+"""Script tasks on the Process runner, run on real Airflow: outputs, failures, timeouts, hostile output."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import states
+
+from yaml2dag.errors import FlowValidationError
+from yaml2dag.loader import load_yaml
+from yaml2dag.validation import parse_flow
+
+pytestmark = pytest.mark.airflow
+
+PROCESS = "taskRunner: {type: io.kestra.plugin.core.runner.Process}"
+
+
+def test_python_script_outputs_reach_a_later_task(run_flow):
+    result = run_flow(
+        f"""
+        id: pyvars
+        namespace: tests.scripts
+        tasks:
+          - id: compute
+            type: io.kestra.plugin.scripts.python.Script
+            {PROCESS}
+            env:
+              FACTOR: "7"
+            script: |
+              import os
+              from kestra import Kestra
+              print("working in", os.getcwd() == "{{{{ workingDir }}}}")
+              Kestra.outputs({{"answer": 6 * int(os.environ["FACTOR"]), "names": ["a", "b"]}})
+              Kestra.counter("rows", 3, {{"table": "t"}})
+              print('::{{"outputs": {{"raw": true}}}}::')
+          - id: log
+            type: io.kestra.plugin.core.log.Log
+            message: "answer={{{{ outputs.compute.vars.answer }}}} raw={{{{ outputs.compute.vars.raw }}}}"
+        """
+    )
+    assert states(result) == {"compute": "success", "log": "success"}
+    assert result.tasks["compute"].outputs == {
+        "exitCode": 0,
+        "vars": {"answer": 42, "names": ["a", "b"], "raw": True},
+    }
+    log = result.tasks["compute"].log_text()
+    assert "working in True" in log
+    assert 'Metric counter rows = 3 {"table": "t"}' in log
+    assert "answer=42 raw=true" in result.tasks["log"].log_text()
+
+
+def test_shell_failure_exit_code_stderr_tail_and_errors(run_flow):
+    result = run_flow(
+        f"""
+        id: shfail
+        namespace: tests.scripts
+        tasks:
+          - id: sh
+            type: io.kestra.plugin.scripts.shell.Commands
+            {PROCESS}
+            commands:
+              - echo '::{{"outputs":{{"before":"fail"}}}}::'
+              - echo "something broke" >&2
+              - exit 3
+              - echo never
+        errors:
+          - id: alert
+            type: io.kestra.plugin.core.log.Log
+            message: "sh failed with {{{{ outputs.sh.exitCode }}}}"
+        """
+    )
+    assert states(result) == {"sh": "failed", "alert": "success"}
+    assert result.tasks["sh"].outputs == {"exitCode": 3, "vars": {"before": "fail"}}
+    log = result.tasks["sh"].log_text()
+    assert "Command failed with exit code 3; stderr ends with:\nsomething broke" in log
+    assert "never" not in log
+    assert "sh failed with 3" in result.tasks["alert"].log_text()
+
+
+def test_fail_fast_false_runs_every_command(run_flow):
+    result = run_flow(
+        f"""
+        id: nofailfast
+        namespace: tests.scripts
+        tasks:
+          - id: sh
+            type: io.kestra.plugin.scripts.shell.Script
+            {PROCESS}
+            failFast: false
+            beforeCommands:
+              - false
+            script: |
+              echo "still ran"
+        """
+    )
+    assert states(result) == {"sh": "success"}
+    assert "still ran" in result.tasks["sh"].log_text()
+
+
+def test_warning_on_stderr_ends_warning_only_when_set(run_flow):
+    result = run_flow(
+        f"""
+        id: stderrwarn
+        namespace: tests.scripts
+        tasks:
+          - id: warns
+            type: io.kestra.plugin.scripts.shell.Commands
+            {PROCESS}
+            warningOnStdErr: true
+            commands: ["echo careful >&2"]
+          - id: quiet
+            type: io.kestra.plugin.scripts.shell.Commands
+            {PROCESS}
+            commands: ["echo careful >&2"]
+        """
+    )
+    assert states(result) == {"warns": "warning", "quiet": "success"}
+    assert "warningOnStdErr is set: it ends WARNING" in result.tasks["warns"].log_text()
+    assert "ends WARNING" not in result.tasks["quiet"].log_text()
+    assert "`warns` ended WARNING" in result.state_task.log_text()
+    assert "`quiet`" not in result.state_task.log_text()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_timeout_kills_the_whole_process_group(run_flow, tmp_path):
+    pids = tmp_path / "pids"
+    result = run_flow(
+        f"""
+        id: sleeper
+        namespace: tests.scripts
+        tasks:
+          - id: sleep
+            type: io.kestra.plugin.scripts.shell.Commands
+            {PROCESS}
+            timeout: PT3S
+            commands:
+              - sleep 600 &
+              - echo $! > {pids}.tmp
+              - echo $$ >> {pids}.tmp
+              - mv {pids}.tmp {pids}
+              - sleep 600
+        """
+    )
+    assert states(result) == {"sleep": "failed"}
+    assert "Timeout" in result.tasks["sleep"].log_text()
+    recorded = [int(pid) for pid in pids.read_text().split()]
+    assert len(recorded) == 2
+    assert [pid for pid in recorded if _alive(pid)] == []
+
+
+def test_background_process_left_by_a_finished_script_is_killed(run_flow, tmp_path):
+    pid_file = tmp_path / "pid"
+    result = run_flow(
+        f"""
+        id: background
+        namespace: tests.scripts
+        tasks:
+          - id: sh
+            type: io.kestra.plugin.scripts.shell.Commands
+            {PROCESS}
+            commands:
+              - sleep 600 &
+              - echo $! > {pid_file}
+              - echo done
+        """
+    )
+    assert states(result) == {"sh": "success"}
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_default_runner_setting(run_flow, monkeypatch):
+    flow = """
+        id: defaultrunner
+        namespace: tests.scripts
+        tasks:
+          - id: sh
+            type: io.kestra.plugin.scripts.shell.Commands
+            commands: ["echo in $WORKING_DIR"]
+        """
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__DEFAULT_TASK_RUNNER", "process")
+    result = run_flow(flow)
+    assert states(result) == {"sh": "success"}
+    assert "(Process runner)" in result.tasks["sh"].log_text()
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__DEFAULT_TASK_RUNNER", "kubernetes")
+    result = run_flow(flow)
+    assert states(result) == {"sh": "failed"}
+    assert "default_task_runner is `kubernetes`: use docker or process" in result.tasks["sh"].log_text()
+
+
+def test_plugin_defaults_choose_the_runner(run_flow):
+    result = run_flow(
+        """
+        id: pluginrunner
+        namespace: tests.scripts
+        pluginDefaults:
+          - type: io.kestra.plugin.scripts
+            values:
+              taskRunner:
+                type: io.kestra.plugin.core.runner.Process
+        tasks:
+          - id: py
+            type: io.kestra.plugin.scripts.python.Commands
+            beforeCommands: ["echo '{\\"x\\": 1}' > data.json"]
+            commands:
+              - python3 -c "import json; from kestra import Kestra; Kestra.outputs(json.load(open('data.json')))"
+        """
+    )
+    assert states(result) == {"py": "success"}
+    assert result.tasks["py"].outputs["vars"] == {"x": 1}
+
+
+def test_hostile_output_non_utf8_long_lines_malformed_markers(run_flow):
+    result = run_flow(
+        f"""
+        id: hostile
+        namespace: tests.scripts
+        tasks:
+          - id: sh
+            type: io.kestra.plugin.scripts.shell.Script
+            {PROCESS}
+            script: |
+              printf 'caf\\351 \\377\\376 ok\\n'
+              echo '::{{"outputs": nope}}::'
+              echo '::{{not json}}::'
+              echo '::{{"outputs": 5}}::'
+              head -c 3000000 /dev/zero | tr '\\0' 'x'; echo
+              printf 'last line without newline'
+        """
+    )
+    assert states(result) == {"sh": "success"}
+    assert result.tasks["sh"].outputs == {"exitCode": 0, "vars": {}}
+    log = result.tasks["sh"].log_text()
+    assert "caf\ufffd \ufffd\ufffd ok" in log
+    assert log.count("Invalid Kestra line ignored") == 3
+    assert "x" * 10_000 + "… [1048596 characters]" in log, log[-400:]
+    assert "last line without newline" in log
+
+
+def test_one_gigabyte_of_stdout_is_streamed_with_bounded_memory(run_flow):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = run_flow(
+        f"""
+        id: bigout
+        namespace: tests.scripts
+        tasks:
+          - id: sh
+            type: io.kestra.plugin.scripts.shell.Commands
+            {PROCESS}
+            commands:
+              - head -c 1073741824 /dev/zero | tr '\\0' 'y' | fold -w 1048576; echo
+              - echo '::{{"outputs":{{"done":true}}}}::'
+        """
+    )
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert states(result) == {"sh": "success"}
+    assert result.tasks["sh"].outputs["vars"] == {"done": True}
+    assert grown_kib < 200 * 1024, f"peak memory grew by {grown_kib} KiB for 1 GiB of output"
+
+
+def test_node_script_on_process_runner(run_flow):
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    result = run_flow(
+        f"""
+        id: nodescript
+        namespace: tests.scripts
+        tasks:
+          - id: js
+            type: io.kestra.plugin.scripts.node.Script
+            {PROCESS}
+            script: |
+              console.log('::' + JSON.stringify({{outputs: {{sum: 1 + 2}}}}) + '::');
+        """
+    )
+    assert states(result) == {"js": "success"}
+    assert result.tasks["js"].outputs["vars"] == {"sum": 3}
+
+
+def test_unknown_interpreter_is_a_clear_failure(run_flow):
+    result = run_flow(
+        f"""
+        id: badinterp
+        namespace: tests.scripts
+        tasks:
+          - id: sh
+            type: io.kestra.plugin.scripts.shell.Commands
+            {PROCESS}
+            interpreter: ["/bin/no-such-shell", "-c"]
+            commands: ["echo hi"]
+        """
+    )
+    assert states(result) == {"sh": "failed"}
+    assert "interpreter `/bin/no-such-shell` not found on the Airflow worker" in result.tasks["sh"].log_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("targetOS: WINDOWS", "`targetOS: WINDOWS` is not supported by yaml2dag yet"),
+        ("dependencies: [pandas]", "property `dependencies` is not supported by yaml2dag yet"),
+        ("namespaceFiles: {enabled: true}", "property `namespaceFiles` is not supported by yaml2dag yet"),
+        ("taskRunner: {type: io.kestra.plugin.ee.kubernetes.runner.Kubernetes}", "taskRunner"),
+        (
+            "taskRunner: {type: io.kestra.plugin.scripts.runner.docker.Docker, deviceRequests: []}",
+            "property `deviceRequests` is not supported by yaml2dag yet",
+        ),
+    ],
+)
+def test_unsupported_properties_are_located(extra, message):
+    text = f"""id: bad
+namespace: tests.scripts
+tasks:
+  - id: py
+    type: io.kestra.plugin.scripts.python.Script
+    script: print(1)
+    {extra}
+"""
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)
+    rendered = str(caught.value)
+    assert message in rendered
+    assert "flow.yaml:7:" in rendered
+
+
+def test_cli_tasks_are_refused_as_not_supported_yet():
+    text = """id: bad
+namespace: tests.scripts
+tasks:
+  - id: dbt
+    type: io.kestra.plugin.dbt.cli.DbtCLI
+    commands: [dbt run]
+"""
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)
+    assert "task type `io.kestra.plugin.dbt.cli.DbtCLI` is not supported by yaml2dag yet" in str(caught.value)
