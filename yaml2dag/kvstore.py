@@ -29,6 +29,7 @@ from yaml2dag.errors import TaskFailure
 PREFIX = "kestra.kv/"
 TYPES = ("STRING", "NUMBER", "BOOLEAN", "DATETIME", "DATE", "DURATION", "JSON")
 _KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+_DURATION = re.compile(r"^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$", re.IGNORECASE)
 _NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]*$", re.IGNORECASE)
 
 
@@ -232,10 +233,9 @@ def _coerce(value: Any, kind: str) -> Any:
         day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
         return day.isoformat()
     if kind == "DURATION":
-        from yaml2dag.retries import parse_duration
-
-        text = str(value)
-        parse_duration(text)
+        text = str(value).strip()
+        if not _DURATION.match(text) or text in ("P", "PT") or text.endswith("T"):
+            raise ValueError("expected an ISO-8601 duration such as PT5M")
         return text
     # JSON
     return json.loads(value) if isinstance(value, str) else value
