@@ -344,3 +344,63 @@ tasks:
     with pytest.raises(FlowValidationError) as caught:
         parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)
     assert "task type `io.kestra.plugin.dbt.cli.DbtCLI` is not supported by yaml2dag yet" in str(caught.value)
+
+
+def test_input_files_and_output_files_read_by_the_next_task(run_flow):
+    result = run_flow(
+        f"""
+        id: files
+        namespace: tests.scripts
+        tasks:
+          - id: make
+            type: io.kestra.plugin.scripts.python.Script
+            {PROCESS}
+            inputFiles:
+              data/names.txt: |
+                ada
+                grace
+            outputFiles:
+              - "*.csv"
+              - out/**/*.json
+            script: |
+              import json, os
+              names = open("data/names.txt").read().split()
+              with open("names.csv", "w") as f:
+                  f.write("name\\n" + "\\n".join(names) + "\\n")
+              os.makedirs("out/deep", exist_ok=True)
+              json.dump({{"count": len(names)}}, open("out/deep/summary.json", "w"))
+          - id: use
+            type: io.kestra.plugin.scripts.shell.Commands
+            {PROCESS}
+            inputFiles:
+              copy.csv: "{{{{ outputs.make.outputFiles['names.csv'] }}}}"
+              inline.txt: "made {{{{ outputs.make.outputFiles | length }}}} files"
+            commands:
+              - cat copy.csv inline.txt
+          - id: read
+            type: io.kestra.plugin.core.log.Log
+            message: "{{{{ read(outputs.make.outputFiles['out/deep/summary.json']) }}}}"
+        """
+    )
+    assert states(result) == {"make": "success", "use": "success", "read": "success"}
+    files = result.tasks["make"].outputs["outputFiles"]
+    assert sorted(files) == ["names.csv", "out/deep/summary.json"]
+    assert all(uri.startswith("kestra:///tests/scripts/files/executions/") for uri in files.values())
+    log = result.tasks["use"].log_text()
+    assert "name\nada\ngrace\nmade 2 files" in log
+    assert '{"count": 2}' in result.tasks["read"].log_text()
+
+
+def test_input_file_names_must_stay_inside_the_working_directory():
+    text = """id: bad
+namespace: tests.scripts
+tasks:
+  - id: sh
+    type: io.kestra.plugin.scripts.shell.Commands
+    inputFiles:
+      ../escape.txt: nope
+    commands: [ls]
+"""
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)
+    assert "file name `../escape.txt` must be a relative path inside the working directory" in str(caught.value)

@@ -144,3 +144,29 @@ def test_unknown_interpreter_in_a_container_fails_clearly(run_flow, flow_contain
     assert "Docker could not start the container" in result.tasks["sh"].log_text()
     assert "no-such-shell" in result.tasks["sh"].log_text()
     assert flow_containers("dockerinterp") == []
+
+
+def test_output_files_from_a_container_are_read_by_the_next_task(run_flow, python_image):
+    result = run_flow(
+        f"""
+        id: dockerfiles
+        namespace: tests.scripts
+        tasks:
+          - id: make
+            type: io.kestra.plugin.scripts.python.Script
+            containerImage: {PYTHON}
+            taskRunner: {{type: io.kestra.plugin.scripts.runner.docker.Docker, pullPolicy: NEVER, user: "65534"}}
+            inputFiles:
+              in.txt: "21"
+            outputFiles: ["result.txt"]
+            script: |
+              value = int(open("in.txt").read()) * 2
+              open("result.txt", "w").write(f"value={{value}}")
+          - id: read
+            type: io.kestra.plugin.core.log.Log
+            message: "{{{{ read(outputs.make.outputFiles['result.txt']) }}}}"
+        """
+    )
+    assert states(result) == {"make": "success", "read": "success"}
+    assert list(result.tasks["make"].outputs["outputFiles"]) == ["result.txt"]
+    assert "value=42" in result.tasks["read"].log_text()

@@ -70,6 +70,8 @@ MAX_LINE_BYTES = 1024 * 1024
 LOG_LINE_CHARS = 10_000
 STDERR_TAIL_LINES = 20
 _CHUNK = 64 * 1024
+#: Folder of the host working directory receiving the container's working directory (outputFiles).
+_FETCHED = ".yaml2dag-container"
 _LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING}
 
 
@@ -254,6 +256,7 @@ class _ScriptOperator(KestraOperator):
         runner = self._runner()
         workdir = Path(self._host_workdir())
         seen = CONTAINER_WORKING_DIR if runner == "docker" else str(workdir)
+        _write_input_files(self.inputFiles, workdir)
         lines = (["set -e"] if fail_fast else []) + [str(line) for line in self.beforeCommands or []]
         lines += self.main_commands(workdir, seen)
         argv = [str(part) for part in self.interpreter] + ["\n".join(lines)]
@@ -265,6 +268,8 @@ class _ScriptOperator(KestraOperator):
         else:
             exit_code = self._run_process(argv, workdir, reader)
         outputs = {"exitCode": exit_code, "vars": reader.vars, **outputs}
+        if self.outputFiles and exit_code == 0:
+            outputs["outputFiles"] = _upload_output_files(context, self.outputFiles, self._output_root(workdir))
         if exit_code != 0:
             # Kestra records a failed script's outputs: push them before failing the attempt.
             context["ti"].xcom_push(key="return_value", value=outputs)
@@ -353,12 +358,19 @@ class _ScriptOperator(KestraOperator):
                 finally:
                     sock.close()
                 exit_code = int(client.wait(container_id).get("StatusCode", -1))
+                if self.outputFiles and exit_code == 0:
+                    _fetch_working_dir(client, container_id, workdir / _FETCHED)
             finally:
                 self._container_id = None
                 _remove(client, container_id, self.log)
         finally:
             client.close()
         return exit_code, container_id
+
+    def _output_root(self, workdir: Path) -> Path:
+        """Where the script's working directory is on the worker once it ended."""
+        fetched = workdir / _FETCHED / Path(CONTAINER_WORKING_DIR).name
+        return fetched if fetched.is_dir() else workdir
 
     def on_kill(self) -> None:
         """The task was killed or timed out: kill the script's process group, or its container."""
@@ -485,6 +497,71 @@ def _archive(workdir: Path) -> bytes:
             tar.add(path, arcname=f"{CONTAINER_WORKING_DIR[1:]}/{path.relative_to(workdir)}", recursive=False)
         tar.add(KESTRA_MODULE_DIR / "kestra.py", arcname=f"{CONTAINER_MODULE_DIR[1:]}/kestra.py")
     return buffer.getvalue()
+
+
+def _write_input_files(files: Any, workdir: Path) -> None:
+    """Write `inputFiles` into the working directory: content as UTF-8, `kestra://` URIs copied from storage."""
+    from yaml2dag.tasktypes.scripts import check_relative_path
+
+    if files is None:
+        return
+    if isinstance(files, str):
+        try:
+            files = json.loads(files)
+        except json.JSONDecodeError:
+            files = None
+        if not isinstance(files, dict):
+            raise TaskFailure("`inputFiles` must render to a map of file name → content or kestra:// URI")
+    for name, content in files.items():
+        try:
+            check_relative_path(str(name))
+        except ValueError as exc:
+            raise TaskFailure(f"inputFiles: {exc}") from None
+        target = workdir / str(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = content if isinstance(content, str) else json.dumps(content)
+        if text.startswith("kestra://"):
+            from yaml2dag.storage import download_local
+
+            download_local(text, target)
+        elif text.startswith("nsfile://"):
+            raise TaskFailure(f"inputFiles `{name}`: nsfile:// URIs are not supported by yaml2dag yet")
+        else:
+            target.write_text(text, encoding="utf-8")
+
+
+def _upload_output_files(context: Any, patterns: list[str], root: Path) -> dict[str, str]:
+    """Upload the files matching the `outputFiles` globs to the storage: relative path → kestra:// URI."""
+    from yaml2dag.storage import upload_local
+
+    found: dict[str, Path] = {}
+    for pattern in patterns:
+        pattern = str(pattern)
+        if pattern.startswith("/") or ".." in pattern.split("/"):
+            raise TaskFailure(f"outputFiles `{pattern}` must be a glob relative to the working directory")
+        for path in sorted(root.glob(pattern)):
+            relative = path.relative_to(root).as_posix()
+            if path.is_file() and not relative.startswith(_FETCHED):
+                found.setdefault(relative, path)
+    taken: set[str] = set()
+    uploaded = {}
+    for relative, path in found.items():
+        name = path.name if path.name not in taken else relative.replace("/", "_")
+        taken.add(name)
+        uploaded[relative] = upload_local(context, path, name)
+    return uploaded
+
+
+def _fetch_working_dir(client: Any, container_id: str, target: Path) -> None:
+    """Copy the container's working directory to `target` (streamed through a temporary tar file)."""
+    stream, _ = client.get_archive(container_id, CONTAINER_WORKING_DIR)
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile() as buffer:
+        for chunk in stream:
+            buffer.write(chunk)
+        buffer.seek(0)
+        with tarfile.open(fileobj=buffer, mode="r") as tar:
+            tar.extractall(target, filter="data")
 
 
 def _pump_pipes(process: subprocess.Popen[bytes], reader: OutputReader) -> None:

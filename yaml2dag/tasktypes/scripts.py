@@ -21,6 +21,14 @@ PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
 DOCKER_RUNNER = "io.kestra.plugin.scripts.runner.docker.Docker"
 
 
+def check_relative_path(name: str) -> str:
+    """Refuse a file name that would leave the working directory (absolute, `..`, empty)."""
+    parts = str(name).replace("\\", "/").split("/")
+    if not str(name).strip() or str(name).startswith("/") or any(part in ("..", "") for part in parts):
+        raise ValueError(f"file name `{name}` must be a relative path inside the working directory (no `..`)")
+    return name
+
+
 class ProcessRunner(KestraModel):
     """`io.kestra.plugin.core.runner.Process`: run the script as a process on the Airflow worker."""
 
@@ -96,19 +104,32 @@ class _ScriptTask(TaskBase):
     targetOS: choice("AUTO", "LINUX", "WINDOWS") = Field(
         default="AUTO", description="Operating system of the runner: Linux only."
     )
-    inputFiles: Any = None
-    outputFiles: Any = None
+    inputFiles: dict[str, Text] | Text | None = rendered(
+        None,
+        description="Files written into the working directory first: name → content, or name → a kestra:// URI "
+        "(copied from the storage); or an expression rendering to such a map (JSON).",
+    )
+    outputFiles: list[Text] | None = rendered(
+        None, description="Globs (relative to the working directory) of files uploaded to the storage afterwards."
+    )
     namespaceFiles: Any = None
     runner: Any = None
     docker: Any = None
 
     UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {
-        "inputFiles",
-        "outputFiles",
         "namespaceFiles",
         "runner",
         "docker",
     }
+
+    @field_validator("inputFiles")
+    @classmethod
+    def _relative_names(cls, value: Any) -> Any:
+        """Input file names stay inside the working directory."""
+        if isinstance(value, dict):
+            for name in value:
+                check_relative_path(name)
+        return value
 
     @field_validator("targetOS")
     @classmethod
