@@ -48,15 +48,18 @@ from yaml2dag.operators.docker import (
     _no_timeout,
     _remove,
 )
+from yaml2dag.operators.flowable import FlowableStartOperator
 from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.scripts import (
     DOCKER_RUNNER,
+    Clone,
     NodeCommands,
     NodeScript,
     PythonCommands,
     PythonScript,
     ShellCommands,
     ShellScript,
+    WorkingDirectory,
 )
 
 #: The directory holding the `kestra` helper module put on the scripts' PYTHONPATH.
@@ -190,6 +193,8 @@ class _ScriptOperator(KestraOperator):
     ui_color = "#fff3e0"
     template_fields_renderers: ClassVar[dict[str, str]] = {"env": "json", "taskRunner": "json"}
 
+    #: Set by the planner inside a WorkingDirectory: the id of the directory the task shares.
+    working_directory: str | None = None
     _process: subprocess.Popen[bytes] | None = None
     _client: Any = None
     _container_id: str | None = None
@@ -256,6 +261,8 @@ class _ScriptOperator(KestraOperator):
         runner = self._runner()
         workdir = Path(self._host_workdir())
         seen = CONTAINER_WORKING_DIR if runner == "docker" else str(workdir)
+        if self.working_directory:
+            restore_directory(context, self.working_directory, workdir)
         _write_input_files(self.inputFiles, workdir)
         lines = (["set -e"] if fail_fast else []) + [str(line) for line in self.beforeCommands or []]
         lines += self.main_commands(workdir, seen)
@@ -268,6 +275,8 @@ class _ScriptOperator(KestraOperator):
         else:
             exit_code = self._run_process(argv, workdir, reader)
         outputs = {"exitCode": exit_code, "vars": reader.vars, **outputs}
+        if self.working_directory:
+            save_directory(context, self.working_directory, self._output_root(workdir))
         if self.outputFiles and exit_code == 0:
             outputs["outputFiles"] = _upload_output_files(context, self.outputFiles, self._output_root(workdir))
         if exit_code != 0:
@@ -358,7 +367,7 @@ class _ScriptOperator(KestraOperator):
                 finally:
                     sock.close()
                 exit_code = int(client.wait(container_id).get("StatusCode", -1))
-                if self.outputFiles and exit_code == 0:
+                if (self.outputFiles and exit_code == 0) or self.working_directory:
                     _fetch_working_dir(client, container_id, workdir / _FETCHED)
             finally:
                 self._container_id = None
@@ -445,6 +454,131 @@ class ShellCommandsOperator(_CommandsOperator, task_type=ShellCommands):
 
 class NodeCommandsOperator(_CommandsOperator, task_type=NodeCommands):
     """`io.kestra.plugin.scripts.node.Commands`: run shell `commands` (such as `node main.js`)."""
+
+
+class CloneOperator(KestraOperator, task_type=Clone):
+    """`io.kestra.plugin.git.Clone`: `git clone` into the working directory (of its WorkingDirectory).
+
+    Uses the `git` command of the worker. `username`/`password` go to git as an HTTP Basic
+    `Authorization` header through the environment (never the command line, never the log; the
+    password is masked). Output `directory`: the clone's folder, relative to the working directory.
+    """
+
+    ui_color = "#fff3e0"
+    working_directory: str | None = None
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render as Kestra does, then register the password with Airflow's secrets masker."""
+        super().render_template_fields(context, jinja_env)
+        if self.password:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(self.password)
+
+    def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
+        import base64
+
+        from yaml2dag.tasktypes.scripts import check_relative_path
+
+        git = shutil.which("git")
+        if git is None:
+            raise TaskFailure("`git` is not installed on the Airflow worker")
+        directory = str(self.directory or ".")
+        try:
+            if directory != ".":
+                check_relative_path(directory)
+            submodules = as_flag(self.cloneSubmodules, "cloneSubmodules") if self.cloneSubmodules is not None else False
+        except ValueError as exc:
+            raise TaskFailure(str(exc)) from None
+        workdir = Path(tempfile.mkdtemp(prefix="yaml2dag-clone-"))
+        try:
+            if self.working_directory:
+                restore_directory(context, self.working_directory, workdir)
+            command = [git, "clone", "--depth", str(self.depth or 1)]
+            if self.branch:
+                command += ["--branch", str(self.branch)]
+            if submodules:
+                command += ["--recurse-submodules", "--shallow-submodules"]
+            command += ["--", str(self.url), directory]
+            env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+            if self.username or self.password:
+                token = base64.b64encode(f"{self.username or ''}:{self.password or ''}".encode()).decode()
+                from airflow.sdk.log import mask_secret
+
+                mask_secret(token)
+                env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader")
+                env["GIT_CONFIG_VALUE_0"] = f"Authorization: Basic {token}"
+            self.log.info("Cloning %s%s into %s", self.url, f" ({self.branch})" if self.branch else "", directory)
+            done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, check=False)
+            for line in (done.stdout + done.stderr).splitlines():
+                self.log.info("git: %s", line)
+            if done.returncode != 0:
+                tail = done.stderr.strip().splitlines()[-3:]
+                raise TaskFailure(f"git clone of {self.url} failed (exit code {done.returncode}): {' '.join(tail)}")
+            if self.working_directory:
+                save_directory(context, self.working_directory, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return {"directory": directory}
+
+
+class WorkingDirectoryOperator(FlowableStartOperator, task_type=WorkingDirectory):
+    """Start of `io.kestra.plugin.core.flow.WorkingDirectory`: create the shared directory.
+
+    Writes `inputFiles` into a fresh folder and stores it as the directory's snapshot; each child
+    then restores the snapshot, runs, and stores the folder again (see `restore_directory`).
+    """
+
+    working_directory: str | None = None
+
+    def run(self, context: Any) -> None:  # noqa: D102
+        workdir = Path(tempfile.mkdtemp(prefix="yaml2dag-workingdir-"))
+        try:
+            _write_input_files(self.inputFiles, workdir)
+            save_directory(context, str(self.working_directory), workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- shared working directories --------------------------------------------------------------------
+
+
+def snapshot_uri(context: Any, directory_id: str) -> str:
+    """The `kestra://` URI of a WorkingDirectory's snapshot in this run (one per ForEach iteration)."""
+    from urllib.parse import quote
+
+    from yaml2dag.storage import execution_uri, run_location
+
+    namespace, flow_id, run_id, _, _ = run_location(context)
+    index = getattr(context["ti"], "map_index", -1)
+    suffix = "" if index is None or index < 0 else f"-{index}"
+    return f"{execution_uri(namespace, flow_id, run_id)}/working-directories/{quote(directory_id)}{suffix}.tar.gz"
+
+
+def save_directory(context: Any, directory_id: str, root: Path) -> None:
+    """Store `root` (without yaml2dag's own folders) as the WorkingDirectory's snapshot."""
+    from yaml2dag.storage import copy_stream, open_uri_write
+
+    with tempfile.TemporaryFile() as buffer:
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for path in sorted(root.iterdir()):
+                if path.name != _FETCHED:
+                    tar.add(path, arcname=path.name)
+        buffer.seek(0)
+        with open_uri_write(snapshot_uri(context, directory_id)) as target:
+            copy_stream(buffer, target)
+
+
+def restore_directory(context: Any, directory_id: str, workdir: Path) -> None:
+    """Unpack the WorkingDirectory's snapshot into `workdir` (links and paths checked by tar's `data` filter)."""
+    from yaml2dag.storage import copy_stream, open_read
+
+    with tempfile.TemporaryFile() as buffer:
+        with open_read(snapshot_uri(context, directory_id)) as source:
+            copy_stream(source, buffer)
+        buffer.seek(0)
+        with tarfile.open(fileobj=buffer, mode="r:gz") as tar:
+            tar.extractall(workdir, filter="data")
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.docker.": "yaml2dag.tasktypes.docker",
     "io.kestra.plugin.redis.": "yaml2dag.tasktypes.redis",
     "io.kestra.plugin.scripts.": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.git.Clone": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.core.flow.WorkingDirectory": "yaml2dag.tasktypes.scripts",
+    "io.kestra.core.tasks.flows.WorkingDirectory": "yaml2dag.tasktypes.scripts",
 }
 
 
@@ -57,13 +60,13 @@ TASK_TYPES: Mapping[str, type[TaskBase]] = _TaskTypes()
 KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.core.flow.{name}"
     for name in (
-        "EachSequential", "EachParallel", "WorkingDirectory", "LoopUntil",
+        "EachSequential", "EachParallel", "LoopUntil",
         "ForEachItem", "Template", "WaitFor",
     )
 ) | frozenset(
     f"io.kestra.core.tasks.flows.{name}"
     for name in (
-        "EachSequential", "EachParallel", "WorkingDirectory", "ForEachItem", "Template",
+        "EachSequential", "EachParallel", "ForEachItem", "Template",
     )
 ) | frozenset(
     f"io.kestra.plugin.docker.{package}{name}"

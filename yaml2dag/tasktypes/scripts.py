@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 
 from yaml2dag.tasktypes.base import Flag, KestraModel, TaskBase, Text, choice, rendered
 from yaml2dag.tasktypes.docker import Cpu, Credentials, Memory, Size
+from yaml2dag.tasktypes.flowable import FlowableBase
 
 _SCRIPTS = "yaml2dag.operators.scripts"
 PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
@@ -82,6 +83,9 @@ TaskRunner = Annotated[ProcessRunner | DockerRunner, Field(discriminator="type")
 
 class _ScriptTask(TaskBase):
     """Properties every script task has."""
+
+    #: Inside a WorkingDirectory, the planner gives the operator `working_directory` (the shared folder).
+    USES_WORKING_DIRECTORY: ClassVar[bool] = True
 
     #: The image Kestra uses when `containerImage` is not set (Docker runner only).
     DEFAULT_IMAGE: ClassVar[str] = "ubuntu"
@@ -220,7 +224,88 @@ class NodeCommands(_ScriptTask):
     UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {"npmInstall"}
 
 
+class Clone(TaskBase):
+    """`io.kestra.plugin.git.Clone`: clone a Git repository into the working directory."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.git.Clone",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:CloneOperator"
+    USES_WORKING_DIRECTORY: ClassVar[bool] = True
+
+    url: Text = rendered(description="The repository URL (https://, http://, git://, ssh://, file://).")
+    branch: Text | None = rendered(None, description="Branch (or tag) to check out; default the remote HEAD.")
+    depth: int | None = Field(default=1, ge=1, description="Shallow clone depth (default 1).")
+    directory: Text | None = rendered(None, description="Folder of the clone, relative to the working directory.")
+    username: Text | None = rendered(None, description="HTTP(S) user name.")
+    password: Text | None = rendered(None, description="HTTP(S) password or token (masked in logs).")
+    cloneSubmodules: Flag | None = rendered(None, description="Also clone the submodules.")
+    privateKey: Any = None
+    passphrase: Any = None
+    gitConfig: Any = None
+    trustedCaPemPath: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {
+        "privateKey",
+        "passphrase",
+        "gitConfig",
+        "trustedCaPemPath",
+    }
+
+    @field_validator("directory")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        """The clone stays inside the working directory."""
+        if value is not None and "{{" not in value and "{%" not in value:
+            check_relative_path(value)
+        return value
+
+
+class WorkingDirectory(FlowableBase):
+    """`io.kestra.plugin.core.flow.WorkingDirectory`: children share one working directory.
+
+    Each child stays its own Airflow task; the directory travels between them through the storage
+    (a tar snapshot per run), so children may run on different workers.
+    """
+
+    TYPES: ClassVar = ("io.kestra.plugin.core.flow.WorkingDirectory", "io.kestra.core.tasks.flows.WorkingDirectory")
+    OPERATOR: ClassVar = f"{_SCRIPTS}:WorkingDirectoryOperator"
+    #: The planner runs this flowable's start task (it seeds the shared directory) and tells its
+    #: children which directory they share.
+    START_RUNS: ClassVar[bool] = True
+    SHARES_WORKING_DIRECTORY: ClassVar[bool] = True
+    USES_WORKING_DIRECTORY: ClassVar[bool] = True
+
+    tasks: list[TaskBase] = Field(min_length=1, description="The children, run one after the other in one folder.")
+    inputFiles: dict[str, Text] | Text | None = rendered(
+        None, description="Files written into the shared directory first (name → content or kestra:// URI)."
+    )
+    outputFiles: Any = None
+    namespaceFiles: Any = None
+    cache: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = FlowableBase.UNSUPPORTED | {"outputFiles", "namespaceFiles", "cache"}
+
+    @field_validator("tasks")
+    @classmethod
+    def _runnable_children(cls, tasks: list[TaskBase]) -> list[TaskBase]:
+        """As in Kestra, the children of a WorkingDirectory are runnable tasks, not flowables."""
+        for task in tasks:
+            if isinstance(task, FlowableBase):
+                raise ValueError(f"`{task.id}` is a flowable task: a WorkingDirectory only holds runnable tasks")
+        return tasks
+
+    @field_validator("inputFiles")
+    @classmethod
+    def _relative_names(cls, value: Any) -> Any:
+        """Input file names stay inside the working directory."""
+        if isinstance(value, dict):
+            for name in value:
+                check_relative_path(name)
+        return value
+
+
 TASK_TYPES: tuple[type[TaskBase], ...] = (
+    Clone,
+    WorkingDirectory,
     PythonScript,
     PythonCommands,
     ShellScript,
