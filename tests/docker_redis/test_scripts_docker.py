@@ -170,3 +170,42 @@ def test_output_files_from_a_container_are_read_by_the_next_task(run_flow, pytho
     assert states(result) == {"make": "success", "read": "success"}
     assert list(result.tasks["make"].outputs["outputFiles"]) == ["result.txt"]
     assert "value=42" in result.tasks["read"].log_text()
+
+
+def test_working_directory_shared_with_a_container(run_flow, python_image, tmp_path, flow_containers):
+    import subprocess
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "values.txt").write_text("1\n2\n3\n")
+    for command in (["init", "-q", "-b", "main"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@e", "commit",
+                                                                  "-q", "-m", "v"]):  # fmt: skip
+        subprocess.run(["git", *command], cwd=source, check=True, capture_output=True)
+    result = run_flow(
+        f"""
+        id: dockerwd
+        namespace: tests.scripts
+        tasks:
+          - id: wd
+            type: io.kestra.plugin.core.flow.WorkingDirectory
+            tasks:
+              - id: clone
+                type: io.kestra.plugin.git.Clone
+                url: file://{source}
+                directory: repo
+              - id: compute
+                type: io.kestra.plugin.scripts.python.Script
+                containerImage: {PYTHON}
+                taskRunner: {{type: io.kestra.plugin.scripts.runner.docker.Docker, pullPolicy: NEVER}}
+                script: |
+                  total = sum(int(line) for line in open("repo/values.txt"))
+                  open("total.txt", "w").write(str(total))
+              - id: show
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner: {{type: io.kestra.plugin.core.runner.Process}}
+                commands: ["echo total=$(cat total.txt)"]
+        """
+    )
+    assert states(result) == {"wd": "success", "clone": "success", "compute": "success", "show": "success"}
+    assert "total=6" in result.tasks["show"].log_text()
+    assert flow_containers("dockerwd") == []
