@@ -9,6 +9,9 @@ Each DAG chains K tasks that run a trivial Python program (`print("hi")`):
 * yaml2dag `python.Script` on the Docker runner vs a `DockerOperator` running the same program in
   the same local image (`yaml2dag-test/python`, from scripts/build-test-images.sh).
 
+and shell tasks inside a WorkingDirectory vs the same tasks alone (the cost of restoring and
+storing the shared folder through the storage, per child).
+
 The marginal cost of one task is (run with K = LARGE − run with K = 1) / (LARGE − 1), so Airflow's
 fixed cost of a run cancels out. Medians of `--repeat` runs, in one process, on a private SQLite
 database, all kinds measured in the same run so that the ratios compare like with like.
@@ -60,6 +63,34 @@ with DAG("bench.{name}{tasks}", schedule=None, start_date=datetime.datetime(2024
     return build
 
 
+def _shell_flow(name: str, in_working_directory: bool) -> Callable[[int], str]:
+    def build(tasks: int) -> str:
+        lines = ["id: scripts", f"namespace: bench.{name}{tasks}", "tasks:"]
+        indent = "  "
+        if in_working_directory:
+            lines += ["  - id: wd", "    type: io.kestra.plugin.core.flow.WorkingDirectory", "    tasks:"]
+            indent = "      "
+        for i in range(tasks):
+            lines += [
+                f"{indent}- id: t{i}",
+                f"{indent}  type: io.kestra.plugin.scripts.shell.Commands",
+                f"{indent}  taskRunner: {{type: io.kestra.plugin.core.runner.Process}}",
+                f"{indent}  commands: ['echo {i} > file{i}.txt']",
+            ]
+        flow = "\n".join(lines) + "\n"
+        call = f"load_embedded_flow(globals(), 'bench.yaml', {flow!r})"
+        return f"# airflow DAG file\nfrom yaml2dag.dagfolder import load_embedded_flow\n\n{call}\n"
+
+    build.__name__ = name
+    return build
+
+
+#: A WorkingDirectory's children (each restores and stores the shared folder) vs the same tasks alone.
+WORKING_DIRECTORY_KINDS = {
+    "shell.Commands (Process), alone": _shell_flow("alone", False),
+    "shell.Commands in a WorkingDirectory": _shell_flow("shared", True),
+}
+
 PROCESS_KINDS = {
     "yaml2dag python.Script (Process)": _flow_file("y2d_process", "{type: io.kestra.plugin.core.runner.Process}"),
     "BashOperator python3 -c": _airflow_file(
@@ -103,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--no-docker", action="store_true", help="measure the Process runner only")
+    parser.add_argument("--only-working-directory", action="store_true", help="measure the WorkingDirectory only")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="yaml2dag-bench-scripts-")  # set before Airflow reads its configuration
     os.environ.update(AIRFLOW_HOME=home, AIRFLOW__CORE__DAGS_FOLDER=f"{home}/dags")
@@ -112,10 +144,13 @@ def main() -> None:
     groups = [(PROCESS_KINDS, "BashOperator python3 -c")]
     if not args.no_docker:
         groups.append((DOCKER_KINDS, "DockerOperator"))
+    groups.append((WORKING_DIRECTORY_KINDS, "shell.Commands (Process), alone"))
+    if args.only_working_directory:
+        groups = groups[-1:]
     with quiet_console():
         ensure_database()
         measured = [(measure(kinds, args.repeat), reference) for kinds, reference in groups]
-    print(f"{'dag.test()':<36} {'fixed per run s':>16} {'per task ms':>12} {'× Airflow op':>13}")
+    print(f"{'dag.test()':<36} {'fixed per run s':>16} {'per task ms':>12} {'× reference':>13}")
     for rows, reference in measured:
         for label, (fixed, per_task) in rows.items():
             ratio = per_task / rows[reference][1]
