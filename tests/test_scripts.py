@@ -404,3 +404,27 @@ tasks:
     with pytest.raises(FlowValidationError) as caught:
         parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)
     assert "file name `../escape.txt` must be a relative path inside the working directory" in str(caught.value)
+
+
+def test_terraform_and_ansible_cli_run_their_commands(run_flow):
+    result = run_flow(
+        f"""
+        id: clitasks
+        namespace: tests.scripts
+        tasks:
+          - id: tf
+            type: io.kestra.plugin.terraform.cli.TerraformCLI
+            {PROCESS}
+            inputFiles:
+              main.tf: 'output "x" {{ value = 1 }}'
+            beforeCommands: ["test -f main.tf"]
+            commands: ["echo '::{{\\"outputs\\":{{\\"planned\\":1}}}}::'"]
+          - id: ansible
+            type: io.kestra.plugin.ansible.cli.AnsibleCLI
+            {PROCESS}
+            commands: ["echo playbook done"]
+        """
+    )
+    assert states(result) == {"tf": "success", "ansible": "success"}
+    assert result.tasks["tf"].outputs["vars"] == {"planned": 1}
+    assert "playbook done" in result.tasks["ansible"].log_text()

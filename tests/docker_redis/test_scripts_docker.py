@@ -209,3 +209,19 @@ def test_working_directory_shared_with_a_container(run_flow, python_image, tmp_p
     assert states(result) == {"wd": "success", "clone": "success", "compute": "success", "show": "success"}
     assert "total=6" in result.tasks["show"].log_text()
     assert flow_containers("dockerwd") == []
+
+
+def test_cli_tasks_default_to_their_tool_image(run_flow):
+    result = run_flow(
+        """
+        id: cliimage
+        namespace: tests.scripts
+        tasks:
+          - id: tf
+            type: io.kestra.plugin.terraform.cli.TerraformCLI
+            taskRunner: {type: io.kestra.plugin.scripts.runner.docker.Docker, pullPolicy: NEVER}
+            commands: ["terraform version"]
+        """
+    )
+    assert states(result) == {"tf": "failed"}
+    assert "image `hashicorp/terraform` not found locally, and pullPolicy is NEVER" in result.tasks["tf"].log_text()

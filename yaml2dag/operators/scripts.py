@@ -52,6 +52,7 @@ from yaml2dag.operators.flowable import FlowableStartOperator
 from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.scripts import (
     DOCKER_RUNNER,
+    AnsibleCLI,
     Clone,
     NodeCommands,
     NodeScript,
@@ -59,6 +60,7 @@ from yaml2dag.tasktypes.scripts import (
     PythonScript,
     ShellCommands,
     ShellScript,
+    TerraformCLI,
     WorkingDirectory,
 )
 
@@ -454,6 +456,14 @@ class ShellCommandsOperator(_CommandsOperator, task_type=ShellCommands):
 
 class NodeCommandsOperator(_CommandsOperator, task_type=NodeCommands):
     """`io.kestra.plugin.scripts.node.Commands`: run shell `commands` (such as `node main.js`)."""
+
+
+class TerraformCLIOperator(_CommandsOperator, task_type=TerraformCLI):
+    """`io.kestra.plugin.terraform.cli.TerraformCLI`: shell `commands`; default image `hashicorp/terraform`."""
+
+
+class AnsibleCLIOperator(_CommandsOperator, task_type=AnsibleCLI):
+    """`io.kestra.plugin.ansible.cli.AnsibleCLI`: shell `commands`; default image `cytopia/ansible:latest-tools`."""
 
 
 class CloneOperator(KestraOperator, task_type=Clone):

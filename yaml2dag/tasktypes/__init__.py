@@ -15,6 +15,8 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.redis.": "yaml2dag.tasktypes.redis",
     "io.kestra.plugin.scripts.": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.git.Clone": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.terraform.cli.TerraformCLI": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.ansible.cli.AnsibleCLI": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.core.flow.WorkingDirectory": "yaml2dag.tasktypes.scripts",
     "io.kestra.core.tasks.flows.WorkingDirectory": "yaml2dag.tasktypes.scripts",
 }
@@ -82,9 +84,8 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
 ) | frozenset(
     f"io.kestra.core.tasks.scripts.{name}" for name in ("Bash", "Python", "Node")
 ) | frozenset({
-    "io.kestra.plugin.dbt.cli.DbtCLI", "io.kestra.plugin.ansible.cli.AnsibleCLI",
-    "io.kestra.plugin.terraform.cli.TerraformCLI", "io.kestra.plugin.aws.cli.AwsCLI",
-    "io.kestra.plugin.gcp.cli.GCloudCLI",
+    "io.kestra.plugin.dbt.cli.DbtCLI", "io.kestra.plugin.aws.cli.AwsCLI", "io.kestra.plugin.gcp.cli.GCloudCLI",
+    "io.kestra.plugin.azure.cli.AzCLI", "io.kestra.plugin.dbt.cli.Build", "io.kestra.plugin.dbt.cli.Run",
 })  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]

@@ -224,6 +224,29 @@ class NodeCommands(_ScriptTask):
     UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {"npmInstall"}
 
 
+class TerraformCLI(_ScriptTask):
+    """`io.kestra.plugin.terraform.cli.TerraformCLI`: shell `commands` with Terraform's image by default."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.terraform.cli.TerraformCLI",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:TerraformCLIOperator"
+    DEFAULT_IMAGE: ClassVar[str] = "hashicorp/terraform"
+
+    commands: list[Text] = rendered(min_length=1, description="Shell commands, one per line of the script.")
+
+
+class AnsibleCLI(_ScriptTask):
+    """`io.kestra.plugin.ansible.cli.AnsibleCLI`: shell `commands` with an Ansible image by default."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.ansible.cli.AnsibleCLI",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:AnsibleCLIOperator"
+    DEFAULT_IMAGE: ClassVar[str] = "cytopia/ansible:latest-tools"
+
+    commands: list[Text] = rendered(min_length=1, description="Shell commands, one per line of the script.")
+    ansibleConfig: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {"ansibleConfig"}
+
+
 class Clone(TaskBase):
     """`io.kestra.plugin.git.Clone`: clone a Git repository into the working directory."""
 
@@ -304,6 +327,8 @@ class WorkingDirectory(FlowableBase):
 
 
 TASK_TYPES: tuple[type[TaskBase], ...] = (
+    TerraformCLI,
+    AnsibleCLI,
     Clone,
     WorkingDirectory,
     PythonScript,
