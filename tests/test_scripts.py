@@ -309,7 +309,10 @@ def test_unknown_interpreter_is_a_clear_failure(run_flow):
     [
         ("targetOS: WINDOWS", "`targetOS: WINDOWS` is not supported by yaml2dag yet"),
         ("dependencies: [pandas]", "property `dependencies` is not supported by yaml2dag yet"),
-        ("namespaceFiles: {enabled: true}", "property `namespaceFiles` is not supported by yaml2dag yet"),
+        (
+            "namespaceFiles: {enabled: true, namespaces: [other]}",
+            "property `namespaces` is not supported by yaml2dag yet",
+        ),
         ("taskRunner: {type: io.kestra.plugin.ee.kubernetes.runner.Kubernetes}", "taskRunner"),
         (
             "taskRunner: {type: io.kestra.plugin.scripts.runner.docker.Docker, deviceRequests: []}",
@@ -428,3 +431,36 @@ def test_terraform_and_ansible_cli_run_their_commands(run_flow):
     assert states(result) == {"tf": "success", "ansible": "success"}
     assert result.tasks["tf"].outputs["vars"] == {"planned": 1}
     assert "playbook done" in result.tasks["ansible"].log_text()
+
+
+def test_namespace_files_are_copied_into_the_working_directory(run_flow, airflow_db):
+    from yaml2dag.storage import namespace_file_uri, open_uri_write
+
+    for path, content in {"queries/a.sql": b"select 1", "queries/b.sql": b"select 2", "main.py": b"print(1)"}.items():
+        with open_uri_write(namespace_file_uri("tests.nsfiles", path)) as target:
+            target.write(content)
+    with open_uri_write(namespace_file_uri("tests.other", "secret.txt")) as target:
+        target.write(b"not ours")
+    result = run_flow(
+        f"""
+        id: nsfiles
+        namespace: tests.nsfiles
+        tasks:
+          - id: wd
+            type: io.kestra.plugin.core.flow.WorkingDirectory
+            namespaceFiles:
+              enabled: true
+              include: ["queries/**"]
+              exclude: ["**/b.sql"]
+            tasks:
+              - id: ls
+                type: io.kestra.plugin.scripts.shell.Commands
+                {PROCESS}
+                namespaceFiles: {{include: ["*.py"]}}
+                commands: ["find . -type f -not -name 'script_*' | sort | tr '\\n' ' '"]
+        """
+    )
+    assert states(result) == {"wd": "success", "ls": "success"}
+    log = result.tasks["ls"].log_text()
+    assert "./main.py ./queries/a.sql " in log
+    assert "b.sql" not in log and "secret.txt" not in log

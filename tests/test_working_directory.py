@@ -180,7 +180,7 @@ tasks:
     assert "`seq` is a flowable task: a WorkingDirectory only holds runnable tasks" in str(caught.value)
 
 
-@pytest.mark.parametrize("refused", ["cache", "outputFiles", "namespaceFiles"])
+@pytest.mark.parametrize("refused", ["cache", "outputFiles"])
 def test_working_directory_refuses_what_it_does_not_support(refused):
     text = f"""id: bad
 namespace: tests.scripts

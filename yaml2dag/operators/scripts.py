@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import os
+import re
 import selectors
 import shlex
 import shutil
@@ -35,6 +36,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, ClassVar
+from urllib.parse import unquote
 
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
@@ -265,6 +267,7 @@ class _ScriptOperator(KestraOperator):
         seen = CONTAINER_WORKING_DIR if runner == "docker" else str(workdir)
         if self.working_directory:
             restore_directory(context, self.working_directory, workdir)
+        _write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
         _write_input_files(self.inputFiles, workdir)
         lines = (["set -e"] if fail_fast else []) + [str(line) for line in self.beforeCommands or []]
         lines += self.main_commands(workdir, seen)
@@ -544,6 +547,7 @@ class WorkingDirectoryOperator(FlowableStartOperator, task_type=WorkingDirectory
     def run(self, context: Any) -> None:  # noqa: D102
         workdir = Path(tempfile.mkdtemp(prefix="yaml2dag-workingdir-"))
         try:
+            _write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
             _write_input_files(self.inputFiles, workdir)
             save_directory(context, str(self.working_directory), workdir)
         finally:
@@ -672,6 +676,39 @@ def _write_input_files(files: Any, workdir: Path) -> None:
             raise TaskFailure(f"inputFiles `{name}`: nsfile:// URIs are not supported by yaml2dag yet")
         else:
             target.write_text(text, encoding="utf-8")
+
+
+def _glob_pattern(glob: str) -> re.Pattern[str]:
+    """A Java-style glob as a regex: `**` crosses folders, `*` and `?` do not."""
+    parts = re.split(r"(\*\*/?|\*|\?)", glob)
+    mapping = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+    return re.compile("".join(mapping.get(part, re.escape(part)) for part in parts) + r"\Z")
+
+
+def _write_namespace_files(settings: Any, namespace: str, workdir: Path, log: logging.Logger) -> None:
+    """Copy the namespace's files (`include`d, not `exclude`d) from the storage into the working directory."""
+    from yaml2dag.storage import NAMESPACE_FILES_DIR, download_local, list_files, make_uri, namespace_segments
+
+    if not settings:
+        return
+    try:
+        if not as_flag(settings.get("enabled", True), "namespaceFiles.enabled"):
+            return
+    except ValueError as exc:
+        raise TaskFailure(str(exc)) from None
+    include = [_glob_pattern(str(glob)) for glob in settings.get("include") or []]
+    exclude = [_glob_pattern(str(glob)) for glob in settings.get("exclude") or []]
+    folder = make_uri(*namespace_segments(namespace), NAMESPACE_FILES_DIR)
+    copied = 0
+    for uri in list_files(folder):
+        relative = unquote(uri[len(folder) :].lstrip("/"))
+        if include and not any(pattern.match(relative) for pattern in include):
+            continue
+        if any(pattern.match(relative) for pattern in exclude):
+            continue
+        download_local(uri, workdir / relative)
+        copied += 1
+    log.info("Copied %s namespace file(s) of %s into the working directory", copied, namespace)
 
 
 def _upload_output_files(context: Any, patterns: list[str], root: Path) -> dict[str, str]:

@@ -30,6 +30,19 @@ def check_relative_path(name: str) -> str:
     return name
 
 
+class NamespaceFiles(KestraModel):
+    """`namespaceFiles`: copy the flow namespace's files into the working directory first."""
+
+    enabled: Flag = Field(default=True, description="Copy them (default true once the block is given).")
+    include: list[Text] | None = Field(default=None, description="Globs of the files to copy (default all).")
+    exclude: list[Text] | None = Field(default=None, description="Globs of the files not to copy.")
+    ifExists: Any = None
+    folderPerNamespace: Any = None
+    namespaces: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"ifExists", "folderPerNamespace", "namespaces"})
+
+
 class ProcessRunner(KestraModel):
     """`io.kestra.plugin.core.runner.Process`: run the script as a process on the Airflow worker."""
 
@@ -116,12 +129,13 @@ class _ScriptTask(TaskBase):
     outputFiles: list[Text] | None = rendered(
         None, description="Globs (relative to the working directory) of files uploaded to the storage afterwards."
     )
-    namespaceFiles: Any = None
+    namespaceFiles: NamespaceFiles | None = rendered(
+        None, description="Copy the namespace's files (`kestra:///<namespace>/_files/…`) into the working directory."
+    )
     runner: Any = None
     docker: Any = None
 
     UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {
-        "namespaceFiles",
         "runner",
         "docker",
     }
@@ -301,11 +315,13 @@ class WorkingDirectory(FlowableBase):
     inputFiles: dict[str, Text] | Text | None = rendered(
         None, description="Files written into the shared directory first (name → content or kestra:// URI)."
     )
+    namespaceFiles: NamespaceFiles | None = rendered(
+        None, description="Copy the namespace's files into the shared directory first."
+    )
     outputFiles: Any = None
-    namespaceFiles: Any = None
     cache: Any = None
 
-    UNSUPPORTED: ClassVar[frozenset[str]] = FlowableBase.UNSUPPORTED | {"outputFiles", "namespaceFiles", "cache"}
+    UNSUPPORTED: ClassVar[frozenset[str]] = FlowableBase.UNSUPPORTED | {"outputFiles", "cache"}
 
     @field_validator("tasks")
     @classmethod
