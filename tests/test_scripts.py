@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import socket
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -464,3 +467,50 @@ def test_namespace_files_are_copied_into_the_working_directory(run_flow, airflow
     log = result.tasks["ls"].log_text()
     assert "./main.py ./queries/a.sql " in log
     assert "b.sql" not in log and "secret.txt" not in log
+
+
+@pytest.fixture
+def moto_s3() -> Iterator[str]:
+    """A moto S3 server (server mode) on a free loopback port; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def test_aws_cli_gets_credentials_region_and_endpoint_from_its_properties(run_flow, moto_s3):
+    python = sys.executable
+    result = run_flow(
+        f"""
+        id: awscli
+        namespace: tests.scripts
+        tasks:
+          - id: aws
+            type: io.kestra.plugin.aws.cli.AwsCLI
+            {PROCESS}
+            accessKeyId: AKIDTEST
+            secretKeyId: s3cret-Key-Value
+            region: eu-west-3
+            endpointOverride: {moto_s3}
+            commands:
+              - echo "key=$AWS_SECRET_ACCESS_KEY format=$AWS_DEFAULT_OUTPUT"
+              - >-
+                {python} -c "import boto3, json; s3 = boto3.client('s3');
+                s3.create_bucket(Bucket='made-by-kestra',
+                CreateBucketConfiguration={{'LocationConstraint': 'eu-west-3'}});
+                names = [b['Name'] for b in s3.list_buckets()['Buckets']];
+                print('::' + json.dumps({{'outputs': {{'buckets': names}}}}) + '::')"
+        """
+    )
+    assert states(result) == {"aws": "success"}
+    assert result.tasks["aws"].outputs["vars"] == {"buckets": ["made-by-kestra"]}
+    log = result.tasks["aws"].log_text()
+    assert "key=*** format=json" in log
+    assert "s3cret-Key-Value" not in log

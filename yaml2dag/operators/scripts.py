@@ -55,6 +55,7 @@ from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.scripts import (
     DOCKER_RUNNER,
     AnsibleCLI,
+    AwsCLI,
     Clone,
     NodeCommands,
     NodeScript,
@@ -467,6 +468,33 @@ class TerraformCLIOperator(_CommandsOperator, task_type=TerraformCLI):
 
 class AnsibleCLIOperator(_CommandsOperator, task_type=AnsibleCLI):
     """`io.kestra.plugin.ansible.cli.AnsibleCLI`: shell `commands`; default image `cytopia/ansible:latest-tools`."""
+
+
+class AwsCLIOperator(_CommandsOperator, task_type=AwsCLI):
+    """`io.kestra.plugin.aws.cli.AwsCLI`: shell `commands`; default image `amazon/aws-cli`.
+
+    As in Kestra: `accessKeyId`, `secretKeyId`, `sessionToken`, `region`, `endpointOverride` and
+    `outputFormat` become AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+    AWS_DEFAULT_REGION, AWS_ENDPOINT_URL and AWS_DEFAULT_OUTPUT; `env` wins over them.
+    """
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render, mask the secret key and token, and put the AWS settings under `env`."""
+        super().render_template_fields(context, jinja_env)
+        from airflow.sdk.log import mask_secret
+
+        settings = {
+            "AWS_ACCESS_KEY_ID": self.accessKeyId,
+            "AWS_SECRET_ACCESS_KEY": self.secretKeyId,
+            "AWS_SESSION_TOKEN": self.sessionToken,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpointOverride,
+            "AWS_DEFAULT_OUTPUT": str(self.outputFormat).lower(),
+        }
+        for secret in (self.secretKeyId, self.sessionToken):
+            if secret:
+                mask_secret(secret)
+        self.env = {**{key: value for key, value in settings.items() if value}, **(self.env or {})}
 
 
 class CloneOperator(KestraOperator, task_type=Clone):

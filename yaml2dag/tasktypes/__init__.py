@@ -17,6 +17,7 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.git.Clone": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.terraform.cli.TerraformCLI": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.ansible.cli.AnsibleCLI": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.aws.cli.AwsCLI": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.core.flow.WorkingDirectory": "yaml2dag.tasktypes.scripts",
     "io.kestra.core.tasks.flows.WorkingDirectory": "yaml2dag.tasktypes.scripts",
 }
@@ -84,7 +85,7 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
 ) | frozenset(
     f"io.kestra.core.tasks.scripts.{name}" for name in ("Bash", "Python", "Node")
 ) | frozenset({
-    "io.kestra.plugin.dbt.cli.DbtCLI", "io.kestra.plugin.aws.cli.AwsCLI", "io.kestra.plugin.gcp.cli.GCloudCLI",
+    "io.kestra.plugin.dbt.cli.DbtCLI", "io.kestra.plugin.gcp.cli.GCloudCLI",
     "io.kestra.plugin.azure.cli.AzCLI", "io.kestra.plugin.dbt.cli.Build", "io.kestra.plugin.dbt.cli.Run",
 })  # fmt: skip
 

@@ -261,6 +261,41 @@ class AnsibleCLI(_ScriptTask):
     UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {"ansibleConfig"}
 
 
+class AwsCLI(_ScriptTask):
+    """`io.kestra.plugin.aws.cli.AwsCLI`: shell `commands` with AWS credentials in the environment."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.aws.cli.AwsCLI",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:AwsCLIOperator"
+    DEFAULT_IMAGE: ClassVar[str] = "amazon/aws-cli"
+
+    commands: list[Text] = rendered(min_length=1, description="Shell commands, one per line of the script.")
+    accessKeyId: Text | None = rendered(None, description="→ AWS_ACCESS_KEY_ID.")
+    secretKeyId: Text | None = rendered(None, description="→ AWS_SECRET_ACCESS_KEY (masked in logs).")
+    sessionToken: Text | None = rendered(None, description="→ AWS_SESSION_TOKEN (masked in logs).")
+    region: Text | None = rendered(None, description="→ AWS_DEFAULT_REGION.")
+    endpointOverride: Text | None = rendered(None, description="→ AWS_ENDPOINT_URL.")
+    outputFormat: choice("JSON", "TEXT", "TABLE", "YAML") = rendered(  # type: ignore[valid-type]
+        "JSON", description="→ AWS_DEFAULT_OUTPUT (lower-cased)."
+    )
+    compatibilityMode: Any = None
+    forcePathStyle: Any = None
+    stsRoleArn: Any = None
+    stsRoleExternalId: Any = None
+    stsRoleSessionName: Any = None
+    stsRoleSessionDuration: Any = None
+    stsEndpointOverride: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {
+        "compatibilityMode",
+        "forcePathStyle",
+        "stsRoleArn",
+        "stsRoleExternalId",
+        "stsRoleSessionName",
+        "stsRoleSessionDuration",
+        "stsEndpointOverride",
+    }
+
+
 class Clone(TaskBase):
     """`io.kestra.plugin.git.Clone`: clone a Git repository into the working directory."""
 
@@ -345,6 +380,7 @@ class WorkingDirectory(FlowableBase):
 TASK_TYPES: tuple[type[TaskBase], ...] = (
     TerraformCLI,
     AnsibleCLI,
+    AwsCLI,
     Clone,
     WorkingDirectory,
     PythonScript,
