@@ -8,6 +8,9 @@
 #                          (`containerImage: redis`) -- only while that tag is free or already ours;
 #                          an image this project did not build keeps the tag (then the seed-flow tests skip).
 #   yaml2dag-test/busybox  FROM scratch + this host's static busybox, every applet linked in /bin; CMD ["sh"].
+#   yaml2dag-test/python   FROM yaml2dag-debian:bookworm (scripts/build-images.sh: debootstrap + Debian's
+#                          python3) with `python` linked to python3: the stand-in for Kestra's Python image.
+#                          Skipped (with a note) when yaml2dag-debian:bookworm has not been built.
 #
 # Every image built here carries the label io.yaml2dag.test-image.fingerprint. The script never
 # moves a tag that points to an image without that label, and removes only images with it.
@@ -24,6 +27,8 @@ force=0
 REDIS_TAG=yaml2dag-test/redis:latest
 SEED_REDIS_TAG="${YAML2DAG_SEED_REDIS_TAG:-redis:latest}"
 BUSYBOX_TAG=yaml2dag-test/busybox:latest
+PYTHON_TAG=yaml2dag-test/python:latest
+DEBIAN_BASE=yaml2dag-debian:bookworm
 LABEL=io.yaml2dag.test-image.fingerprint
 
 need() {
@@ -155,6 +160,29 @@ DOCKERFILE
     echo "built $BUSYBOX_TAG"
 }
 
+build_python() {
+    local base print context
+    if ! base=$(image_id "$DEBIAN_BASE"); then
+        echo "build-test-images: $DEBIAN_BASE not found (run scripts/build-images.sh); $PYTHON_TAG not built" >&2
+        return
+    fi
+    print=$(fingerprint <(echo "$base"))
+    if up_to_date "$PYTHON_TAG" "$print"; then
+        echo "$PYTHON_TAG is up to date"
+        return
+    fi
+    context="$workdir/python"
+    mkdir -p "$context"
+    cat >"$context/Dockerfile" <<DOCKERFILE
+FROM $DEBIAN_BASE
+RUN ln -sf python3 /usr/bin/python
+LABEL $LABEL=$print
+CMD ["python3"]
+DOCKERFILE
+    build "$PYTHON_TAG" "$context"
+    echo "built $PYTHON_TAG"
+}
+
 # seed_redis_alias : point SEED_REDIS_TAG at the Redis test image, unless another image owns that tag.
 seed_redis_alias() {
     local target previous
@@ -177,4 +205,5 @@ seed_redis_alias() {
 build_redis
 seed_redis_alias
 build_busybox
+build_python
 remove_replaced

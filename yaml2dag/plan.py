@@ -135,6 +135,8 @@ class _Scope:
     retry: Retry | None = None
     loop: str | None = None
     loop_limit: int = 0
+    #: The WorkingDirectory whose folder the tasks share (its id), if any.
+    working_directory: str | None = None
 
 
 @dataclass
@@ -230,7 +232,7 @@ class _Planner:
         self._members().append(group_id)
         self.groups[group_id] = {"tooltip": tooltip, "members": [], "expand_over": expand_over}
         outer = self.scope
-        self.scope = _Scope(group_id, outer.retry, outer.loop, outer.loop_limit)
+        self.scope = _Scope(group_id, outer.retry, outer.loop, outer.loop_limit, outer.working_directory)
         return outer
 
     # --- tasks -----------------------------------------------------------------------------------
@@ -249,6 +251,8 @@ class _Planner:
             arguments["loop_task_id"] = start_task_id(self.scope.loop)
             if self.scope.loop_limit:
                 arguments["max_active_tis_per_dagrun"] = self.scope.loop_limit
+        if self.scope.working_directory and getattr(task, "USES_WORKING_DIRECTORY", False):
+            arguments["working_directory"] = self.scope.working_directory
         retry = None
         if not isinstance(task, FlowableBase):
             # A flowable's timeout and retry concern its children, not the task that starts it.
@@ -355,6 +359,8 @@ class _Planner:
         """A group: `<id>.start` (setup), the children, local errors and finally, then `<id>.end`."""
         outer = self.open_group(task.id, f"Kestra {task.type.rsplit('.', 1)[-1]} `{task.id}`")
         self.scope.retry = task.retry or outer.retry
+        if getattr(task, "SHARES_WORKING_DIRECTORY", False):
+            self.scope.working_directory = task.id
         before = set(self.drafts)
         try:
             start = self.start(task)
@@ -373,7 +379,7 @@ class _Planner:
         return _Node(start.task_id, end.task_id, inside)
 
     def start(self, task: FlowableBase) -> _Draft:
-        if isinstance(task, If | Switch | ForEach) or task.runIf is not None:
+        if isinstance(task, If | Switch | ForEach) or task.runIf is not None or getattr(task, "START_RUNS", False):
             draft = self.kestra_task(task, start_task_id(task.id))
         else:
             draft = self.add(

@@ -13,6 +13,13 @@ from yaml2dag.tasktypes.base import TaskBase
 _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.docker.": "yaml2dag.tasktypes.docker",
     "io.kestra.plugin.redis.": "yaml2dag.tasktypes.redis",
+    "io.kestra.plugin.scripts.": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.git.Clone": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.terraform.cli.TerraformCLI": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.ansible.cli.AnsibleCLI": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.aws.cli.AwsCLI": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.core.flow.WorkingDirectory": "yaml2dag.tasktypes.scripts",
+    "io.kestra.core.tasks.flows.WorkingDirectory": "yaml2dag.tasktypes.scripts",
 }
 
 
@@ -56,18 +63,30 @@ TASK_TYPES: Mapping[str, type[TaskBase]] = _TaskTypes()
 KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.core.flow.{name}"
     for name in (
-        "EachSequential", "EachParallel", "WorkingDirectory", "LoopUntil",
+        "EachSequential", "EachParallel", "LoopUntil",
         "ForEachItem", "Template", "WaitFor",
     )
 ) | frozenset(
     f"io.kestra.core.tasks.flows.{name}"
     for name in (
-        "EachSequential", "EachParallel", "WorkingDirectory", "ForEachItem", "Template",
+        "EachSequential", "EachParallel", "ForEachItem", "Template",
     )
 ) | frozenset(
     f"io.kestra.plugin.docker.{package}{name}"
     for package in ("", "cli.")
     for name in ("Build", "Compose", "Pull", "Push", "Rm", "Tag", "Prune", "ImageLs")
-) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"})  # fmt: skip
+) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset(
+    f"io.kestra.plugin.scripts.{name}"
+    for name in (
+        "powershell.Commands", "powershell.Script", "r.Commands", "r.Script", "julia.Commands", "julia.Script",
+        "ruby.Commands", "ruby.Script", "go.Commands", "go.Script", "jbang.Commands", "jbang.Script",
+        "groovy.Eval", "jython.Eval", "nashorn.Eval", "deno.Commands", "deno.Script", "bun.Commands", "bun.Script",
+    )
+) | frozenset(
+    f"io.kestra.core.tasks.scripts.{name}" for name in ("Bash", "Python", "Node")
+) | frozenset({
+    "io.kestra.plugin.dbt.cli.DbtCLI", "io.kestra.plugin.gcp.cli.GCloudCLI",
+    "io.kestra.plugin.azure.cli.AzCLI", "io.kestra.plugin.dbt.cli.Build", "io.kestra.plugin.dbt.cli.Run",
+})  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]
