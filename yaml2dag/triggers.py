@@ -405,14 +405,14 @@ def _comparison(condition: dict[str, Any]) -> str:
 def namespace_scope(namespace: str, comparison: str) -> tuple[str, str | None]:
     """The assets an ExecutionNamespace condition listens to: (`namespace` | `tree` | `any`, namespace).
 
-    EQUALS: the flows of that namespace. PREFIX: the namespace and its children, cut at the last
-    whole namespace segment (`company.te` listens to `company` and below; the run-start check then
-    keeps `company.team...` only). SUFFIX: every flow, filtered when the run starts.
+    EQUALS: the flows of that namespace. PREFIX: the namespace and its children (`company` listens
+    to `company` and `company.…`, not to `companyX`: namespaces are matched whole, where Kestra
+    compares strings). SUFFIX: every flow, filtered when the run starts.
     """
     if comparison == "EQUALS":
         return ("namespace", namespace)
     if comparison == "PREFIX":
-        whole = namespace if not namespace.endswith(".") else namespace[:-1]
+        whole = namespace.removesuffix(".")
         return ("tree", whole) if whole else ("any", None)
     return ("any", None)
 
