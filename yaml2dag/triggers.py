@@ -1,7 +1,8 @@
 """Flow triggers: checked when the flow is validated, and turned into the DAG's Airflow schedule.
 
 - Schedule → `CronTriggerTimetable` (several: `MultipleCronTriggerTimetable`); the run's logical date
-  is the fire time, Kestra's `trigger.date`.
+  is the fire time, Kestra's `trigger.date`. With `conditions`: `yaml2dag.timetables.KestraScheduleTimetable`,
+  which skips the fire times where they do not hold (registered by the `yaml2dag` Airflow plugin).
 - Flow → Airflow assets: every compiled flow's finished run emits asset events on
   `kestra://<namespace>/<flowId>/<STATE>`, on its namespace's `kestra://<namespace>/*/<STATE>`, on
   `kestra://<prefix>/**/<STATE>` for each namespace it is in, and on `kestra://**/<STATE>` (see
@@ -204,11 +205,12 @@ def _check_schedule(trigger: Trigger, path: Path, collector: Collector) -> None:
             prefer_key=False,
         )
     if trigger.conditions is not None:
-        collector.add(
-            (*path, "conditions"),
-            "`conditions` on a Schedule trigger are not supported by yaml2dag",
-            "express the days in the cron expression, or test the date with `runIf` on the tasks",
-        )
+        from yaml2dag.schedule_conditions import check_schedule_conditions
+
+        def error(at: Path, message: str, hint: str) -> None:
+            collector.add(at, message, hint, prefer_key=False)
+
+        check_schedule_conditions(trigger.conditions, (*path, "conditions"), error)
 
 
 def _check_webhook(trigger: Trigger, path: Path, collector: Collector) -> None:
@@ -767,6 +769,15 @@ def build_timetable(flow: Flow) -> Any:
         return None
     # Validation guarantees that every enabled Schedule trigger uses the same timezone.
     zone = schedules[0].timezone or _default_timezone()
+    if any(t.conditions for t in schedules):
+        # Fire times where the conditions fail are skipped by the timetable: no run is created for them.
+        from yaml2dag.timetables import KestraScheduleTimetable
+
+        conditional = [
+            {"cron": airflow_cron(t.cron or "", t.withSeconds), "conditions": list(t.conditions or [])}
+            for t in schedules
+        ]
+        return KestraScheduleTimetable(conditional, timezone=str(zone))
     crons = list(dict.fromkeys(airflow_cron(t.cron or "", t.withSeconds) for t in schedules))
     # timedelta(0): a new DAG waits for the next fire time (Kestra does not run a past one).
     never_past = dt.timedelta(0)
