@@ -4,7 +4,8 @@ An alert flow with a Flow trigger on `ExecutionNamespace` (prefix `company`) + `
 (FAILED, WARNING) runs when any flow under `company` fails, and reports that flow's namespace, id
 and run; a successful run triggers nothing. A label condition the failed run does not meet leaves
 a run with every task skipped (and no end event), and a flow that fails on every flow's failure does
-not trigger itself.
+not trigger itself. A Schedule trigger with `conditions` is served by the yaml2dag timetable, which
+the scheduler loads through the yaml2dag plugin.
 """
 
 from __future__ import annotations
@@ -95,8 +96,24 @@ triggers:
       - type: io.kestra.plugin.core.condition.ExecutionStatus
         in: [FAILED]
 """,
+    "mondays.yaml": """
+id: mondays
+namespace: schedules
+tasks:
+  - id: report
+    type: io.kestra.plugin.core.log.Log
+    message: a Monday
+triggers:
+  - id: daily_but_mondays_only
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "0 11 * * *"
+    conditions:
+      - type: io.kestra.plugin.core.condition.DayWeek
+        dayOfWeek: MONDAY
+""",
 }
 DAGS = {
+    "schedules.mondays",
     "company.team.etl",
     "company.team.etl_ok",
     "company.alerts.on_failure",
@@ -109,6 +126,9 @@ DAGS = {
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowClient]:
     home = tmp_path_factory.mktemp("alert-home")
     dags: Path = tmp_path_factory.mktemp("alert-dags")
+    # yaml2dag's Airflow plugin, as its entry point registers it once the package is installed.
+    plugins = tmp_path_factory.mktemp("alert-plugins")
+    (plugins / "yaml2dag_plugin.py").write_text("from yaml2dag.plugin import Yaml2DagPlugin  # noqa: F401\n")
     for name, text in FLOWS.items():
         (dags / name).write_text(text)
     base = airflow_rest.standalone_environment
@@ -116,7 +136,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowClient]:
     def patient(home: Path, dags: Path, port: int) -> dict[str, str]:
         # On a loaded machine the API server may answer a task's first call after the 5 s default;
         # the retried call is then refused (the task already started) and the task fails.
-        return {**base(home, dags, port), "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "120"}
+        return {
+            **base(home, dags, port),
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "120",
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+        }
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(airflow_rest, "standalone_environment", patient)
@@ -179,3 +203,13 @@ def test_a_flow_listening_to_every_failure_does_not_trigger_itself(stack: Airflo
     }
     assert second["state"] == "success"
     assert len(started_runs(stack, "loop.selfish")) == 2
+
+
+def test_a_schedule_with_conditions_plans_only_matching_fire_times(stack: AirflowClient):
+    """The DAG processor serialized the yaml2dag timetable and the scheduler planned a Monday."""
+    import pendulum
+
+    dag = stack.request("GET", "/api/v2/dags/schedules.mondays")
+    assert dag["timetable_summary"] == "0 11 * * * (with conditions)"
+    run_after = pendulum.parse(dag["next_dagrun_run_after"])
+    assert (run_after.day_of_week, run_after.hour, run_after.minute) == (pendulum.MONDAY, 11, 0)
