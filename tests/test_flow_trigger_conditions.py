@@ -14,6 +14,7 @@ import pytest
 from conftest import states
 
 from yaml2dag.compiler import compile_flow
+from yaml2dag.errors import FlowValidationError
 from yaml2dag.expressions import render
 from yaml2dag.flowfile import parse_flow_text
 from yaml2dag.triggers import emitted_uris, event_mismatch, trigger_check_specs
@@ -243,3 +244,83 @@ def test_a_manual_run_of_an_alert_flow_is_not_filtered(run_flow):
     result = run_flow(flow_text(ALERT, namespace="tests.conditions", flow_id="manual_alert"))
     assert result.state == "success"
     assert states(result) == {"a": "success"}
+
+
+# --- preconditions.where ----------------------------------------------------------------------------------
+
+WHERE = f"""\
+- id: any_prod_failure
+  type: {FLOW}
+  preconditions:
+    id: prod
+    where:
+      - id: prod_failures
+        filters:
+          - {{field: NAMESPACE, type: STARTS_WITH, value: company.prod}}
+          - {{field: STATE, type: IN, values: [FAILED, WARNING]}}
+          - {{field: FLOW_ID, type: REGEX, value: "etl_.*"}}
+"""
+
+
+def test_a_where_filter_listens_to_its_namespace_and_states():
+    dag = dag_of(flow_text(WHERE))
+    assert uris(dag.timetable.asset_condition) == [
+        "kestra://company.prod/**/WARNING",
+        "kestra://company.prod/**/FAILED",
+    ]
+    assert "_trigger_check" in dag.task_ids
+
+
+@pytest.mark.parametrize(
+    ("upstream", "fires"),
+    [
+        (event("company.prod", "etl_orders"), True),
+        (event("company.prod.eu", "etl_orders", "WARNING"), True),
+        (event("company.prod", "load_orders"), False),  # REGEX is a full match, as Java's `matches`
+        (event("company.prod", "etl_orders", "SUCCESS"), False),
+        (event("company.dev", "etl_orders"), False),
+    ],
+)
+def test_where_filters_follow_kestra(upstream, fires):
+    assert (mismatch(WHERE, upstream) is None) is fires
+
+
+def test_where_or_operand_and_expression():
+    triggers = f"""\
+    - id: t
+      type: {FLOW}
+      preconditions:
+        id: p
+        where:
+          - id: either
+            operand: OR
+            filters:
+              - {{field: FLOW_ID, type: EQUAL_TO, value: a}}
+              - {{field: EXPRESSION, type: IS_TRUE, value: "{{{{ trigger.namespace == 'x' }}}}"}}
+    """
+    assert mismatch(triggers, event("company.team", "a")) is None
+    assert mismatch(triggers, event("x", "b")) is None
+    assert "does not hold" in mismatch(triggers, event("company.team", "b"))
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "message"),
+    [
+        (
+            "    flows: [{namespace: ns, flowId: a}]\n    where: [{id: w, filters: [{field: STATE, type: EQUAL_TO, "
+            "value: FAILED}]}]\n",
+            "triggers[0].preconditions.where",
+            "supported alone",
+        ),
+        ("    where: [{id: w, filters: [{field: LABELS, type: EQUAL_TO, value: x}]}]\n",
+         "triggers[0].preconditions.where[0].filters[0]", "needs `field`"),
+        ("    where: [{id: w, filters: [{field: STATE, type: IN, value: FAILED}]}]\n",
+         "triggers[0].preconditions.where[0].filters[0]", "needs `values`"),
+    ],
+)  # fmt: skip
+def test_where_mistakes_are_located_errors(body, path, message):
+    text = flow_text(f"- id: t\n  type: {FLOW}\n  preconditions:\n    id: p\n" + body)
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow_text(text, "flow.yaml")
+    [error] = caught.value.errors
+    assert (error.path, message in error.message) == (path, True)

@@ -142,7 +142,7 @@ def test_after_downtime_only_the_latest_missed_schedule_runs(recover):
         ("  cron: '0 9 * * *'\n  withSeconds: true\n", "triggers[0].cron", "5 fields, expected 6", "seconds first"),
         ("  cron: '@reboot'\n", "triggers[0].cron", "unknown cron nickname `@reboot`", "@midnight"),
         ("  cron: '0 9 * * *'\n  recoverMissedSchedules: NONE\n", "triggers[0].recoverMissedSchedules", "NONE", "LAST"),
-        ("  cron: '0 9 * * *'\n  conditions: []\n", "triggers[0].conditions", "not supported", "runIf"),
+        ("  cron: '0 9 * * *'\n  conditions: [{type: x.Y}]\n", "triggers[0].conditions[0].type", "not supported", ""),
         ("  cron: '0 9 * * *'\n  lateMaximumDelay: PT1H\n", "triggers[0].lateMaximumDelay", "not supported", ""),
         ("  cron: '0 9 * * *'\n  stopAfter: [FAILED]\n", "triggers[0].stopAfter", "not supported", ""),
         ("  cron: '0 9 * * *'\n  key: abc\n", "triggers[0].key", "not a property of a Schedule trigger", ""),
@@ -314,7 +314,8 @@ def test_flow_triggered_dag_needs_defaults_for_required_inputs():
         ),
         (
             "  conditions:\n    - type: io.kestra.plugin.core.condition.MultipleCondition\n      window: P2D\n"
-            "      conditions:\n        a: {type: io.kestra.plugin.core.condition.ExecutionFlow, namespace: ns, flowId: a}\n",
+            "      conditions:\n"
+            "        a: {type: io.kestra.plugin.core.condition.ExecutionFlow, namespace: ns, flowId: a}\n",
             "triggers[0].conditions[0].window",
             "window other than Kestra's default",
         ),
@@ -334,7 +335,7 @@ def test_flow_triggered_dag_needs_defaults_for_required_inputs():
         (
             "  preconditions:\n    flows: [{namespace: ns, flowId: a}]\n    where: [{id: x}]\n",
             "triggers[0].preconditions.where",
-            "not supported",
+            "supported alone",
         ),
         (
             "  preconditions:\n    flows: [{namespace: ns, flowId: a}]\n    resetOnSuccess: false\n",

@@ -76,7 +76,7 @@ class Preconditions(KestraModel):
     timeWindow: dict[str, Any] | None = Field(default=None, description="Period within which all must happen.")
     resetOnSuccess: bool = Field(default=True, description="Start waiting afresh once the trigger fired.")
 
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"where", "timeWindow"})
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"timeWindow"})
 
 
 class Trigger(KestraModel):

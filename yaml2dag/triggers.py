@@ -349,6 +349,13 @@ def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = N
         return []
     if trigger.preconditions is not None:
         _check_preconditions(trigger, path, error)
+        where = trigger.preconditions.where
+        if where:
+            if not _check_where(trigger, (*path, "preconditions"), error) or scope[0] != "any":
+                if scope[0] != "any":
+                    error((*path, "preconditions", "where"), "use either ExecutionNamespace or `where`, not both")
+                return []
+            scope, accepted = _where_scope(where[0], accepted)
         for index, upstream in enumerate(trigger.preconditions.flows):
             at = (*path, "preconditions", "flows", index)
             named.append((at, upstream.namespace, upstream.flowId, upstream.states))
@@ -485,6 +492,127 @@ def _check_multiple(condition: dict[str, Any], at: Path, error: Any) -> None:
         error((*at, "resetOnSuccess"), "`resetOnSuccess: false` is not supported", "remove it")
 
 
+_WHERE_FIELDS = ("FLOW_ID", "NAMESPACE", "STATE", "EXPRESSION")
+_WHERE_TYPES = (
+    "EQUAL_TO", "NOT_EQUAL_TO", "IN", "NOT_IN", "IS_TRUE", "IS_FALSE", "IS_NULL", "IS_NOT_NULL",
+    "STARTS_WITH", "ENDS_WITH", "REGEX", "CONTAINS",
+)  # fmt: skip
+
+
+def _check_where(trigger: Trigger, at: Path, error: Any) -> bool:
+    """`preconditions.where`: one execution filter, without `flows` (any execution it matches fires)."""
+    assert trigger.preconditions is not None
+    where = trigger.preconditions.where or []
+    if len(where) > 1 or trigger.preconditions.flows:
+        error(
+            (*at, "where"),
+            "`where` is supported alone, with one entry: several preconditions met by different executions "
+            "within a time window cannot be expressed with Airflow assets",
+            "use one `where` entry, or name the flows in `preconditions.flows`",
+        )
+        return False
+    entry = where[0]
+    here = (*at, "where", 0)
+    if not isinstance(entry, dict) or not isinstance(entry.get("filters"), list) or not entry["filters"]:
+        error(here, "a `where` entry needs `id` and a non-empty list of `filters`")
+        return False
+    ok = True
+    for key in sorted(set(entry) - {"id", "operand", "filters"}, key=str):
+        error((*here, key), f"unknown property `{key}` of a `where` entry")
+        ok = False
+    if entry.get("operand", "AND") not in ("AND", "OR"):
+        error((*here, "operand"), "`operand` must be AND or OR")
+        ok = False
+    for index, item in enumerate(entry["filters"]):
+        spot = (*here, "filters", index)
+        if not isinstance(item, dict) or item.get("field") not in _WHERE_FIELDS or item.get("type") not in _WHERE_TYPES:
+            error(
+                spot,
+                "a filter needs `field` ("
+                + ", ".join(_WHERE_FIELDS)
+                + ") and `type` ("
+                + ", ".join(_WHERE_TYPES)
+                + ")",
+            )
+            ok = False
+            continue
+        for key in sorted(set(item) - {"field", "type", "value", "values"}, key=str):
+            error((*spot, key), f"unknown property `{key}` of a filter")
+            ok = False
+        if item["type"] in ("IN", "NOT_IN") and not isinstance(item.get("values"), list):
+            error(spot, f"`{item['type']}` needs `values` (a list)")
+            ok = False
+        elif (
+            item["type"] not in ("IN", "NOT_IN", "IS_NULL", "IS_NOT_NULL", "IS_TRUE", "IS_FALSE")
+            or item["field"] == "EXPRESSION"
+        ) and not isinstance(item.get("value"), str):
+            error(spot, f"`{item['type']}` on {item['field']} needs `value`")
+            ok = False
+    return ok
+
+
+def _where_scope(entry: dict[str, Any], accepted: set[str]) -> tuple[tuple[str, str | None], set[str]]:
+    """The assets a `where` entry can listen to: narrowed by AND-ed NAMESPACE and STATE filters."""
+    scope: tuple[str, str | None] = ("any", None)
+    if entry.get("operand", "AND") != "AND":
+        return scope, accepted
+    for item in entry["filters"]:
+        if item["field"] == "NAMESPACE" and item["type"] == "EQUAL_TO":
+            scope = ("namespace", item["value"])
+        elif item["field"] == "NAMESPACE" and item["type"] == "STARTS_WITH" and scope[0] == "any":
+            scope = namespace_scope(item["value"], "PREFIX")
+        elif item["field"] == "STATE" and item["type"] == "EQUAL_TO":
+            accepted = accepted & {item["value"]}
+        elif item["field"] == "STATE" and item["type"] == "IN":
+            accepted = accepted & set(item["values"])
+        elif item["field"] == "STATE" and item["type"] == "NOT_IN":
+            accepted = accepted - set(item["values"])
+        elif item["field"] == "STATE" and item["type"] == "NOT_EQUAL_TO":
+            accepted = accepted - {item["value"]}
+    return scope, accepted
+
+
+def where_holds(
+    entry: dict[str, Any],
+    event: dict[str, Any],
+    variables: dict[str, Any],
+    render: Callable[[str, dict[str, Any]], str],
+) -> bool:
+    """Kestra's `FilterCondition` of a `preconditions.where` entry, on an upstream end event."""
+    from yaml2dag.expressions import is_truthy_text
+
+    def holds(item: dict[str, Any]) -> bool:
+        field = item["field"]
+        if field == "EXPRESSION":
+            value: str | None = render(str(item.get("value")), variables)
+        else:
+            value = event.get({"FLOW_ID": "flowId", "NAMESPACE": "namespace", "STATE": "state"}[field])
+        wanted = item.get("value")
+        kind = item["type"]
+        if kind == "EQUAL_TO":
+            return wanted == value
+        if kind == "NOT_EQUAL_TO":
+            return wanted != value
+        if kind in ("IN", "NOT_IN"):
+            return (value in item["values"]) is (kind == "IN")
+        if kind in ("IS_TRUE", "IS_FALSE"):
+            return is_truthy_text(value or "") is (kind == "IS_TRUE")
+        if kind in ("IS_NULL", "IS_NOT_NULL"):
+            return (value is None) is (kind == "IS_NULL")
+        if value is None:
+            return False
+        if kind == "STARTS_WITH":
+            return value.startswith(str(wanted))
+        if kind == "ENDS_WITH":
+            return value.endswith(str(wanted))
+        if kind == "CONTAINS":
+            return str(wanted) in value
+        return re.fullmatch(str(wanted), value) is not None  # REGEX: Java's `matches`
+
+    results = (holds(item) for item in entry["filters"])
+    return any(results) if entry.get("operand") == "OR" else all(results)
+
+
 def _check_preconditions(trigger: Trigger, path: Path, error: Any) -> None:
     assert trigger.preconditions is not None
     if not trigger.preconditions.resetOnSuccess:
@@ -546,6 +674,8 @@ def needs_check(flow: Flow) -> bool:
         upstreams = [*(trigger.preconditions.flows if trigger.preconditions else []), *(trigger.dependsOn or [])]
         if any(upstream.labels or upstream.when for upstream in upstreams):
             return True
+        if trigger.preconditions is not None and trigger.preconditions.where:
+            return True
     return False
 
 
@@ -579,7 +709,10 @@ def trigger_check_specs(flow: Flow) -> list[dict[str, Any]]:
             )
         states = sorted({state for upstream in listened for state in upstream.states})
         conditions = [c for c in trigger.conditions or [] if _condition_kind(c) != "MultipleCondition"]
-        specs.append({"id": trigger.id, "states": states, "conditions": conditions, "upstreams": upstreams})
+        where = list(trigger.preconditions.where or []) if trigger.preconditions is not None else []
+        specs.append(
+            {"id": trigger.id, "states": states, "conditions": conditions, "upstreams": upstreams, "where": where}
+        )
     return specs
 
 
@@ -607,6 +740,9 @@ def event_mismatch(
     for condition in spec["conditions"]:
         if not condition_holds(condition, event, variables, render):
             return f"condition {condition.get('type', '').rsplit('.', 1)[-1]} does not hold"
+    for entry in spec.get("where") or []:
+        if not where_holds(entry, event, variables, render):
+            return f"`where` {entry.get('id')} does not hold"
     return None
 
 
