@@ -118,7 +118,12 @@ def at(text: str, zone: str = "UTC") -> pendulum.DateTime:
             "2025-06-01T11:00",
             False,
         ),
-        ({"type": f"{C}Not", "conditions": [{"type": f"{C}DayWeek", "dayOfWeek": "MONDAY"}]}, "2026-12-07T11:00", False),
+        ({"type": f"{C}Not", "conditions": [{"type": f"{C}DayWeek", "dayOfWeek": "MONDAY"}]}, "2026-12-07T11:00",
+         False),
+        ({"type": f"{C}PublicHoliday", "country": "FR"}, "2026-07-14T11:00", True),
+        ({"type": f"{C}PublicHoliday", "country": "FR"}, "2026-07-15T11:00", False),
+        ({"type": f"{C}PublicHoliday", "country": "DE", "subDivision": "BY"}, "2026-01-06T11:00", True),
+        ({"type": f"{C}PublicHoliday", "country": "DE", "subDivision": "BE"}, "2026-01-06T11:00", False),
         (
             {"type": f"{C}Or", "conditions": [
                 {"type": f"{C}DayWeek", "dayOfWeek": "MONDAY"}, {"type": f"{C}DayWeek", "dayOfWeek": "THURSDAY"}]},
@@ -236,6 +241,14 @@ def test_several_schedules_keep_their_own_conditions(yaml2dag_plugin):
     ]
 
 
+def test_fridays_but_not_public_holidays(yaml2dag_plugin):
+    """Blueprint weekly-confluence-recap: Fridays 16:00, Not(PublicHoliday US); 2026-07-03 is the observed
+    Independence Day (from the `holidays` library)."""
+    dag = scheduler_view(dag_of(flow_text(blueprint_triggers("weekly-confluence-recap.yaml"))))
+    runs = fire_times(dag.timetable, at("2026-06-20T00:00"), 3)
+    assert [run.date().isoformat() for run in runs] == ["2026-06-26", "2026-07-10", "2026-07-17"]
+
+
 def test_a_schedule_without_conditions_keeps_airflow_cron_timetable():
     dag = dag_of(flow_text(f"- id: s\n  type: {SCHEDULE}\n  cron: '0 9 * * *'\n"))
     assert type(dag.timetable).__name__ == "CronTriggerTimetable"
@@ -273,7 +286,10 @@ def only_error(text: str):
 @pytest.mark.parametrize(
     ("condition", "path", "message"),
     [
-        ("{type: %sPublicHoliday, country: FR}", "triggers[0].conditions[0].type", "not supported on a Schedule"),
+        ("{type: %sPublicHoliday}", "triggers[0].conditions[0]", "needs `country`"),
+        ("{type: %sPublicHoliday, country: ZZ}", "triggers[0].conditions[0].country", "ZZ"),
+        ("{type: %sPublicHoliday, country: FR, subDivision: XX}", "triggers[0].conditions[0].subDivision", "XX"),
+        ("{type: %sHasRetryAttempt, in: [FAILED]}", "triggers[0].conditions[0].type", "not supported on a Schedule"),
         ("{type: %sDayWeek, dayOfWeek: MONDAY, date: '{{ now() }}'}", "triggers[0].conditions[0].date", "trigger.date"),
         ("{type: %sDayWeek, dayOfWeek: MON}", "triggers[0].conditions[0].dayOfWeek", "MONDAY"),
         ("{type: %sDayWeekInMonth, dayOfWeek: MONDAY, dayInMonth: FIFTH}", "triggers[0].conditions[0].dayInMonth", ""),

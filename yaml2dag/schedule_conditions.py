@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ ErrorSink = Callable[[Path, str, str], None]
 
 _CORE = "io.kestra.plugin.core.condition."
 _LEGACY = "io.kestra.core.models.conditions.types."
-_NAMES = ("DayWeek", "DayWeekInMonth", "Weekend", "Not", "Or", "TimeBetween", "DateTimeBetween")
+_NAMES = ("DayWeek", "DayWeekInMonth", "Weekend", "Not", "Or", "TimeBetween", "DateTimeBetween", "PublicHoliday")
 #: Schedule condition types yaml2dag compiles (current name, its `…Condition` alias, the legacy name) → short name.
 SCHEDULE_CONDITION_TYPES = {
     f"{prefix}{name}{suffix}": name
@@ -34,6 +35,7 @@ _PROPERTIES = {
     "Or": {"conditions"},
     "TimeBetween": {"date", "after", "before"},
     "DateTimeBetween": {"date", "after", "before"},
+    "PublicHoliday": {"date", "country", "subDivision"},
 }
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 DAYS_IN_MONTH = ("FIRST", "SECOND", "THIRD", "FOURTH", "LAST")
@@ -63,8 +65,7 @@ def _check(condition: Any, at: Path, error: ErrorSink) -> None:
         error(
             (*at, "type") if isinstance(condition, dict) and "type" in condition else at,
             f"condition `{name}` is not supported on a Schedule trigger by yaml2dag",
-            "use DayWeek, DayWeekInMonth, Weekend, TimeBetween, DateTimeBetween, Not or Or"
-            + (" (public holidays are not supported yet)" if "PublicHoliday" in str(name) else ""),
+            "use DayWeek, DayWeekInMonth, Weekend, TimeBetween, DateTimeBetween, PublicHoliday, Not or Or",
         )
         return
     for key in sorted(set(condition) - _PROPERTIES[kind] - {"type", "id", "description"}, key=str):
@@ -89,6 +90,8 @@ def _check(condition: Any, at: Path, error: ErrorSink) -> None:
             if condition.get(key) is not None and parse(condition[key]) is None:
                 error((*at, key), f"`{key}` must be an ISO 8601 {'time' if kind == 'TimeBetween' else 'date-time'} "
                       f"with an offset, e.g. `{example}`", "")  # fmt: skip
+    if kind == "PublicHoliday":
+        _check_holiday(condition, at, error)
     if kind in ("Not", "Or"):
         children = condition.get("conditions")
         if not isinstance(children, list) or not children:
@@ -96,6 +99,29 @@ def _check(condition: Any, at: Path, error: ErrorSink) -> None:
             return
         for index, child in enumerate(children):
             _check(child, (*at, "conditions", index), error)
+
+
+def _check_holiday(condition: dict[str, Any], at: Path, error: ErrorSink) -> None:
+    """`country` (required: Kestra's default is the server's locale) and `subDivision` the calendar knows."""
+    country, subdivision = condition.get("country"), condition.get("subDivision")
+    if not isinstance(country, str) or not country:
+        error(at, "a PublicHoliday condition needs `country` (an ISO 3166 code such as `FR`)", "")
+        return
+    if "{{" in country or (isinstance(subdivision, str) and "{{" in subdivision):
+        error(at, "`country` and `subDivision` must be plain values on yaml2dag (no expressions)", "")
+        return
+    try:
+        holiday_calendar(country, subdivision)
+    except NotImplementedError as exc:
+        error((*at, "subDivision" if subdivision and country.upper() in str(exc) else "country"), str(exc), "")
+
+
+@functools.cache
+def holiday_calendar(country: str, subdivision: str | None) -> Any:
+    """The public holidays of a country (and subdivision), from the `holidays` library (imported here only)."""
+    import holidays
+
+    return holidays.country_holidays(country.upper(), subdiv=subdivision)
 
 
 def offset_time(value: Any) -> int | None:
@@ -154,6 +180,8 @@ def condition_holds(condition: dict[str, Any], fire_time: dt.datetime) -> bool:
         return _between(now, offset_time(condition.get("after")), offset_time(condition.get("before")))
     if kind == "DateTimeBetween":
         return _between(fire_time, zoned_datetime(condition.get("after")), zoned_datetime(condition.get("before")))
+    if kind == "PublicHoliday":
+        return day in holiday_calendar(condition["country"], condition.get("subDivision"))
     if kind == "Not":
         return not any(condition_holds(child, fire_time) for child in condition["conditions"])
     if kind == "Or":

@@ -1,6 +1,6 @@
 """`KestraScheduleTimetable`: Kestra's cron schedule with `conditions`, as an Airflow timetable.
 
-A Schedule trigger with `conditions` (DayWeek, DayWeekInMonth, Weekend, TimeBetween, DateTimeBetween,
+A Schedule trigger with `conditions` (DayWeek, DayWeekInMonth, Weekend, TimeBetween, DateTimeBetween, PublicHoliday,
 Not, Or) fires only at the cron times where they hold. This timetable wraps Airflow's own
 `CronTriggerTimetable` (one per Schedule trigger, each with its conditions) and, in `next_dagrun_info`,
 skips every fire time whose conditions do not hold — so no run exists for a skipped time, as in
