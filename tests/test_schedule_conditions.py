@@ -307,3 +307,21 @@ def test_schedule_condition_mistakes_are_located_errors(condition, path, message
     assert error.path == path
     assert message in error.message
     assert error.line is not None
+
+
+def test_compile_shows_the_conditions_of_the_schedule(tmp_path, capsys):
+    import json
+
+    from yaml2dag.cli import main
+
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(flow_text(blueprint_triggers("every-monday.yaml")))
+    assert main(["compile", str(flow), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["schedule"] == {
+        "timetable": "KestraScheduleTimetable",
+        "cron": ["0 11 * * MON"],
+        "timezone": "Europe/Berlin",
+        "conditions": [["DayWeekInMonth"]],
+    }
+    assert main(["compile", str(flow)]) == 0
+    assert "schedule:        0 11 * * MON (Europe/Berlin) when DayWeekInMonth" in capsys.readouterr().out

@@ -300,7 +300,10 @@ def _schedule_structure(timetable: Any) -> dict[str, Any] | None:
     if crons:
         zone = crons[0].timezone
         structure.update(cron=[cron.expression for cron in crons], timezone=getattr(zone, "name", zone))
-    if condition is not None:
+    if kestra := getattr(timed, "schedules", None):  # KestraScheduleTimetable: crons with Kestra conditions
+        structure.update(cron=[item["cron"] for item in kestra], timezone=timed.timezone)
+        structure["conditions"] = [[c["type"].rsplit(".", 1)[-1] for c in item["conditions"]] for item in kestra]
+    if condition is not None and type(condition).__name__ != "_NullAsset":
         structure["assets"] = _asset_condition(condition)
     return structure if len(structure) > 1 else None
 
@@ -352,6 +355,8 @@ def _print_structure(structure: dict[str, Any]) -> None:
     parts = []
     if schedule and "cron" in schedule:
         parts.append(f"{', '.join(schedule['cron'])} ({schedule['timezone']})")
+        if any(schedule.get("conditions") or []):
+            parts[-1] += " when " + "; ".join(" and ".join(kinds) or "always" for kinds in schedule["conditions"])
     if schedule and "assets" in schedule:
         parts.append(f"when these flows end: {schedule['assets']}")
     when = "; or ".join(parts) or "none (triggered by hand)"
