@@ -324,3 +324,30 @@ def test_where_mistakes_are_located_errors(body, path, message):
         parse_flow_text(text, "flow.yaml")
     [error] = caught.value.errors
     assert (error.path, message in error.message) == (path, True)
+
+
+def test_a_condition_that_cannot_be_rendered_is_not_met_and_does_not_fail():
+    """Kestra logs a condition it cannot evaluate and does not fire; the check must not fail the run."""
+    triggers = f"- id: t\n  type: {FLOW}\n  conditions: [{{type: {C}Expression, expression: '{{{{ nope.x }}}}'}}]\n"
+    assert "could not be evaluated" in mismatch(triggers, event())
+
+
+def test_the_check_comes_before_a_flowable_first_task():
+    text = flow_text(ALERT).replace(
+        "  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+        "  - id: branch\n    type: io.kestra.plugin.core.flow.If\n    condition: 'true'\n    then:\n"
+        "      - id: a\n        type: io.kestra.plugin.core.log.Log\n        message: hi\n",
+    )
+    dag = dag_of(text)
+    assert dag.get_task("branch.start").upstream_task_ids == {"_trigger_check"}
+
+
+def test_a_manual_run_with_a_flowable_first_runs_through_the_check(run_flow):
+    text = flow_text(ALERT, namespace="tests.conditions", flow_id="manual_if").replace(
+        "  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+        "  - id: branch\n    type: io.kestra.plugin.core.flow.If\n    condition: 'true'\n    then:\n"
+        "      - id: a\n        type: io.kestra.plugin.core.log.Log\n        message: hi\n",
+    )
+    result = run_flow(text)
+    assert result.state == "success"
+    assert states(result)["a"] == "success"

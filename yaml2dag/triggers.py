@@ -737,12 +737,18 @@ def event_mismatch(
         reasons = [_upstream_mismatch(upstream, event, variables, render) for upstream in spec["upstreams"]]
         if all(reasons):
             return "; ".join(str(reason) for reason in reasons)
-    for condition in spec["conditions"]:
-        if not condition_holds(condition, event, variables, render):
-            return f"condition {condition.get('type', '').rsplit('.', 1)[-1]} does not hold"
-    for entry in spec.get("where") or []:
-        if not where_holds(entry, event, variables, render):
-            return f"`where` {entry.get('id')} does not hold"
+    from yaml2dag.errors import RenderError
+
+    try:
+        for condition in spec["conditions"]:
+            if not condition_holds(condition, event, variables, render):
+                return f"condition {condition.get('type', '').rsplit('.', 1)[-1]} does not hold"
+        for entry in spec.get("where") or []:
+            if not where_holds(entry, event, variables, render):
+                return f"`where` {entry.get('id')} does not hold"
+    except (RenderError, re.error) as exc:
+        # Kestra logs a condition that cannot be evaluated and treats it as not met.
+        return f"a condition could not be evaluated: {exc}"
     return None
 
 
@@ -760,8 +766,14 @@ def _upstream_mismatch(
     labels = event.get("labels") or {}
     if any(labels.get(key) != value for key, value in (upstream.get("labels") or {}).items()):
         return f"{name} lacks the labels {upstream['labels']}"
-    if upstream.get("when") and not _true(render(upstream["when"], variables)):
-        return f"`when` of {name} is false"
+    if upstream.get("when"):
+        from yaml2dag.errors import RenderError
+
+        try:
+            if not _true(render(upstream["when"], variables)):
+                return f"`when` of {name} is false"
+        except RenderError as exc:
+            return f"`when` of {name} could not be evaluated: {exc}"
     return None
 
 
