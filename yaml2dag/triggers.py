@@ -330,15 +330,18 @@ def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = N
             continue
         _check_condition(condition, kind, at, error)
         if kind == "ExecutionFlow":
-            named.append((at, condition.get("namespace"), condition.get("flowId"), None))
+            if condition.get("namespace") and condition.get("flowId"):  # else reported by _check_condition
+                named.append((at, condition.get("namespace"), condition.get("flowId"), None))
             sources.append("conditions")
         elif kind == "ExecutionStatus":
             accepted = _filter_states(accepted, condition, at, error)
         elif kind == "ExecutionNamespace" and scope[0] == "any":
             scope = namespace_scope(str(condition.get("namespace") or ""), _comparison(condition))
         elif kind == "MultipleCondition":
-            for key, child in (condition.get("conditions") or {}).items():
-                named.append(((*at, "conditions", key), child.get("namespace"), child.get("flowId"), None))
+            children = condition.get("conditions")
+            for key, child in (children if isinstance(children, dict) else {}).items():
+                if isinstance(child, dict) and child.get("namespace") and child.get("flowId"):
+                    named.append(((*at, "conditions", key), child.get("namespace"), child.get("flowId"), None))
             sources.append("multiple")
     if sum(1 for source in sources if source == "conditions") > 1:
         error(
