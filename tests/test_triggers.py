@@ -142,7 +142,7 @@ def test_after_downtime_only_the_latest_missed_schedule_runs(recover):
         ("  cron: '0 9 * * *'\n  withSeconds: true\n", "triggers[0].cron", "5 fields, expected 6", "seconds first"),
         ("  cron: '@reboot'\n", "triggers[0].cron", "unknown cron nickname `@reboot`", "@midnight"),
         ("  cron: '0 9 * * *'\n  recoverMissedSchedules: NONE\n", "triggers[0].recoverMissedSchedules", "NONE", "LAST"),
-        ("  cron: '0 9 * * *'\n  conditions: []\n", "triggers[0].conditions", "not supported", "runIf"),
+        ("  cron: '0 9 * * *'\n  conditions: [{type: x.Y}]\n", "triggers[0].conditions[0].type", "not supported", ""),
         ("  cron: '0 9 * * *'\n  lateMaximumDelay: PT1H\n", "triggers[0].lateMaximumDelay", "not supported", ""),
         ("  cron: '0 9 * * *'\n  stopAfter: [FAILED]\n", "triggers[0].stopAfter", "not supported", ""),
         ("  cron: '0 9 * * *'\n  key: abc\n", "triggers[0].key", "not a property of a Schedule trigger", ""),
@@ -294,12 +294,32 @@ def test_flow_triggered_dag_needs_defaults_for_required_inputs():
     ("body", "path", "message"),
     [
         ("  dependsOn: [{namespace: ns}]\n", "triggers[0].dependsOn[0]", "needs both `namespace` and `flowId`"),
-        ("  states: [FAILED]\n", "triggers[0]", "needs the upstream flow"),
+        ("  states: [PAUSED]\n", "triggers[0]", "never fires"),
         (
-            "  conditions:\n    - type: io.kestra.plugin.core.condition.ExecutionNamespace\n      namespace: ns\n",
+            "  conditions:\n    - type: io.kestra.plugin.core.condition.HasRetryAttempt\n      in: [FAILED]\n",
             "triggers[0].conditions[0].type",
-            "condition `io.kestra.plugin.core.condition.ExecutionNamespace` is not supported",
+            "condition `io.kestra.plugin.core.condition.HasRetryAttempt` is not supported",
         ),
+        (
+            "  conditions:\n    - type: io.kestra.plugin.core.condition.ExecutionNamespace\n      namespace: ns\n"
+            "      comparison: CONTAINS\n",
+            "triggers[0].conditions[0].comparison",
+            "EQUALS, PREFIX or SUFFIX",
+        ),
+        (
+            "  conditions:\n    - type: io.kestra.plugin.core.condition.Not\n      conditions:\n"
+            "        - {type: io.kestra.plugin.core.condition.DayWeek, dayOfWeek: MONDAY}\n",
+            "triggers[0].conditions[0].conditions[0]",
+            "not supported inside Not",
+        ),
+        (
+            "  conditions:\n    - type: io.kestra.plugin.core.condition.MultipleCondition\n      window: P2D\n"
+            "      conditions:\n"
+            "        a: {type: io.kestra.plugin.core.condition.ExecutionFlow, namespace: ns, flowId: a}\n",
+            "triggers[0].conditions[0].window",
+            "window other than Kestra's default",
+        ),
+        ("  dependsOn: [{namespace: tests.triggers, flowId: planned}]\n", "triggers[0]", "a flow's own executions"),
         (
             "  conditions:\n    - {type: io.kestra.plugin.core.condition.ExecutionFlow, namespace: ns, flowId: a}\n"
             "    - {type: io.kestra.plugin.core.condition.ExecutionFlow, namespace: ns, flowId: b}\n",
@@ -315,17 +335,12 @@ def test_flow_triggered_dag_needs_defaults_for_required_inputs():
         (
             "  preconditions:\n    flows: [{namespace: ns, flowId: a}]\n    where: [{id: x}]\n",
             "triggers[0].preconditions.where",
-            "not supported",
+            "supported alone",
         ),
         (
             "  preconditions:\n    flows: [{namespace: ns, flowId: a}]\n    resetOnSuccess: false\n",
             "triggers[0].preconditions.resetOnSuccess",
             "resetOnSuccess",
-        ),
-        (
-            "  dependsOn: [{namespace: ns, flowId: a, labels: {team: x}}]\n",
-            "triggers[0].dependsOn[0].labels",
-            "not supported",
         ),
         ("  dependsOn: [{namespace: ns, flowId: a, states: [PAUSED]}]\n", "triggers[0].dependsOn[0]", "never fires"),
         ("  dependsOn: [{namespace: ns, flowId: a, states: [DONE]}]\n", "triggers[0].dependsOn[0].states[0]", ""),
@@ -410,22 +425,21 @@ def test_every_run_emits_the_asset_of_its_kestra_end_state(run_flow, state):
     assert result.state == {"SUCCESS": "success", "FAILED": "failed", "WARNING": "warning"}[state]
     assert "_flow_event" not in states(result), "the event task is not a flow task"
     [event] = asset_events(f"kestra://tests.triggers/{flow_id}/{state}")
-    assert event.extra == {
+    expected = {
         "executionId": result.run_id,
         "namespace": "tests.triggers",
         "flowId": flow_id,
         "flowRevision": 1,
         "state": state,
+        "labels": {},
     }
+    assert event.extra == expected
+    # The same event on the assets of the namespace, of each enclosing namespace and of every flow.
+    for uri in ("kestra://tests.triggers/*/", "kestra://tests/**/", "kestra://tests.triggers/**/", "kestra://**/"):
+        assert [found.extra for found in asset_events(uri + state) if found.extra["flowId"] == flow_id] == [expected]
     others = [other for other in ("SUCCESS", "WARNING", "FAILED") if other != state]
     assert all(asset_events(f"kestra://tests.triggers/{flow_id}/{other}") == [] for other in others)
-    assert flow_trigger_variables([event]) == {
-        "executionId": result.run_id,
-        "namespace": "tests.triggers",
-        "flowId": flow_id,
-        "flowRevision": 1,
-        "state": state,
-    }
+    assert flow_trigger_variables([event]) == expected
 
 
 def test_the_event_task_never_changes_the_run_state():

@@ -286,10 +286,17 @@ def _schedule_structure(schedule: ScheduleSpec | None) -> dict[str, Any] | None:
         timetable = "AssetOrTimeSchedule"
     elif schedule.assets is not None:
         timetable = "AssetTriggeredTimetable"
+    elif schedule.conditional:
+        timetable = "KestraScheduleTimetable"
     else:
         timetable = "CronTriggerTimetable" if len(schedule.crons) == 1 else "MultipleCronTriggerTimetable"
     structure: dict[str, Any] = {"timetable": timetable}
-    if schedule.crons:
+    if schedule.conditional:  # crons with Kestra conditions
+        structure.update(cron=[item["cron"] for item in schedule.conditional], timezone=schedule.timezone)
+        structure["conditions"] = [
+            [condition["type"].rsplit(".", 1)[-1] for condition in item["conditions"]] for item in schedule.conditional
+        ]
+    elif schedule.crons:
         structure.update(cron=list(schedule.crons), timezone=schedule.timezone)
     if schedule.assets is not None:
         structure["assets"] = _asset_text(schedule.assets)
@@ -339,6 +346,8 @@ def _print_structure(structure: dict[str, Any]) -> None:
     parts = []
     if schedule and "cron" in schedule:
         parts.append(f"{', '.join(schedule['cron'])} ({schedule['timezone'] or 'Airflow default time zone'})")
+        if any(schedule.get("conditions") or []):
+            parts[-1] += " when " + "; ".join(" and ".join(kinds) or "always" for kinds in schedule["conditions"])
     if schedule and "assets" in schedule:
         parts.append(f"when these flows end: {schedule['assets']}")
     when = "; or ".join(parts) or "none (triggered by hand)"

@@ -64,8 +64,6 @@ class UpstreamFlow(KestraModel):
     labels: dict[str, Any] | None = Field(default=None, description="Labels the upstream execution must carry.")
     when: str | None = Field(default=None, description="Expression that must render true for the execution to count.")
 
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"labels", "when"})
-
 
 class Preconditions(KestraModel):
     """A Flow trigger's `preconditions`: every listed flow must end in one of its states."""
@@ -76,7 +74,7 @@ class Preconditions(KestraModel):
     timeWindow: dict[str, Any] | None = Field(default=None, description="Period within which all must happen.")
     resetOnSuccess: bool = Field(default=True, description="Start waiting afresh once the trigger fired.")
 
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"where", "timeWindow"})
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"timeWindow"})
 
 
 class Trigger(KestraModel):
@@ -106,7 +104,9 @@ class Trigger(KestraModel):
         default=None, description="Schedule: runs missed while down: ALL (default), LAST; NONE is not supported."
     )
     conditions: list[Any] | None = Field(
-        default=None, description="Flow: ExecutionFlow / ExecutionStatus conditions on the upstream execution."
+        default=None,
+        description="Flow: conditions on the upstream execution (ExecutionFlow, ExecutionStatus, ExecutionNamespace, "
+        "ExecutionLabels, Expression, Not, Or, MultipleCondition); Schedule: conditions on the fire time.",
     )
     stopAfter: list[str] | None = Field(default=None, description="Disable the trigger after a run in these states.")
     lateMaximumDelay: DurationText | None = Field(

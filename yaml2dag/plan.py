@@ -7,6 +7,7 @@ Airflow objects; `yaml2dag compile` prints it.
 
 Structure of a planned flow:
 
+    [_trigger_check]  first, when a Flow trigger needs a run-start check (skips the whole run)
     main tasks (in order, `none_failed`: a skipped task does not stop the next)
       ├─▶ [errors]  first task `one_failed`, then one at a time (`none_skipped`)
       ├─▶ [finally] teardowns after main and errors (`all_done`), one at a time
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from yaml2dag.inputs import ParamSpec, param_specs
 from yaml2dag.states import EVENT_TASK_ID, STATE_TASK_ID, end_task_id, start_task_id
 from yaml2dag.tasktypes.flowable import AllowFailure, Dag, FlowableBase, ForEach, If, Parallel, Switch
-from yaml2dag.triggers import ScheduleSpec, schedule_spec
+from yaml2dag.triggers import TRIGGER_CHECK_TASK_ID, ScheduleSpec, needs_check, schedule_spec, trigger_check_specs
 
 if TYPE_CHECKING:
     from yaml2dag.model import Flow
@@ -187,6 +188,8 @@ class _Planner:
     def plan(self, **dag: Any) -> DagPlan:
         main = self.chain(_enabled(self.flow.tasks))
         main_exits = [node.exit for node in main]
+        if main and needs_check(self.flow):
+            self.trigger_check(main[0].entry)
         errors: list[str] = []
         if main and _enabled(self.flow.errors):
             errors = self.block(self.free_id("errors"), "Kestra `errors`", _enabled(self.flow.errors))
@@ -318,6 +321,24 @@ class _Planner:
         finally:
             self.scope = outer
 
+    def trigger_check(self, first: str) -> None:
+        """`_trigger_check` before the first main task: skips the run when no triggering event fires a trigger."""
+        self.add(
+            _Draft(
+                TRIGGER_CHECK_TASK_ID,
+                "yaml2dag.operators.trigger_check:FlowTriggerCheckOperator",
+                {
+                    "namespace": self.flow.namespace,
+                    "flow_id": self.flow.id,
+                    "triggers": trigger_check_specs(self.flow),
+                    "doc_md": "Checks the Flow trigger conditions on the triggering events; skips the run "
+                    "when none holds.",
+                },
+                takes_flow=False,
+            )
+        )
+        self.drafts[first].upstream.insert(0, TRIGGER_CHECK_TASK_ID)
+
     def state_tasks(self, main_exits: list[str]) -> None:
         """`_flow_state` (fails the run when Kestra would end FAILED), then `_flow_event` (the end-state asset)."""
         self.add(
@@ -343,6 +364,7 @@ class _Planner:
                     "namespace": self.flow.namespace,
                     "flow_id": self.flow.id,
                     "revision": self.flow.revision or 1,
+                    "labels": dict(self.flow.labels),
                     "doc_md": "Emits the asset event of the flow's final state, for the flows it triggers "
                     "(Flow triggers).",
                 },

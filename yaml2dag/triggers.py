@@ -1,10 +1,15 @@
 """Flow triggers: checked when the flow is validated, and turned into the DAG's Airflow schedule.
 
 - Schedule → `CronTriggerTimetable` (several: `MultipleCronTriggerTimetable`); the run's logical date
-  is the fire time, Kestra's `trigger.date`.
-- Flow → Airflow assets: every compiled flow emits one asset event per finished run, on the asset
-  `kestra://<namespace>/<flowId>/<STATE>` (see `operators/state.py`); a Flow trigger schedules the DAG
-  on the assets of the upstream flows and states it waits for.
+  is the fire time, Kestra's `trigger.date`. With `conditions`: `yaml2dag.timetables.KestraScheduleTimetable`,
+  which skips the fire times where they do not hold (registered by the `yaml2dag` Airflow plugin).
+- Flow → Airflow assets: every compiled flow's finished run emits asset events on
+  `kestra://<namespace>/<flowId>/<STATE>`, on its namespace's `kestra://<namespace>/*/<STATE>`, on
+  `kestra://<prefix>/**/<STATE>` for each namespace it is in, and on `kestra://**/<STATE>` (see
+  `operators/state.py`); a Flow trigger schedules the DAG on the assets of what it waits for (flows,
+  a namespace, a namespace prefix, any flow). Conditions no asset expresses (labels, Expression,
+  Not, Or, a namespace suffix) and the flow's own executions are checked when the run starts
+  (`_trigger_check`, `operators/trigger_check.py`), which skips the whole run when none matches.
 - Webhook → nothing to schedule: the DAG is started through Airflow's REST API (docs/triggers.md).
 
 Schedule and Flow triggers of one flow combine into an `AssetOrTimeSchedule`. docs/triggers.md
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,16 +47,36 @@ FLOW_END_STATES = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED")
 #: A Flow trigger's default `states`: Kestra's terminated states and PAUSED.
 _DEFAULT_FLOW_STATES = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "PAUSED")
 
-EXECUTION_FLOW_CONDITIONS = (
-    "io.kestra.plugin.core.condition.ExecutionFlow",
-    "io.kestra.plugin.core.condition.ExecutionFlowCondition",
-    "io.kestra.core.models.conditions.types.ExecutionFlowCondition",
-)
-EXECUTION_STATUS_CONDITIONS = (
-    "io.kestra.plugin.core.condition.ExecutionStatus",
-    "io.kestra.plugin.core.condition.ExecutionStatusCondition",
-    "io.kestra.core.models.conditions.types.ExecutionStatusCondition",
-)
+#: The task id of the run-start check of Flow trigger conditions (`operators/trigger_check.py`).
+TRIGGER_CHECK_TASK_ID = "_trigger_check"
+
+_CORE = "io.kestra.plugin.core.condition."
+_LEGACY = "io.kestra.core.models.conditions.types."
+#: Flow trigger condition types yaml2dag compiles (current name, its `…Condition` alias, the legacy name) → short name.
+FLOW_CONDITION_TYPES = {
+    f"{prefix}{name}{suffix}": name
+    for name in (
+        "ExecutionFlow",
+        "ExecutionStatus",
+        "ExecutionNamespace",
+        "ExecutionLabels",
+        "Expression",
+        "Not",
+        "Or",
+        "MultipleCondition",
+    )
+    for prefix, suffix in ((_CORE, ""), (_CORE, "Condition"), (_LEGACY, "Condition"))
+}
+_CONDITION_PROPERTIES: dict[str, set[str]] = {
+    "ExecutionFlow": {"namespace", "flowId"},
+    "ExecutionStatus": {"in", "notIn"},
+    "ExecutionNamespace": {"namespace", "comparison", "prefix"},
+    "ExecutionLabels": {"labels"},
+    "Expression": {"expression"},
+    "Not": {"conditions"},
+    "Or": {"conditions"},
+    "MultipleCondition": {"conditions", "window", "windowAdvance", "resetOnSuccess"},
+}
 
 _COMMON = frozenset({"id", "type", "description", "disabled", "inputs", "stopAfter"})
 PROPERTIES = {
@@ -65,11 +90,26 @@ _NO_SECONDS_HINT = "Airflow schedules to the minute: use a seconds field of `0`,
 
 @dataclass(frozen=True)
 class Upstream:
-    """One upstream flow of a Flow trigger and the final states of it that count."""
+    """What a Flow trigger listens to, and the final states of it that count.
 
-    namespace: str
-    flow_id: str
+    One flow, one namespace, a namespace and its children, or every flow.
+    """
+
+    namespace: str | None
+    flow_id: str | None
     states: tuple[str, ...]
+    #: `flow` (namespace.flow_id), `namespace` (its flows), `tree` (it and its children) or `any`.
+    scope: str = "flow"
+
+    def uris(self) -> list[str]:
+        """The end-state assets listened to, one per state."""
+        if self.scope == "flow":
+            return [flow_state_uri(str(self.namespace), str(self.flow_id), state) for state in self.states]
+        if self.scope == "namespace":
+            return [namespace_state_uri(str(self.namespace), state) for state in self.states]
+        if self.scope == "tree":
+            return [tree_state_uri(str(self.namespace), state) for state in self.states]
+        return [any_state_uri(state) for state in self.states]
 
 
 # --- validation -------------------------------------------------------------------------------------
@@ -93,7 +133,15 @@ def check_triggers(flow: Flow, collector: Collector) -> None:
         if kind == "Schedule":
             _check_schedule(trigger, path, collector)
         elif kind == "Flow":
-            flow_upstreams(trigger, path, collector)
+            for upstream in flow_upstreams(trigger, path, collector):
+                if upstream.scope == "flow" and (upstream.namespace, upstream.flow_id) == (flow.namespace, flow.id):
+                    collector.add(
+                        path,
+                        f"the trigger never fires: it waits for `{flow.namespace}.{flow.id}` itself, and a flow's "
+                        "own executions never trigger it (as in Kestra)",
+                        "wait for another flow",
+                        prefer_key=False,
+                    )
         else:
             _check_webhook(trigger, path, collector)
     _check_one_timezone(flow, collector)
@@ -157,11 +205,12 @@ def _check_schedule(trigger: Trigger, path: Path, collector: Collector) -> None:
             prefer_key=False,
         )
     if trigger.conditions is not None:
-        collector.add(
-            (*path, "conditions"),
-            "`conditions` on a Schedule trigger are not supported by yaml2dag",
-            "express the days in the cron expression, or test the date with `runIf` on the tasks",
-        )
+        from yaml2dag.schedule_conditions import check_schedule_conditions
+
+        def error(at: Path, message: str, hint: str) -> None:
+            collector.add(at, message, hint, prefer_key=False)
+
+        check_schedule_conditions(trigger.conditions, (*path, "conditions"), error)
 
 
 def _check_webhook(trigger: Trigger, path: Path, collector: Collector) -> None:
@@ -244,8 +293,20 @@ def _cron_error(expression: str, with_seconds: bool) -> tuple[str, str] | None:
 # --- Flow triggers ----------------------------------------------------------------------------------
 
 
-def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = None) -> list[Upstream]:  # noqa: C901
-    """The upstream flows of a Flow trigger with their states; errors go to `collector` when given."""
+def _condition_kind(condition: Any) -> str | None:
+    """The short name (`ExecutionNamespace`, `Not`, ...) of a Flow trigger condition, None when unknown."""
+    if not isinstance(condition, dict):
+        return None
+    return FLOW_CONDITION_TYPES.get(str(condition.get("type")))
+
+
+def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = None) -> list[Upstream]:
+    """The upstream executions a Flow trigger listens to, with their states; errors go to `collector`.
+
+    Each item is one flow, one namespace, one namespace and its children, or every flow; the
+    trigger's schedule is on their end-state assets. Conditions that assets cannot express (labels,
+    expressions, `Not`, `Or`, a suffix) are checked when the triggered run starts (`needs_check`).
+    """
 
     def error(at: Path, message: str, hint: str = "") -> None:
         if collector is not None:
@@ -254,25 +315,34 @@ def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = N
     accepted = set(trigger.states or _DEFAULT_FLOW_STATES)
     named: list[tuple[Path, str | None, str | None, Iterable[str] | None]] = []
     sources = []
-    refused = False
+    scope: tuple[str, str | None] = ("any", None)
     for index, condition in enumerate(trigger.conditions or []):
         at = (*path, "conditions", index)
-        kind = condition.get("type") if isinstance(condition, dict) else None
-        if kind in EXECUTION_FLOW_CONDITIONS:
-            _only_keys(condition, {"type", "namespace", "flowId"}, at, error)
-            named.append((at, condition.get("namespace"), condition.get("flowId"), None))
-            sources.append("conditions")
-        elif kind in EXECUTION_STATUS_CONDITIONS:
-            _only_keys(condition, {"type", "in", "notIn"}, at, error)
-            accepted = _filter_states(accepted, condition, at, error)
-        else:
-            refused = True
+        kind = _condition_kind(condition)
+        if kind is None:
             error(
                 (*at, "type") if isinstance(condition, dict) and "type" in condition else at,
-                f"condition `{kind}` is not supported on a Flow trigger by yaml2dag",
-                "name the upstream flows in `preconditions.flows` (namespace, flowId, states); "
-                "ExecutionFlow and ExecutionStatus conditions are also accepted",
+                f"condition `{condition.get('type') if isinstance(condition, dict) else condition}` is not "
+                "supported on a Flow trigger by yaml2dag",
+                "use ExecutionFlow, ExecutionStatus, ExecutionNamespace, ExecutionLabels, Expression, Not, Or "
+                "or MultipleCondition (of ExecutionFlow conditions), or `preconditions.flows`",
             )
+            continue
+        _check_condition(condition, kind, at, error)
+        if kind == "ExecutionFlow":
+            if condition.get("namespace") and condition.get("flowId"):  # else reported by _check_condition
+                named.append((at, condition.get("namespace"), condition.get("flowId"), None))
+            sources.append("conditions")
+        elif kind == "ExecutionStatus":
+            accepted = _filter_states(accepted, condition, at, error)
+        elif kind == "ExecutionNamespace" and scope[0] == "any":
+            scope = namespace_scope(str(condition.get("namespace") or ""), _comparison(condition))
+        elif kind == "MultipleCondition":
+            children = condition.get("conditions")
+            for key, child in (children if isinstance(children, dict) else {}).items():
+                if isinstance(child, dict) and child.get("namespace") and child.get("flowId"):
+                    named.append(((*at, "conditions", key), child.get("namespace"), child.get("flowId"), None))
+            sources.append("multiple")
     if sum(1 for source in sources if source == "conditions") > 1:
         error(
             (*path, "conditions"),
@@ -281,12 +351,14 @@ def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = N
         )
         return []
     if trigger.preconditions is not None:
-        if not trigger.preconditions.resetOnSuccess:
-            error(
-                (*path, "preconditions", "resetOnSuccess"),
-                "`resetOnSuccess: false` is not supported: an Airflow asset schedule always starts afresh",
-                "remove it",
-            )
+        _check_preconditions(trigger, path, error)
+        where = trigger.preconditions.where
+        if where:
+            if not _check_where(trigger, (*path, "preconditions"), error) or scope[0] != "any":
+                if scope[0] != "any":
+                    error((*path, "preconditions", "where"), "use either ExecutionNamespace or `where`, not both")
+                return []
+            scope, accepted = _where_scope(where[0], accepted)
         for index, upstream in enumerate(trigger.preconditions.flows):
             at = (*path, "preconditions", "flows", index)
             named.append((at, upstream.namespace, upstream.flowId, upstream.states))
@@ -297,40 +369,276 @@ def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = N
         sources.append("dependsOn")
     if trigger.mode == "AT_LEAST":
         error((*path, "mode"), "`mode: AT_LEAST` is not supported by yaml2dag", "use ALL or ANY")
-    if len(set(sources)) > 1:
+    if len(set(sources) - {"conditions"}) > 1 or ("conditions" in sources and len(set(sources)) > 1):
         error(path, "name the upstream flows in one place: `conditions`, `preconditions` or `dependsOn`")
         return []
     if not named:
-        if not refused:
-            error(
-                path,
-                "a Flow trigger needs the upstream flow (namespace and flowId)",
-                "add `preconditions: {flows: [{namespace: ..., flowId: ..., states: [SUCCESS]}]}`; "
-                "triggers on any flow or a whole namespace are not supported",
-            )
-        return []
+        kept = tuple(state for state in FLOW_END_STATES if state in accepted)
+        if not kept:
+            error(path, _never_fires("a flow", accepted), _NEVER_FIRES_HINT)
+            return []
+        return [Upstream(scope[1], None, kept, scope[0])]
     upstreams = []
     for at, namespace, flow_id, states in named:
         if not namespace or not flow_id:
             error(
                 at,
                 "an upstream flow needs both `namespace` and `flowId`",
-                "triggers on any flow of a namespace are not supported: name each flow",
+                "for every flow of a namespace use an ExecutionNamespace condition",
             )
             continue
         wanted = accepted & set(states) if states is not None else accepted
         kept = tuple(state for state in FLOW_END_STATES if state in wanted)
         if not kept:
-            error(
-                at,
-                f"the trigger never fires: `{namespace}.{flow_id}` ends SUCCESS, WARNING, FAILED, KILLED or "
-                "CANCELLED on Airflow, "
-                f"none of the states it waits for ({', '.join(sorted(wanted)) or 'none'})",
-                "wait for SUCCESS, WARNING or FAILED (KILLED or CANCELLED: ended by an Exit task)",
-            )
+            error(at, _never_fires(f"`{namespace}.{flow_id}`", wanted), _NEVER_FIRES_HINT)
             continue
         upstreams.append(Upstream(str(namespace), str(flow_id), kept))
     return upstreams
+
+
+_NEVER_FIRES_HINT = "wait for SUCCESS, WARNING or FAILED (KILLED or CANCELLED: ended by an Exit task)"
+
+
+def _never_fires(what: str, wanted: set[str]) -> str:
+    return (
+        f"the trigger never fires: {what} ends SUCCESS, WARNING, FAILED, KILLED or CANCELLED on Airflow, "
+        f"none of the states it waits for ({', '.join(sorted(wanted)) or 'none'})"
+    )
+
+
+def _comparison(condition: dict[str, Any]) -> str:
+    """ExecutionNamespace's comparison: `comparison`, else PREFIX when `prefix: true`, else EQUALS."""
+    comparison = condition.get("comparison")
+    if comparison:
+        return str(comparison)
+    return "PREFIX" if condition.get("prefix") is True else "EQUALS"
+
+
+def namespace_scope(namespace: str, comparison: str) -> tuple[str, str | None]:
+    """The assets an ExecutionNamespace condition listens to: (`namespace` | `tree` | `any`, namespace).
+
+    EQUALS: the flows of that namespace. PREFIX: the namespace and its children (`company` listens
+    to `company` and `company.…`, not to `companyX`: namespaces are matched whole, where Kestra
+    compares strings). SUFFIX: every flow, filtered when the run starts.
+    """
+    if comparison == "EQUALS":
+        return ("namespace", namespace)
+    if comparison == "PREFIX":
+        whole = namespace.removesuffix(".")
+        return ("tree", whole) if whole else ("any", None)
+    return ("any", None)
+
+
+def _check_condition(condition: dict[str, Any], kind: str, at: Path, error: Any) -> None:
+    """Properties of one Flow trigger condition (recursively for Not and Or)."""
+    keys = {"type", "id", "description"} | _CONDITION_PROPERTIES[kind]
+    _only_keys(condition, keys, at, error)
+    if kind == "ExecutionFlow" and (not condition.get("namespace") or not condition.get("flowId")):
+        error(at, "an ExecutionFlow condition needs `namespace` and `flowId`")
+    elif kind == "ExecutionNamespace":
+        if not isinstance(condition.get("namespace"), str) or not condition["namespace"]:
+            error(at, "an ExecutionNamespace condition needs `namespace`")
+        if condition.get("comparison") not in (None, "EQUALS", "PREFIX", "SUFFIX"):
+            error((*at, "comparison"), "`comparison` must be EQUALS, PREFIX or SUFFIX")
+    elif kind == "ExecutionLabels":
+        if labels_map(condition.get("labels")) is None:
+            error((*at, "labels"), "`labels` must be a map of label values, or a list of `{key, value}`")
+    elif kind == "Expression":
+        if not isinstance(condition.get("expression"), str) or not condition["expression"].strip():
+            error(at, "an Expression condition needs `expression`")
+    elif kind in ("Not", "Or"):
+        children = condition.get("conditions")
+        if not isinstance(children, list) or not children:
+            error(at, f"a {kind} condition needs a non-empty list of `conditions`")
+            return
+        for index, child in enumerate(children):
+            child_kind = _condition_kind(child)
+            if child_kind is None or child_kind == "MultipleCondition":
+                error(
+                    (*at, "conditions", index),
+                    f"condition `{child.get('type') if isinstance(child, dict) else child}` is not supported "
+                    f"inside {kind} by yaml2dag",
+                    "use ExecutionFlow, ExecutionStatus, ExecutionNamespace, ExecutionLabels, Expression, Not or Or",
+                )
+                continue
+            _check_condition(child, child_kind, (*at, "conditions", index), error)
+    elif kind == "MultipleCondition":
+        _check_multiple(condition, at, error)
+
+
+def _check_multiple(condition: dict[str, Any], at: Path, error: Any) -> None:
+    """MultipleCondition: a map of ExecutionFlow conditions, waited for without a window (the default)."""
+    children = condition.get("conditions")
+    if not isinstance(children, dict) or not children:
+        error(at, "a MultipleCondition needs a map of `conditions`")
+        return
+    for key, child in children.items():
+        if _condition_kind(child) != "ExecutionFlow":
+            error(
+                (*at, "conditions", key),
+                "only ExecutionFlow conditions are supported inside a MultipleCondition by yaml2dag",
+                "name each upstream flow (namespace and flowId)",
+            )
+        elif not child.get("namespace") or not child.get("flowId"):
+            error((*at, "conditions", key), "an ExecutionFlow condition needs `namespace` and `flowId`")
+    if condition.get("window", "P1D") not in ("P1D", "PT24H") or condition.get("windowAdvance", "P0D") not in (
+        "P0D",
+        "PT0S",
+    ):
+        error(
+            (*at, "window") if "window" in condition else (*at, "windowAdvance"),
+            "a MultipleCondition window other than Kestra's default (`window: P1D`, `windowAdvance: P0D`) "
+            "is not supported by yaml2dag",
+            "remove it: Airflow waits for every flow without a window (docs/triggers.md)",
+        )
+    if condition.get("resetOnSuccess") is False:
+        error((*at, "resetOnSuccess"), "`resetOnSuccess: false` is not supported", "remove it")
+
+
+_WHERE_FIELDS = ("FLOW_ID", "NAMESPACE", "STATE", "EXPRESSION")
+_WHERE_TYPES = (
+    "EQUAL_TO", "NOT_EQUAL_TO", "IN", "NOT_IN", "IS_TRUE", "IS_FALSE", "IS_NULL", "IS_NOT_NULL",
+    "STARTS_WITH", "ENDS_WITH", "REGEX", "CONTAINS",
+)  # fmt: skip
+
+
+def _check_where(trigger: Trigger, at: Path, error: Any) -> bool:
+    """`preconditions.where`: one execution filter, without `flows` (any execution it matches fires)."""
+    assert trigger.preconditions is not None
+    where = trigger.preconditions.where or []
+    if len(where) > 1 or trigger.preconditions.flows:
+        error(
+            (*at, "where"),
+            "`where` is supported alone, with one entry: several preconditions met by different executions "
+            "within a time window cannot be expressed with Airflow assets",
+            "use one `where` entry, or name the flows in `preconditions.flows`",
+        )
+        return False
+    entry = where[0]
+    here = (*at, "where", 0)
+    if not isinstance(entry, dict) or not isinstance(entry.get("filters"), list) or not entry["filters"]:
+        error(here, "a `where` entry needs `id` and a non-empty list of `filters`")
+        return False
+    ok = True
+    for key in sorted(set(entry) - {"id", "operand", "filters"}, key=str):
+        error((*here, key), f"unknown property `{key}` of a `where` entry")
+        ok = False
+    if entry.get("operand", "AND") not in ("AND", "OR"):
+        error((*here, "operand"), "`operand` must be AND or OR")
+        ok = False
+    for index, item in enumerate(entry["filters"]):
+        spot = (*here, "filters", index)
+        if not isinstance(item, dict) or item.get("field") not in _WHERE_FIELDS or item.get("type") not in _WHERE_TYPES:
+            error(
+                spot,
+                "a filter needs `field` ("
+                + ", ".join(_WHERE_FIELDS)
+                + ") and `type` ("
+                + ", ".join(_WHERE_TYPES)
+                + ")",
+            )
+            ok = False
+            continue
+        for key in sorted(set(item) - {"field", "type", "value", "values"}, key=str):
+            error((*spot, key), f"unknown property `{key}` of a filter")
+            ok = False
+        if item["type"] in ("IN", "NOT_IN") and not isinstance(item.get("values"), list):
+            error(spot, f"`{item['type']}` needs `values` (a list)")
+            ok = False
+        elif (
+            item["type"] not in ("IN", "NOT_IN", "IS_NULL", "IS_NOT_NULL", "IS_TRUE", "IS_FALSE")
+            or item["field"] == "EXPRESSION"
+        ) and not isinstance(item.get("value"), str):
+            error(spot, f"`{item['type']}` on {item['field']} needs `value`")
+            ok = False
+    return ok
+
+
+def _where_scope(entry: dict[str, Any], accepted: set[str]) -> tuple[tuple[str, str | None], set[str]]:
+    """The assets a `where` entry can listen to: narrowed by AND-ed NAMESPACE and STATE filters."""
+    scope: tuple[str, str | None] = ("any", None)
+    if entry.get("operand", "AND") != "AND":
+        return scope, accepted
+    for item in entry["filters"]:
+        if item["field"] == "NAMESPACE" and item["type"] == "EQUAL_TO":
+            scope = ("namespace", item["value"])
+        elif item["field"] == "NAMESPACE" and item["type"] == "STARTS_WITH" and scope[0] == "any":
+            scope = namespace_scope(item["value"], "PREFIX")
+        elif item["field"] == "STATE" and item["type"] == "EQUAL_TO":
+            accepted = accepted & {item["value"]}
+        elif item["field"] == "STATE" and item["type"] == "IN":
+            accepted = accepted & set(item["values"])
+        elif item["field"] == "STATE" and item["type"] == "NOT_IN":
+            accepted = accepted - set(item["values"])
+        elif item["field"] == "STATE" and item["type"] == "NOT_EQUAL_TO":
+            accepted = accepted - {item["value"]}
+    return scope, accepted
+
+
+def where_holds(
+    entry: dict[str, Any],
+    event: dict[str, Any],
+    variables: dict[str, Any],
+    render: Callable[[str, dict[str, Any]], str],
+) -> bool:
+    """Kestra's `FilterCondition` of a `preconditions.where` entry, on an upstream end event."""
+    from yaml2dag.expressions import is_truthy_text
+
+    def holds(item: dict[str, Any]) -> bool:
+        field = item["field"]
+        if field == "EXPRESSION":
+            value: str | None = render(str(item.get("value")), variables)
+        else:
+            value = event.get({"FLOW_ID": "flowId", "NAMESPACE": "namespace", "STATE": "state"}[field])
+        wanted = item.get("value")
+        kind = item["type"]
+        if kind == "EQUAL_TO":
+            return wanted == value
+        if kind == "NOT_EQUAL_TO":
+            return wanted != value
+        if kind in ("IN", "NOT_IN"):
+            return (value in item["values"]) is (kind == "IN")
+        if kind in ("IS_TRUE", "IS_FALSE"):
+            return is_truthy_text(value or "") is (kind == "IS_TRUE")
+        if kind in ("IS_NULL", "IS_NOT_NULL"):
+            return (value is None) is (kind == "IS_NULL")
+        if value is None:
+            return False
+        if kind == "STARTS_WITH":
+            return value.startswith(str(wanted))
+        if kind == "ENDS_WITH":
+            return value.endswith(str(wanted))
+        if kind == "CONTAINS":
+            return str(wanted) in value
+        return re.fullmatch(str(wanted), value) is not None  # REGEX: Java's `matches`
+
+    results = (holds(item) for item in entry["filters"])
+    return any(results) if entry.get("operand") == "OR" else all(results)
+
+
+def _check_preconditions(trigger: Trigger, path: Path, error: Any) -> None:
+    assert trigger.preconditions is not None
+    if not trigger.preconditions.resetOnSuccess:
+        error(
+            (*path, "preconditions", "resetOnSuccess"),
+            "`resetOnSuccess: false` is not supported: an Airflow asset schedule always starts afresh",
+            "remove it",
+        )
+
+
+def labels_map(labels: Any) -> dict[str, str] | None:
+    """Labels written as a map or a list of `{key, value}`, as a map of strings; None when malformed."""
+    if isinstance(labels, dict):
+        return {str(key): _label_text(value) for key, value in labels.items()}
+    if isinstance(labels, list) and all(isinstance(item, dict) and set(item) == {"key", "value"} for item in labels):
+        return {str(item["key"]): _label_text(item["value"]) for item in labels}
+    return None
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _only_keys(condition: dict[str, Any], allowed: set[str], at: Path, error: Any) -> None:
@@ -352,14 +660,224 @@ def _filter_states(accepted: set[str], condition: dict[str, Any], at: Path, erro
     return accepted
 
 
+def needs_check(flow: Flow) -> bool:
+    """Whether a run started by a Flow trigger must check its triggering event when it starts.
+
+    True when a trigger listens to more than named flows (a namespace, every flow: the flow's own
+    end events must be ignored, as Kestra ignores them) or has conditions no asset expresses.
+    """
+    for index, trigger in enumerate(flow.triggers):
+        if trigger.type not in FLOW_TRIGGER_TYPES or trigger.disabled:
+            continue
+        if any(upstream.scope != "flow" for upstream in flow_upstreams(trigger, ("triggers", index))):
+            return True
+        kinds = {_condition_kind(condition) for condition in trigger.conditions or []}
+        if kinds & {"ExecutionNamespace", "ExecutionLabels", "Expression", "Not", "Or"}:
+            return True
+        upstreams = [*(trigger.preconditions.flows if trigger.preconditions else []), *(trigger.dependsOn or [])]
+        if any(upstream.labels or upstream.when for upstream in upstreams):
+            return True
+        if trigger.preconditions is not None and trigger.preconditions.where:
+            return True
+    return False
+
+
+def trigger_check_specs(flow: Flow) -> list[dict[str, Any]]:
+    """What the run-start check of a flow tests, per enabled Flow trigger (plain data for the operator).
+
+    Each spec: `id`, `states` (the upstream end states that count), `conditions` (the trigger's
+    Kestra conditions, evaluated on the triggering event) and `upstreams` (the named flows with their
+    states, labels and `when`, any of which the event must come from; empty: any flow).
+    """
+    specs = []
+    for index, trigger in enumerate(flow.triggers):
+        if trigger.type not in FLOW_TRIGGER_TYPES or trigger.disabled:
+            continue
+        listened = flow_upstreams(trigger, ("triggers", index))
+        named = [*(trigger.preconditions.flows if trigger.preconditions else []), *(trigger.dependsOn or [])]
+        by_flow = {(u.namespace, u.flowId): u for u in named}
+        upstreams = []
+        for upstream in listened:
+            if upstream.scope != "flow":
+                continue
+            declared = by_flow.get((upstream.namespace, upstream.flow_id))
+            upstreams.append(
+                {
+                    "namespace": upstream.namespace,
+                    "flowId": upstream.flow_id,
+                    "states": list(upstream.states),
+                    "labels": labels_map(declared.labels) if declared is not None and declared.labels else {},
+                    "when": declared.when if declared is not None else None,
+                }
+            )
+        states = sorted({state for upstream in listened for state in upstream.states})
+        conditions = [c for c in trigger.conditions or [] if _condition_kind(c) != "MultipleCondition"]
+        where = list(trigger.preconditions.where or []) if trigger.preconditions is not None else []
+        specs.append(
+            {"id": trigger.id, "states": states, "conditions": conditions, "upstreams": upstreams, "where": where}
+        )
+    return specs
+
+
+def event_mismatch(
+    spec: dict[str, Any],
+    event: dict[str, Any],
+    own: tuple[str, str],
+    render: Callable[[str, dict[str, Any]], str],
+) -> str | None:
+    """Why a triggering event does not fire the trigger described by `spec` (None: it fires).
+
+    `event` is the upstream end event's extra (namespace, flowId, state, labels, executionId, ...);
+    `own` the (namespace, flowId) of the triggered flow: its own executions never fire it (Kestra);
+    `render` renders an expression with variables (Expression conditions, `when`).
+    """
+    if (event.get("namespace"), event.get("flowId")) == own:
+        return "the flow's own execution (a flow never triggers itself)"
+    if event.get("state") not in spec["states"]:
+        return f"state {event.get('state')} is not one of {', '.join(spec['states'])}"
+    variables = condition_variables(event, own)
+    if spec["upstreams"]:
+        reasons = [_upstream_mismatch(upstream, event, variables, render) for upstream in spec["upstreams"]]
+        if all(reasons):
+            return "; ".join(str(reason) for reason in reasons)
+    from yaml2dag.errors import RenderError
+
+    try:
+        for condition in spec["conditions"]:
+            if not condition_holds(condition, event, variables, render):
+                return f"condition {condition.get('type', '').rsplit('.', 1)[-1]} does not hold"
+        for entry in spec.get("where") or []:
+            if not where_holds(entry, event, variables, render):
+                return f"`where` {entry.get('id')} does not hold"
+    except (RenderError, re.error) as exc:
+        # Kestra logs a condition that cannot be evaluated and treats it as not met.
+        return f"a condition could not be evaluated: {exc}"
+    return None
+
+
+def _upstream_mismatch(
+    upstream: dict[str, Any],
+    event: dict[str, Any],
+    variables: dict[str, Any],
+    render: Callable[[str, dict[str, Any]], str],
+) -> str | None:
+    name = f"{upstream['namespace']}.{upstream['flowId']}"
+    if (event.get("namespace"), event.get("flowId")) != (upstream["namespace"], upstream["flowId"]):
+        return f"not from {name}"
+    if event.get("state") not in upstream["states"]:
+        return f"{name} ended {event.get('state')}"
+    labels = event.get("labels") or {}
+    if any(labels.get(key) != value for key, value in (upstream.get("labels") or {}).items()):
+        return f"{name} lacks the labels {upstream['labels']}"
+    if upstream.get("when"):
+        from yaml2dag.errors import RenderError
+
+        try:
+            if not _true(render(upstream["when"], variables)):
+                return f"`when` of {name} is false"
+        except RenderError as exc:
+            return f"`when` of {name} could not be evaluated: {exc}"
+    return None
+
+
+def condition_variables(event: dict[str, Any], own: tuple[str, str]) -> dict[str, Any]:
+    """What an Expression condition sees: the triggered `flow`, the upstream `execution`, `trigger`, `labels`."""
+    trigger = {key: event[key] for key in _TRIGGER_KEYS if key in event}
+    return {
+        "flow": {"namespace": own[0], "id": own[1]},
+        "execution": {
+            "id": event.get("executionId"),
+            "namespace": event.get("namespace"),
+            "flowId": event.get("flowId"),
+            "state": event.get("state"),
+        },
+        "trigger": trigger,
+        "labels": dict(event.get("labels") or {}),
+    }
+
+
+def condition_holds(
+    condition: dict[str, Any],
+    event: dict[str, Any],
+    variables: dict[str, Any],
+    render: Callable[[str, dict[str, Any]], str],
+) -> bool:
+    """Kestra's `Condition.test` of one Flow trigger condition, on an upstream end event."""
+    kind = _condition_kind(condition)
+    namespace = str(event.get("namespace") or "")
+    if kind == "ExecutionFlow":
+        return (namespace, event.get("flowId")) == (condition.get("namespace"), condition.get("flowId"))
+    if kind == "ExecutionStatus":
+        state = event.get("state")
+        return (condition.get("in") is None or state in condition["in"]) and state not in (condition.get("notIn") or [])
+    if kind == "ExecutionNamespace":
+        wanted = str(condition.get("namespace"))
+        comparison = _comparison(condition)
+        if comparison == "PREFIX":
+            return namespace.startswith(wanted)
+        if comparison == "SUFFIX":
+            return namespace.endswith(wanted)
+        return namespace == wanted
+    if kind == "ExecutionLabels":
+        labels = event.get("labels") or {}
+        return all(labels.get(key) == value for key, value in (labels_map(condition.get("labels")) or {}).items())
+    if kind == "Expression":
+        return _true(render(str(condition.get("expression")), variables))
+    if kind == "Not":
+        return not any(condition_holds(child, event, variables, render) for child in condition["conditions"])
+    if kind == "Or":
+        return any(condition_holds(child, event, variables, render) for child in condition["conditions"])
+    return True  # MultipleCondition: its flows are the asset condition
+
+
+def _true(rendered: str) -> bool:
+    """Kestra's Expression condition: false when the result is blank or `false`."""
+    return not (rendered.strip() == "" or rendered.strip() == "false")
+
+
 def flow_state_uri(namespace: str, flow_id: str, state: str) -> str:
     """The asset a compiled flow emits when a run ends in Kestra state `state`."""
     return f"kestra://{namespace}/{flow_id}/{state}"
 
 
+def namespace_state_uri(namespace: str, state: str) -> str:
+    """The asset every flow of exactly `namespace` emits when a run ends in `state`."""
+    return f"kestra://{namespace}/*/{state}"
+
+
+def tree_state_uri(namespace: str, state: str) -> str:
+    """The asset every flow of `namespace` or a child namespace (`namespace.…`) emits when a run ends in `state`."""
+    return f"kestra://{namespace}/**/{state}"
+
+
+def any_state_uri(state: str) -> str:
+    """The asset every flow emits when a run ends in `state`."""
+    return f"kestra://**/{state}"
+
+
+def emitted_uris(namespace: str, flow_id: str, state: str) -> list[str]:
+    """Every asset a run of `namespace.flow_id` ending in `state` emits an event on.
+
+    The flow's own asset, its namespace's, one per namespace it is in (`company`, `company.team`
+    for `company.team`) and the asset of every flow: Airflow schedules only on exact assets, so
+    each kind of Flow trigger (one flow, a namespace, a namespace prefix, any flow) has its own.
+    """
+    parts = namespace.split(".")
+    trees = [tree_state_uri(".".join(parts[: size + 1]), state) for size in range(len(parts))]
+    return [
+        flow_state_uri(namespace, flow_id, state),
+        namespace_state_uri(namespace, state),
+        *trees,
+        any_state_uri(state),
+    ]
+
+
 def flow_alias_name(namespace: str, flow_id: str) -> str:
     """The asset alias through which a compiled flow emits its end-state assets."""
     return f"kestra://{namespace}/{flow_id}"
+
+
+_TRIGGER_KEYS = ("executionId", "namespace", "flowId", "flowRevision", "state", "labels")
 
 
 def flow_trigger_variables(events: Iterable[Any]) -> dict[str, Any] | None:
@@ -372,11 +890,10 @@ def flow_trigger_variables(events: Iterable[Any]) -> dict[str, Any] | None:
     if not found:
         return None
     extra = max(found, key=lambda event: event.timestamp).extra
-    return {key: extra[key] for key in ("executionId", "namespace", "flowId", "flowRevision", "state") if key in extra}
+    return {key: extra[key] for key in _TRIGGER_KEYS if key in extra}
 
 
 # --- the Airflow schedule ---------------------------------------------------------------------------
-
 
 #: An asset condition as data: an asset URI, or ("any" | "all", the conditions it joins).
 AssetCondition = str | tuple[str, tuple["AssetCondition", ...]]
@@ -390,6 +907,8 @@ class ScheduleSpec:
     #: The crons' IANA time zone; None: Airflow's default time zone.
     timezone: str | None = None
     assets: AssetCondition | None = None
+    #: With Schedule `conditions`: each trigger's cron and conditions (fire times failing them are skipped).
+    conditional: tuple[Mapping[str, Any], ...] = ()
 
 
 def schedule_spec(flow: Flow) -> ScheduleSpec | None:
@@ -398,10 +917,16 @@ def schedule_spec(flow: Flow) -> ScheduleSpec | None:
     # Validation guarantees that every enabled Schedule trigger uses the same timezone.
     crons = tuple(dict.fromkeys(airflow_cron(t.cron or "", t.withSeconds) for t in schedules))
     zone = schedules[0].timezone if schedules else None
+    conditional: tuple[Mapping[str, Any], ...] = ()
+    if any(t.conditions for t in schedules):
+        conditional = tuple(
+            {"cron": airflow_cron(t.cron or "", t.withSeconds), "conditions": list(t.conditions or [])}
+            for t in schedules
+        )
     assets = _asset_condition(flow)
     if not crons and assets is None:
         return None
-    return ScheduleSpec(crons, zone, assets)
+    return ScheduleSpec(crons, zone, assets, conditional)
 
 
 def _asset_condition(flow: Flow) -> AssetCondition | None:
@@ -414,10 +939,7 @@ def _asset_condition(flow: Flow) -> AssetCondition | None:
     for index, trigger in enumerate(flow.triggers):
         if trigger.type not in FLOW_TRIGGER_TYPES or trigger.disabled:
             continue
-        per_flow = [
-            any_of([flow_state_uri(u.namespace, u.flow_id, state) for state in u.states])
-            for u in flow_upstreams(trigger, ("triggers", index))
-        ]
+        per_flow = [any_of(list(upstream.uris())) for upstream in flow_upstreams(trigger, ("triggers", index))]
         if not per_flow:
             continue
         if len(per_flow) == 1:
@@ -433,23 +955,31 @@ def build_schedule(spec: ScheduleSpec | None) -> Any:
     The first run is the first fire time after the DAG appears (never one in the past), and after
     a pause or downtime only the latest missed fire time runs (`catchup=False`).
     """
-    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, MultipleCronTriggerTimetable
+    from airflow.sdk import AssetOrTimeSchedule
 
     if spec is None:
         return None
-    timetable: CronTriggerTimetable | MultipleCronTriggerTimetable | None = None
-    if spec.crons:
-        zone = spec.timezone or _default_timezone()
-        # timedelta(0): a new DAG waits for the next fire time (Kestra does not run a past one).
-        never_past = dt.timedelta(0)
-        if len(spec.crons) == 1:
-            timetable = CronTriggerTimetable(spec.crons[0], timezone=zone, run_immediately=never_past)
-        else:
-            timetable = MultipleCronTriggerTimetable(*spec.crons, timezone=zone, run_immediately=never_past)
+    timetable = _build_timetable(spec) if spec.crons else None
     assets = None if spec.assets is None else _build_assets(spec.assets)
     if timetable is not None and assets is not None:
         return AssetOrTimeSchedule(timetable=timetable, assets=assets)
     return timetable if timetable is not None else assets
+
+
+def _build_timetable(spec: ScheduleSpec) -> Any:
+    from airflow.sdk import CronTriggerTimetable, MultipleCronTriggerTimetable
+
+    zone = spec.timezone or _default_timezone()
+    if spec.conditional:
+        # Fire times where the conditions fail are skipped by the timetable: no run is created for them.
+        from yaml2dag.timetables import KestraScheduleTimetable
+
+        return KestraScheduleTimetable([dict(item) for item in spec.conditional], timezone=str(zone))
+    # timedelta(0): a new DAG waits for the next fire time (Kestra does not run a past one).
+    never_past = dt.timedelta(0)
+    if len(spec.crons) == 1:
+        return CronTriggerTimetable(spec.crons[0], timezone=zone, run_immediately=never_past)
+    return MultipleCronTriggerTimetable(*spec.crons, timezone=zone, run_immediately=never_past)
 
 
 def _build_assets(condition: AssetCondition) -> Any:

@@ -5,10 +5,11 @@ and finally never change it). `_flow_state`, a teardown, runs once the main task
 when a user marks the run failed, since Airflow never skips teardowns — reads their states, and
 fails (failing the run, through `on_failure_fail_dagrun`) exactly when Kestra would end FAILED.
 
-`_flow_event`, a teardown after it, emits the asset event `kestra://<namespace>/<flowId>/<STATE>`
-that Flow triggers of other flows are scheduled on. It is a separate task because a failed task
-emits no asset events, and `_flow_state` must fail to fail the run; being a plain teardown, it
-never changes the run's state.
+`_flow_event`, a teardown after it, emits the asset events Flow triggers of other flows are
+scheduled on: `kestra://<namespace>/<flowId>/<STATE>`, `kestra://<namespace>/*/<STATE>`,
+`kestra://<prefix>/**/<STATE>` for each namespace the flow is in, and `kestra://**/<STATE>`.
+It is a separate task because a failed task emits no asset events, and `_flow_state` must fail
+to fail the run; being a plain teardown, it never changes the run's state.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from airflow.sdk import BaseOperator
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.flowable import children_state
 from yaml2dag.states import EVENT_TASK_ID, EXIT_XCOM_KEY, FAILING_EXIT_STATES, STATE_TASK_ID, KestraState
-from yaml2dag.triggers import flow_alias_name, flow_state_uri
+from yaml2dag.triggers import emitted_uris, flow_alias_name
 
 __all__ = ["EVENT_TASK_ID", "STATE_TASK_ID", "FlowEventOperator", "FlowStateOperator"]
 
@@ -79,41 +80,48 @@ def _exit_state(dag: Any, task_instance: Any) -> str | None:
 
 
 class FlowEventOperator(BaseOperator):
-    """Emits the asset event of the flow's final Kestra state, which starts the flows triggered by it.
+    """Emits the asset events of the flow's final Kestra state, which start the flows triggered by it.
 
-    Reads the state `_flow_state` recorded (FAILED when it recorded none) and adds an event to
-    `kestra://<namespace>/<flowId>/<STATE>` through the flow's asset alias; the event's extra holds
-    what Kestra's Flow trigger exposes as `trigger.*` (executionId, namespace, flowId, flowRevision, state).
+    Reads the state `_flow_state` recorded (FAILED when it recorded none) and adds one event, through
+    the flow's asset alias, to each asset a Flow trigger may listen to (`triggers.emitted_uris`: the
+    flow's, its namespace's, each enclosing namespace's, every flow's). Each event's extra holds what
+    Kestra's Flow trigger exposes as `trigger.*` (executionId, namespace, flowId, flowRevision, state)
+    and the execution's `labels` (the flow's), which ExecutionLabels conditions test.
 
     :param namespace: The flow's namespace.
     :param flow_id: The flow's id.
     :param revision: The flow's revision (`trigger.flowRevision` downstream).
+    :param labels: The flow's labels (the labels of its executions).
     """
 
     ui_color = "#dddddd"
 
-    def __init__(self, *, namespace: str, flow_id: str, revision: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *, namespace: str, flow_id: str, revision: int, labels: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         from airflow.sdk import AssetAlias
 
         super().__init__(outlets=[AssetAlias(flow_alias_name(namespace, flow_id))], **kwargs)
         self.namespace = namespace
         self.flow_id = flow_id
         self.revision = revision
+        self.labels = dict(labels or {})
 
     def execute(self, context: Any) -> None:  # noqa: D102
         from airflow.sdk import Asset, AssetAlias
 
         recorded = context["ti"].xcom_pull(task_ids=STATE_TASK_ID)
         state = KestraState.read(recorded.get("state", "FAILED") if isinstance(recorded, dict) else "FAILED").value
-        uri = flow_state_uri(self.namespace, self.flow_id, state)
         extra = {
             "executionId": context["dag_run"].run_id,
             "namespace": self.namespace,
             "flowId": self.flow_id,
             "flowRevision": self.revision,
             "state": state,
+            "labels": self.labels,
         }
-        context["outlet_events"][AssetAlias(flow_alias_name(self.namespace, self.flow_id))].add(
-            Asset(uri=uri), extra=extra
-        )
-        self.log.info("Flow ended %s: asset event on %s", state, uri)
+        uris = emitted_uris(self.namespace, self.flow_id, state)
+        events = context["outlet_events"][AssetAlias(flow_alias_name(self.namespace, self.flow_id))]
+        for uri in uris:
+            events.add(Asset(uri=uri), extra=extra)
+        self.log.info("Flow ended %s: asset events on %s", state, ", ".join(uris))

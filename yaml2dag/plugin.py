@@ -1,0 +1,19 @@
+"""The Airflow plugin of yaml2dag: registers `KestraScheduleTimetable` so Airflow can deserialize it.
+
+Airflow refuses to (de)serialize a custom timetable that no plugin registers. Installing yaml2dag
+registers this plugin through the `airflow.plugins` entry point (pyproject.toml), so the scheduler,
+the DAG processor and the API server all know it without any configuration.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from yaml2dag.timetables import KestraScheduleTimetable
+
+
+class Yaml2DagPlugin(AirflowPlugin):
+    """Registers yaml2dag's timetable (Kestra Schedule triggers with `conditions`)."""
+
+    name = "yaml2dag"
+    timetables = [KestraScheduleTimetable]  # noqa: RUF012 - Airflow reads the class attribute
