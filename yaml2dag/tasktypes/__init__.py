@@ -13,6 +13,7 @@ from yaml2dag.tasktypes.base import TaskBase
 _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.docker.": "yaml2dag.tasktypes.docker",
     "io.kestra.plugin.redis.": "yaml2dag.tasktypes.redis",
+    "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
 }
 
 
