@@ -66,6 +66,13 @@ def test_ion_round_trip_keeps_kestra_types() -> None:
     assert ion.loads(text) == [ROW]
 
 
+def test_json_like_lines_and_the_others_read_alike() -> None:
+    text = '{a:1.50,b:"x\\u00e9",c:null,d:true,"e f":[1,{g:-2}]}\n{a:2.5e0,b:x}\n{a:1}\n'
+    expected = [{"a": Decimal("1.50"), "b": "xé", "c": None, "d": True, "e f": [1, {"g": -2}]}, {"a": 2.5, "b": "x"}]
+    assert ion.loads(text) == [*expected, {"a": 1}]
+    assert [value for line in text.splitlines() for value in ion._Parser(line).values()] == [*expected, {"a": 1}]
+
+
 def test_ion_text_from_amazon_ion_reads_the_same() -> None:
     from amazon.ion import simpleion
 

@@ -42,7 +42,7 @@ def failure(result: Any, task_id: str) -> str:
     return result.tasks[task_id].log_text()
 
 
-CSV = "id,name,price,day\n1,Widget A,12.50,2024-01-31\n2,\"Gadget, B\",\\N,2024-02-01\n3,Thing é,3,2024-02-02\n"
+CSV = 'id,name,price,day\n1,Widget A,12.50,2024-01-31\n2,"Gadget, B",\\N,2024-02-01\n3,Thing é,3,2024-02-02\n'
 
 
 def test_csv_to_ion_to_json(run_flow):
@@ -255,15 +255,21 @@ def test_bad_input_fails_the_task_with_a_located_error(run_flow):
     assert rows(result.tasks["latin_ok"].outputs["uri"]) == [{"name": "José"}]
     assert f"`{corrupt}`: line 2: not valid Ion" in failure(result, "corrupt")
     assert "no such file in the storage" in failure(result, "missing")
-    assert failure(result, "outside")
+    assert "`kestra:///tests/../../etc/passwd` is not a valid storage path" in failure(result, "outside")
     assert "Traceback" not in failure(result, "uneven")
 
 
 @pytest.mark.parametrize(
     ("task", "message"),
     [
-        ("type: io.kestra.plugin.serdes.csv.CsvToIon\n    from: /etc/passwd", "must be a kestra:// internal-storage URI"),
-        ("type: io.kestra.plugin.serdes.csv.CsvToIon\n    from: kestra:///a\n    fieldSeparator: ';;'", "one character"),
+        (
+            "type: io.kestra.plugin.serdes.csv.CsvToIon\n    from: /etc/passwd",
+            "must be a kestra:// internal-storage URI",
+        ),
+        (
+            "type: io.kestra.plugin.serdes.csv.CsvToIon\n    from: kestra:///a\n    fieldSeparator: ';;'",
+            "one character",
+        ),
         ("type: io.kestra.plugin.serdes.csv.CsvToIon\n    from: kestra:///a\n    maxBufferSize: 10", "not supported"),
         ("type: io.kestra.plugin.serdes.excel.ExcelToIon\n    from: kestra:///a\n    valueRender: FORMULA", "FORMULA"),
         ("type: io.kestra.plugin.serdes.avro.IonToAvro\n    from: kestra:///a\n    inferAllFields: true", "inferAllF"),

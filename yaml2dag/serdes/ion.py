@@ -51,6 +51,9 @@ _STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _SYMBOL = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _QUOTED_SYMBOL = re.compile(r"'((?:[^'\\\n]|\\.)*)'")
 _SPACE = re.compile(r"[ \t\r\n]*")
+#: Tokens that tell Ion text from JSON: strings (kept), bare field names (quoted), floats (not JSON-able).
+_JSON_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|([A-Za-z_$][\w$]*)(\s*:(?!:))?|(-?\d+(?:\.\d*)?[eE][+-]?\d+)')
+_JSON_WORDS = frozenset({"true", "false", "null"})
 #: Annotations Kestra writes on strings holding java.time values → how to read them back.
 _TYPED_STRINGS: dict[str, Callable[[str], Any]] = {
     "LocalDateTime": dt.datetime.fromisoformat,
@@ -177,6 +180,31 @@ def write_rows(rows: Iterable[Any], target: BinaryIO) -> int:
 
 class _Fallback(Exception):
     """The fast parser met Ion it does not handle: the line goes to amazon-ion."""
+
+
+def _as_json(match: re.Match[str]) -> str:
+    name, colon, exponent = match.groups()
+    if exponent is not None:
+        raise _Fallback
+    if name is None:
+        return match.group(0)
+    if colon is not None:
+        return f'"{name}"{colon}'
+    if name in _JSON_WORDS:
+        return name
+    raise _Fallback
+
+
+_DECIMAL_JSON = json.JSONDecoder(parse_float=Decimal)
+
+
+def _json_line(line: str) -> Any:
+    """The value of a line of Ion that is JSON once its field names are quoted (Kestra's usual rows).
+
+    Ion decimals read as `Decimal`; anything else (timestamps, floats, annotations, symbols,
+    several values, comments) raises `_Fallback` or `ValueError`.
+    """
+    return _DECIMAL_JSON.decode(_JSON_TOKENS.sub(_as_json, line))
 
 
 def _timestamp(match: re.Match[str]) -> Any:
@@ -427,6 +455,7 @@ def read_values(source: BinaryIO) -> Iterator[Any]:
     pending_start = 0
     pending_size = 0
     last_error: BaseException = SerdesError("the value is not complete")
+    json_lines = True  # rows of one file look alike: after one line that is not JSON-like, stop trying
     for raw in _lines(source):
         line_number += 1
         try:
@@ -438,6 +467,12 @@ def read_values(source: BinaryIO) -> Iterator[Any]:
         if line_number == 1 and raw.startswith(b"\xe0\x01\x00\xea"):
             raise SerdesError("binary Ion is not supported: Kestra's row files are Ion text")
         if not pending:
+            if json_lines:
+                try:
+                    yield _json_line(line)
+                    continue
+                except (_Fallback, ValueError, RecursionError):
+                    json_lines = False
             try:
                 yield from _Parser(line).values()
                 continue

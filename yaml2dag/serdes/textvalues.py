@@ -61,10 +61,12 @@ class TextConverter:
 
     def __call__(self, value: Any) -> str | None:
         """The text of `value` (None stays None: an empty field)."""
+        if value is None or type(value) is str:
+            return value
         from yaml2dag.expressions.values import java_double, java_string
 
-        if value is None or isinstance(value, str):
-            return value
+        if isinstance(value, str):
+            return str(value)
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int | Decimal):
