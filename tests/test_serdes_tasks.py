@@ -63,9 +63,16 @@ def test_csv_to_ion_to_json(run_flow):
             from: "{{{{ outputs.to_ion.uri }}}}"
             fieldSeparator: ";"
             quoteMode: NON_NUMERIC
+          - id: no_header
+            type: io.kestra.plugin.serdes.csv.CsvToIon
+            from: "{source}"
+            header: "{{{{ 1 > 2 }}}}"
+            skipRows: "{{{{ 1 + 1 }}}}"
         """
     )
-    assert states(result) == {"to_ion": "success", "to_json": "success", "to_csv": "success"}
+    assert states(result) == {"to_ion": "success", "to_json": "success", "to_csv": "success", "no_header": "success"}
+    assert rows(result.tasks["no_header"].outputs["uri"]) == [["2", "Gadget, B", None, "2024-02-01"],
+                                                              ["3", "Thing é", "3", "2024-02-02"]]  # fmt: skip
     ion_uri = result.tasks["to_ion"].outputs["uri"]
     assert ion_uri.startswith("kestra:///tests/serdes/csv_json/executions/") and ion_uri.endswith(".ion")
     assert rows(ion_uri)[1] == {"id": "2", "name": "Gadget, B", "price": None, "day": "2024-02-01"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -156,18 +157,14 @@ def ion_to_csv(source: BinaryIO, target: BinaryIO, options: CsvOptions) -> int:
     convert = TextConverter(options.formats)
     quote, separator, newline = options.text_delimiter, options.field_separator, options.line_delimiter
     doubled = quote + quote
-    special = (separator, quote, "\n", "\r")
-    mode = options.quote_mode
+    needs_quotes = re.compile("[" + re.escape(separator + quote) + "\r\n]").search
+    always, non_numeric = options.quote_mode == "ALWAYS", options.quote_mode == "NON_NUMERIC"
 
     def field_text(value: Any) -> str:
-        text = convert(value)
+        text = value if type(value) is str else convert(value)
         if text is None:
             return ""
-        if (
-            mode == "ALWAYS"
-            or (mode == "NON_NUMERIC" and not _is_numeric(text))
-            or any(char in text for char in special)
-        ):
+        if always or needs_quotes(text) or (non_numeric and not _is_numeric(text)):
             return quote + text.replace(quote, doubled) + quote
         return text
 

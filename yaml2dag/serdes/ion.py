@@ -37,6 +37,13 @@ from typing import Any, BinaryIO
 
 from yaml2dag.serdes import SerdesError
 
+try:  # the C encoder of the json module: a JSON string literal is a valid Ion string literal
+    from json.encoder import c_encode_basestring as _quote  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - CPython always has it
+    from json.encoder import py_encode_basestring as _quote
+if _quote is None:  # pragma: no cover
+    from json.encoder import py_encode_basestring as _quote
+
 #: Rows buffered before one write to the target stream.
 _WRITE_BATCH = 2000
 #: Longest text of one value spread over several lines before the file is declared corrupt.
@@ -51,9 +58,9 @@ _STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _SYMBOL = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _QUOTED_SYMBOL = re.compile(r"'((?:[^'\\\n]|\\.)*)'")
 _SPACE = re.compile(r"[ \t\r\n]*")
-#: Tokens that tell Ion text from JSON: strings (kept), bare field names (quoted), floats (not JSON-able).
-_JSON_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|([A-Za-z_$][\w$]*)(\s*:(?!:))?|(-?\d+(?:\.\d*)?[eE][+-]?\d+)')
-_JSON_WORDS = frozenset({"true", "false", "null"})
+#: A bare struct field name (after `{` or `,`): quoted, it makes a Kestra row line JSON. A match inside a
+#: string literal can only make the JSON invalid (the inserted quote ends the string before a letter).
+_BARE_FIELD = re.compile(r"(?<=[{,])([A-Za-z_$][\w$]*)(?=:(?!:))")
 #: Annotations Kestra writes on strings holding java.time values → how to read them back.
 _TYPED_STRINGS: dict[str, Callable[[str], Any]] = {
     "LocalDateTime": dt.datetime.fromisoformat,
@@ -69,11 +76,19 @@ _TYPED_STRINGS: dict[str, Callable[[str], Any]] = {
 # --------------------------------------------------------------------------------------------- writing
 
 
+_FIELD_NAMES: dict[Any, str] = {}
+
+
 def _field_name(name: Any) -> str:
+    """A struct field name as Ion text: bare when it is an identifier, else a string (cached: rows repeat them)."""
+    known = _FIELD_NAMES.get(name)
+    if known is not None:
+        return known
     text = name if isinstance(name, str) else str(name)
-    if _IDENTIFIER.match(text) and text not in _KEYWORDS:
-        return text
-    return json.dumps(text, ensure_ascii=False)
+    known = text if _IDENTIFIER.match(text) and text not in _KEYWORDS else _quote(text)
+    if len(_FIELD_NAMES) < 10_000:
+        _FIELD_NAMES[name] = known
+    return known
 
 
 def _float(value: float) -> str:
@@ -113,13 +128,24 @@ def dumps(value: Any) -> str:
         return "null"
     kind = type(value)
     if kind is str:
-        return json.dumps(value, ensure_ascii=False)
+        return _quote(value)
     if kind is int:
         return str(value)
     if kind is bool:
         return "true" if value else "false"
     if kind is float:
         return _float(value)
+    if kind is dict:
+        parts = []
+        for key, item in value.items():
+            name = _FIELD_NAMES.get(key) or _field_name(key)
+            if item is None:
+                parts.append(name + ":null")
+            elif type(item) is str:
+                parts.append(name + ":" + _quote(item))
+            else:
+                parts.append(name + ":" + dumps(item))
+        return "{" + ",".join(parts) + "}"
     if isinstance(value, dict):
         return "{" + ",".join(f"{_field_name(key)}:{dumps(item)}" for key, item in value.items()) + "}"
     if isinstance(value, list | tuple):
@@ -135,7 +161,7 @@ def dumps(value: Any) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         return "{{" + base64.b64encode(bytes(value)).decode("ascii") + "}}"
     if isinstance(value, str):
-        return json.dumps(str(value), ensure_ascii=False)
+        return _quote(str(value))
     if isinstance(value, bool | int):
         return dumps(bool(value)) if isinstance(value, bool) else str(int(value))
     if isinstance(value, float):
@@ -162,7 +188,11 @@ class IonWriter:
         """Write the buffered rows to the stream."""
         if self._pending:
             self._pending.append("")
-            self._target.write("\n".join(self._pending).encode("utf-8"))
+            try:
+                data = "\n".join(self._pending).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise SerdesError(f"a text value holds a character UTF-8 cannot encode ({exc.reason})") from None
+            self._target.write(data)
             self._pending = []
 
 
@@ -182,20 +212,18 @@ class _Fallback(Exception):
     """The fast parser met Ion it does not handle: the line goes to amazon-ion."""
 
 
-def _as_json(match: re.Match[str]) -> str:
-    name, colon, exponent = match.groups()
-    if exponent is not None:
+def _json_number(text: str) -> Decimal:
+    """A JSON number with a fraction: an Ion decimal, unless it has an exponent (an Ion float)."""
+    if "e" in text or "E" in text:
         raise _Fallback
-    if name is None:
-        return match.group(0)
-    if colon is not None:
-        return f'"{name}"{colon}'
-    if name in _JSON_WORDS:
-        return name
-    raise _Fallback
+    return Decimal(text)
 
 
-_DECIMAL_JSON = json.JSONDecoder(parse_float=Decimal)
+_DECIMAL_JSON = json.JSONDecoder(parse_float=_json_number)
+
+
+def _quoted_field(match: re.Match[str]) -> str:
+    return '"' + match.group(1) + '"'
 
 
 def _json_line(line: str) -> Any:
@@ -204,7 +232,7 @@ def _json_line(line: str) -> Any:
     Ion decimals read as `Decimal`; anything else (timestamps, floats, annotations, symbols,
     several values, comments) raises `_Fallback` or `ValueError`.
     """
-    return _DECIMAL_JSON.decode(_JSON_TOKENS.sub(_as_json, line))
+    return _DECIMAL_JSON.decode(_BARE_FIELD.sub(_quoted_field, line))
 
 
 def _timestamp(match: re.Match[str]) -> Any:
@@ -455,7 +483,8 @@ def read_values(source: BinaryIO) -> Iterator[Any]:
     pending_start = 0
     pending_size = 0
     last_error: BaseException = SerdesError("the value is not complete")
-    json_lines = True  # rows of one file look alike: after one line that is not JSON-like, stop trying
+    # Rows of one file look alike: stop trying the JSON reading when it fails on most lines.
+    json_tries = json_failures = 0
     for raw in _lines(source):
         line_number += 1
         try:
@@ -467,12 +496,13 @@ def read_values(source: BinaryIO) -> Iterator[Any]:
         if line_number == 1 and raw.startswith(b"\xe0\x01\x00\xea"):
             raise SerdesError("binary Ion is not supported: Kestra's row files are Ion text")
         if not pending:
-            if json_lines:
+            if json_failures < 16 or json_failures * 4 < json_tries:
+                json_tries += 1
                 try:
                     yield _json_line(line)
                     continue
                 except (_Fallback, ValueError, RecursionError):
-                    json_lines = False
+                    json_failures += 1
             try:
                 yield from _Parser(line).values()
                 continue
