@@ -281,6 +281,7 @@ def test_bad_input_fails_the_task_with_a_located_error(run_flow):
         ("type: io.kestra.plugin.serdes.excel.ExcelToIon\n    from: kestra:///a\n    valueRender: FORMULA", "FORMULA"),
         ("type: io.kestra.plugin.serdes.avro.IonToAvro\n    from: kestra:///a\n    inferAllFields: true", "inferAllF"),
         ("type: io.kestra.plugin.serdes.csv.IonToCsv\n    from: kestra:///a\n    quoteMode: SOMETIMES", "ALWAYS"),
+        ("type: io.kestra.plugin.serdes.xml.XmlToIon\n    from: kestra:///a", "not supported by yaml2dag yet"),
     ],
 )
 def test_invalid_properties_are_located_compile_errors(task: str, message: str):

@@ -69,6 +69,13 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.docker.{package}{name}"
     for package in ("", "cli.")
     for name in ("Build", "Compose", "Pull", "Push", "Rm", "Tag", "Prune", "ImageLs")
-) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"})  # fmt: skip
+) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset(
+    f"io.kestra.plugin.serdes.{name}"
+    for name in (
+        "xml.XmlToIon", "xml.IonToXml", "yaml.YamlToIon", "yaml.IonToYaml", "yaml.JsonToYaml", "yaml.YamlToJson",
+        "json.JsonToJsonl", "json.JsonToToon", "json.ToonToJson", "markdown.MarkdownToHtml", "markdown.HtmlToMarkdown",
+        "markdown.MarkdownToText", "protobuf.ProtobufToIon", "avro.InferAvroSchemaFromIon",
+    )
+)  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]
