@@ -75,9 +75,118 @@ class RowConverter:
         self._named: dict[str, Schema] = {}
         _collect_names(schema, self._named)
 
+        self._compiling: set[str] = set()
+        self._row = self.compile(schema, "")
+
     def row(self, value: Any) -> dict[str, Any]:
         """One row as a datum of the record schema; raises `_BadValue`."""
-        return self._record(self.schema, value, "")
+        return self._row(value)
+
+    def compile(self, schema: Schema, path: str) -> Callable[[Any], Any]:
+        """A converter for `schema` at `path`, built once: the per-row work is only the conversions."""
+        if isinstance(schema, str) and schema in self._named:
+            if schema in self._compiling:  # a recursive type: resolved at run time
+                return lambda value: self.convert(schema, value, path)
+            self._compiling.add(schema)
+            try:
+                return self.compile(self._named[schema], path)
+            finally:
+                self._compiling.discard(schema)
+        if isinstance(schema, list):
+            return self._compile_union(schema, path)
+        if isinstance(schema, dict):
+            kind = schema["type"]
+            if isinstance(kind, dict | list):
+                return self.compile(kind, path)
+            if kind == "record":
+                return self._compile_record(schema, path)
+            if kind in ("array", "map"):
+                inner = self.compile(schema["items" if kind == "array" else "values"], f"{path}[]")
+                return self._compile_container(kind, inner, path)
+            if schema.get("logicalType") in _LOGICAL_TYPES:
+                logical = schema["logicalType"]
+                return lambda value: self._logical(schema, logical, value, path)  # type: ignore[arg-type]
+        kind = schema if isinstance(schema, str) else schema["type"]
+        method = getattr(self, f"_{kind}", None)
+        if method is None or kind in ("union", "logical", "record"):
+            raise SerdesError(f"field `{path or 'row'}`: Avro type `{kind}` is not supported by yaml2dag yet")
+        if kind == "string":
+            return lambda value: value if type(value) is str else method(schema, value, path)
+        return lambda value: method(schema, value, path)
+
+    def _compile_union(self, branches: list[Any], path: str) -> Callable[[Any], Any]:
+        nullable = "null" in branches
+        converters = [self.compile(branch, path) for branch in branches if branch != "null"]
+        nulls = self._nulls
+        schema_text = branches
+
+        def union(value: Any) -> Any:
+            if nullable and (value is None or (type(value) is str and value in nulls)):
+                return None
+            if value is None:
+                raise _BadValue(f"field `{path or 'row'}`: null is not allowed (the schema is not nullable)")
+            errors = []
+            for convert in converters:
+                try:
+                    return convert(value)
+                except _BadValue as exc:
+                    errors.append(str(exc))
+            if len(errors) == 1:
+                raise _BadValue(errors[0])
+            raise _BadValue(f"field `{path}`: {value!r} fits no type of {schema_text}")
+
+        return union
+
+    def _compile_container(self, kind: str, inner: Callable[[Any], Any], path: str) -> Callable[[Any], Any]:
+        if kind == "array":
+
+            def array(value: Any) -> list[Any]:
+                if not isinstance(value, list):
+                    raise self._fail(value, "array", path)
+                return [inner(item) for item in value]
+
+            return array
+
+        def mapping(value: Any) -> dict[str, Any]:
+            if not isinstance(value, dict):
+                raise self._fail(value, "map", path)
+            return {str(key): inner(item) for key, item in value.items()}
+
+        return mapping
+
+    def _compile_record(self, schema: dict[str, Any], path: str) -> Callable[[Any], Any]:
+        fields = []
+        for item in schema["fields"]:
+            inner_path = f"{path}.{item['name']}" if path else item["name"]
+            fields.append(
+                (item["name"], item.get(SOURCE_KEY, item["name"]), self.compile(item["type"], inner_path),
+                 "default" in item, item.get("default"))
+            )  # fmt: skip
+        keys = [key for _, key, *_ in fields]
+        known = set(keys)
+        strict = self.options.strict_schema
+
+        def record(value: Any) -> dict[str, Any]:
+            if isinstance(value, list):
+                if strict and len(value) > len(fields):
+                    raise _BadValue(f"{path or 'row'}: {len(value)} values for {len(fields)} schema fields")
+                value = dict(zip(keys, value, strict=False))
+            elif not isinstance(value, dict):
+                raise self._fail(value, "record", path)
+            if strict and not known.issuperset(value):
+                extra = [key for key in value if key not in known]
+                raise _BadValue(f"{path or 'row'}: fields {extra} are not in the schema (strictSchema: true)")
+            out = {}
+            for name, key, convert, has_default, default in fields:
+                if key in value:
+                    out[name] = convert(value[key])
+                elif has_default:
+                    out[name] = default
+                else:
+                    out[name] = convert(None)
+            return out
+
+        return record
 
     # ------------------------------------------------------------------ per type
     def convert(self, schema: Schema, value: Any, path: str) -> Any:
@@ -314,6 +423,10 @@ class RowConverter:
 
 
 _NOT_LOGICAL = object()
+_LOGICAL_TYPES = frozenset({
+    "date", "time-millis", "time-micros", "timestamp-millis", "timestamp-micros", "local-timestamp-millis",
+    "local-timestamp-micros", "decimal", "uuid",
+})  # fmt: skip
 
 
 def _collect_names(schema: Any, named: dict[str, Schema]) -> None:
