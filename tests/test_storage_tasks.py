@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import states
 
 pytestmark = pytest.mark.airflow
 
@@ -37,7 +36,9 @@ tasks:
     from: "{{ outputs.write.uri }}"
   - id: show
     type: io.kestra.plugin.core.debug.Return
-    format: "{{ read(outputs.concat.uri) }}|{{ fileSize(outputs.write.uri) }}|{{ fileExists(outputs.write.uri) }}|{{ isFileEmpty(outputs.write.uri) }}|{{ read(outputs.reverse.uri) }}"
+    format: >-
+      {{ read(outputs.concat.uri) }}|{{ fileSize(outputs.write.uri) }}|{{ fileExists(outputs.write.uri) }}|
+      {{- isFileEmpty(outputs.write.uri) }}|{{ read(outputs.reverse.uri) }}
   - id: delete
     type: io.kestra.plugin.core.storage.Delete
     uri: "{{ outputs.split.uris[0] }}"
@@ -47,8 +48,8 @@ tasks:
 """
 
 
-def test_files_cross_tasks_write_split_concat_read(run_flow):
-    result = run_flow(PIPELINE)
+def check_pipeline(result):
+    """The outputs of a run of PIPELINE (shared with the S3 test)."""
     assert result.state == "success", {k: v.log_text()[-600:] for k, v in result.tasks.items() if v.state != "success"}
     outputs = {task_id: task.outputs for task_id, task in result.tasks.items()}
     uri = outputs["write"]["uri"]
@@ -58,8 +59,10 @@ def test_files_cross_tasks_write_split_concat_read(run_flow):
     assert len(outputs["split"]["uris"]) == 3
     assert all(part.endswith(".txt") for part in outputs["split"]["uris"])
     shown = outputs["show"]["value"]
-    assert shown == (
-        "one\ntwo\n--\nthree\nfour\n--\nfive\n--\n|24|true|false|five\nfour\nthree\ntwo\none\n"
-    )
+    assert shown == ("one\ntwo\n--\nthree\nfour\n--\nfive\n--\n|24|true|false|five\nfour\nthree\ntwo\none\n")
     assert outputs["delete"] == {"uri": outputs["split"]["uris"][0], "deleted": True}
     assert outputs["gone"]["value"] == "false"
+
+
+def test_files_cross_tasks_write_split_concat_read(run_flow):
+    check_pipeline(run_flow(PIPELINE))

@@ -7,7 +7,7 @@ unchanged) and resolves them under one base, an `airflow.sdk.ObjectStoragePath`:
 * `[yaml2dag] storage_base` (env `AIRFLOW__YAML2DAG__STORAGE_BASE`): `file:///shared/volume`,
   `s3://bucket/prefix`, `gs://…`, … — default `file://$AIRFLOW_HOME/yaml2dag-storage`;
 * `[yaml2dag] storage_conn_id` (env `AIRFLOW__YAML2DAG__STORAGE_CONN_ID`): the Airflow connection
-  of that base (default: the scheme's default, e.g. `aws_default` for `s3://`).
+  of that base (default: `aws_default` for `s3://`, `google_cloud_default` for `gs://`).
 
 Paths follow Kestra's layout: `kestra:///<namespace as folders>/<flowId>/executions/<runId>/tasks/
 <taskId>/<taskrunId>/<file>`, so the files of one run can be found and purged, and a namespace's
@@ -65,15 +65,27 @@ def storage_base_url() -> str:
     return Path(home, "yaml2dag-storage").absolute().as_uri()
 
 
-def storage_conn_id() -> str | None:
-    """The Airflow connection of the base (`[yaml2dag] storage_conn_id`), or None for the default."""
+#: The Airflow connection used for a base of each scheme when `storage_conn_id` is not set.
+DEFAULT_CONN_IDS = {
+    "s3": "aws_default",
+    "s3a": "aws_default",
+    "gs": "google_cloud_default",
+    "gcs": "google_cloud_default",
+}
+
+
+def storage_conn_id(url: str | None = None) -> str | None:
+    """The Airflow connection of the base (`[yaml2dag] storage_conn_id`), else the scheme's default."""
     configured = os.environ.get("AIRFLOW__YAML2DAG__STORAGE_CONN_ID")
     if configured is None:
         with contextlib.suppress(Exception):
             from airflow.sdk.configuration import conf
 
             configured = conf.get("yaml2dag", "storage_conn_id", fallback=None)
-    return configured or None
+    if configured:
+        return configured
+    scheme = (url or storage_base_url()).split("://", 1)[0].lower()
+    return DEFAULT_CONN_IDS.get(scheme)
 
 
 def storage_base() -> ObjectStoragePath:
@@ -83,7 +95,7 @@ def storage_base() -> ObjectStoragePath:
     url = storage_base_url()
     if url.startswith("file://"):
         Path(unquote(url[len("file://") :])).mkdir(parents=True, exist_ok=True)
-    conn_id = storage_conn_id()
+    conn_id = storage_conn_id(url)
     return ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
 
 
