@@ -17,9 +17,10 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from yaml2dag.errors import RenderError, TaskFailure
+from yaml2dag.expressions.limits import MAX_TEXT
 
 #: `read()` loads the file into the rendered text: larger files are refused (read them in a task).
-READ_LIMIT = 64 * 1024 * 1024
+READ_LIMIT = MAX_TEXT
 _EXECUTION_FILE = re.compile(r"^kestra:///.+/.+/executions/[^/]+/(tasks|inputs|trigger|outputs)/.+")
 
 

@@ -14,6 +14,9 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.docker.": "yaml2dag.tasktypes.docker",
     "io.kestra.plugin.redis.": "yaml2dag.tasktypes.redis",
     "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
+    "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
+    "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
+    "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
 }
 
 
@@ -69,7 +72,10 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.docker.{package}{name}"
     for package in ("", "cli.")
     for name in ("Build", "Compose", "Pull", "Push", "Rm", "Tag", "Prune", "ImageLs")
-) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset(
+) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset({
+    "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
+    "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
+}) | frozenset(
     f"io.kestra.plugin.serdes.{name}"
     for name in (
         "xml.XmlToIon", "xml.IonToXml", "yaml.YamlToIon", "yaml.IonToYaml", "yaml.JsonToYaml", "yaml.YamlToJson",
