@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import states
+from test_storage import BUCKET, s3_endpoint  # noqa: F401 - the moto S3 server fixture of the storage tests
 
 from yaml2dag import storage
 from yaml2dag.errors import FlowValidationError
@@ -297,3 +298,69 @@ def test_invalid_properties_are_located_compile_errors(task: str, message: str):
     with pytest.raises(FlowValidationError, match=message) as caught:
         parse_flow_text(text, "bad.yaml")
     assert caught.value.errors[0].line is not None
+
+
+CHAIN = """
+id: chain
+namespace: tests.serdes
+tasks:
+  - id: write
+    type: io.kestra.plugin.core.storage.Write
+    extension: .csv
+    content: |
+      id,name,price,day
+      1,Widget A,12.50,2024-01-31
+  - id: to_ion
+    type: io.kestra.plugin.serdes.csv.CsvToIon
+    from: "{{ outputs.write.uri }}"
+  - id: to_parquet
+    type: io.kestra.plugin.serdes.parquet.IonToParquet
+    from: "{{ outputs.to_ion.uri }}"
+    schema: 'AVRO_SCHEMA'
+  - id: from_parquet
+    type: io.kestra.plugin.serdes.parquet.ParquetToIon
+    from: "{{ outputs.to_parquet.uri }}"
+  - id: to_excel
+    type: io.kestra.plugin.serdes.excel.IonToExcel
+    from: "{{ outputs.from_parquet.uri }}"
+  - id: from_excel
+    type: io.kestra.plugin.serdes.excel.ExcelToIon
+    from: "{{ outputs.to_excel.uri }}"
+""".replace("AVRO_SCHEMA", json.dumps(AVRO_SCHEMA))
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_base(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A local folder, or a prefix of a bucket on a moto S3 server (the storage tests' server)."""
+    if request.param == "local":
+        base = (tmp_path / "storage").as_uri()
+    else:
+        request.getfixturevalue("s3_endpoint")
+        base = f"s3://{BUCKET}/serdes-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__STORAGE_BASE", base)
+    return base
+
+
+def test_serdes_chain_on_each_storage_backend(storage_base: str, run_flow: Any) -> None:
+    """CSV → Ion → Parquet → Ion → Excel → Ion, with every file in the configured storage base."""
+    result = run_flow(CHAIN)
+    assert set(states(result).values()) == {"success"} and len(result.tasks) == 6
+    assert rows(result.tasks["from_parquet"].outputs["uri"]) == [TYPED[0]]
+    assert rows(result.tasks["from_excel"].outputs["uris"]["Sheet"]) == [
+        {"id": 1.0, "name": "Widget A", "price": 12.5, "day": dt.date(2024, 1, 31)}
+    ]
+    if storage_base.startswith("s3://"):
+        from test_storage import s3_client
+
+        bucket, prefix = storage_base[len("s3://") :].split("/", 1)
+        keys = [
+            item["Key"] for item in s3_client(_endpoint()).list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+        ]
+        assert any(key.endswith(".parquet") for key in keys) and any(key.endswith(".xlsx") for key in keys)
+
+
+def _endpoint() -> str:
+    """The moto server's URL, from the `aws_default` connection the storage tests' fixture set."""
+    import os
+
+    return json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]["endpoint_url"]
