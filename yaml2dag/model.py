@@ -221,7 +221,6 @@ class Flow(KestraModel):
             "afterExecution",
             "listeners",
             "disabled",
-            "outputs",
             "sla",
             "checks",
             "workerGroup",

@@ -20,6 +20,10 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.aws.cli.AwsCLI": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.core.flow.WorkingDirectory": "yaml2dag.tasktypes.scripts",
     "io.kestra.core.tasks.flows.WorkingDirectory": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
+    "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
+    "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
+    "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
 }
 
 
@@ -87,6 +91,16 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
 ) | frozenset({
     "io.kestra.plugin.dbt.cli.DbtCLI", "io.kestra.plugin.gcp.cli.GCloudCLI",
     "io.kestra.plugin.azure.cli.AzCLI", "io.kestra.plugin.dbt.cli.Build", "io.kestra.plugin.dbt.cli.Run",
-})  # fmt: skip
+}) | frozenset({
+    "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
+    "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
+}) | frozenset(
+    f"io.kestra.plugin.serdes.{name}"
+    for name in (
+        "xml.XmlToIon", "xml.IonToXml", "yaml.YamlToIon", "yaml.IonToYaml", "yaml.JsonToYaml", "yaml.YamlToJson",
+        "json.JsonToJsonl", "json.JsonToToon", "json.ToonToJson", "markdown.MarkdownToHtml", "markdown.HtmlToMarkdown",
+        "markdown.MarkdownToText", "protobuf.ProtobufToIon", "avro.InferAvroSchemaFromIon",
+    )
+)  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]
