@@ -13,6 +13,8 @@ from yaml2dag.tasktypes.base import TaskBase
 _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.docker.": "yaml2dag.tasktypes.docker",
     "io.kestra.plugin.redis.": "yaml2dag.tasktypes.redis",
+    "io.kestra.plugin.core.http.": "yaml2dag.tasktypes.http",
+    "io.kestra.plugin.fs.http.": "yaml2dag.tasktypes.http",
 }
 
 
@@ -68,6 +70,8 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.docker.{package}{name}"
     for package in ("", "cli.")
     for name in ("Build", "Compose", "Pull", "Push", "Rm", "Tag", "Prune", "ImageLs")
-) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"})  # fmt: skip
+) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset(
+    f"io.kestra.plugin.{package}http.{name}" for package in ("core.", "fs.") for name in ("Trigger", "SseRequest")
+)  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]
