@@ -15,6 +15,9 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.redis.": "yaml2dag.tasktypes.redis",
     "io.kestra.plugin.core.http.": "yaml2dag.tasktypes.http",
     "io.kestra.plugin.fs.http.": "yaml2dag.tasktypes.http",
+    "io.kestra.plugin.notifications.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.slack.notifications.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.email.": "yaml2dag.tasktypes.notifications",
 }
 
 
