@@ -12,15 +12,17 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, cast
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from yaml2dag.errors import RenderError
 from yaml2dag.expressions.dates import DATE_PARAMS, now
+from yaml2dag.expressions.files import FILE_FUNCTIONS
+from yaml2dag.expressions.sequences import number_range
 from yaml2dag.expressions.serialization import DATA_FUNCTIONS
-from yaml2dag.expressions.values import compare, is_number, java_string
+from yaml2dag.expressions.values import compare, java_string
 
 #: Context key under which the run-time information of a task is found (see `operators.context`).
 RUN_INFO_KEY = "__kestra_run"
@@ -48,33 +50,23 @@ def _extreme(largest: bool) -> Callable[..., Any]:
     return extreme
 
 
-def number_range(start: Any = None, end: Any = None, step: Any = None) -> list[Any]:
-    """Pebble `range(start, end, step=1)`: the end is **included**; single characters work too."""
-    increment = 1 if step is None else step
-    if not is_number(increment):
-        raise RenderError(f"The increment of the range function must be a number {java_string(increment)}")
-    increment = int(increment)
-    if increment == 0:
-        raise RenderError("The increment of the range function must be different than 0")
-    if is_number(start) and is_number(end):
-        low, high = int(start), int(end)
-        if abs(high - low) // abs(increment) > 1_000_000:
-            raise RenderError("range too large (more than 1,000,000 items)")
-        return list(range(low, high + (1 if increment > 0 else -1), increment))
-    if isinstance(start, str) and isinstance(end, str) and len(start) == len(end) == 1:
-        codes = range(ord(start), ord(end) + (1 if increment > 0 else -1), increment)
-        return [chr(code) for code in codes]
-    raise RenderError("Arguments of range function must be of type Number or String with a length of 1")
+class NestedRenderer(Protocol):
+    """What `render()` needs from the Jinja environment: `runtime.KestraEnvironment` provides it.
+
+    Reaching the renderer through the environment keeps this module below `runtime` (no import cycle).
+    """
+
+    def render_nested(self, value: Any, values: Mapping[str, Any]) -> Any:
+        """Render every string leaf of `value` with these variables."""
 
 
-def _render_once(source: Any, values: Mapping[str, Any], recursive: bool) -> Any:
-    from yaml2dag.expressions.runtime import render_value
-
-    result = render_value(source, values)
+def _render_once(context: Context, source: Any, values: Mapping[str, Any], recursive: bool) -> Any:
+    environment = cast(NestedRenderer, context.environment)
+    result = environment.render_nested(source, values)
     if not recursive:
         return result
     for _ in range(MAX_RENDERING_AMOUNT):
-        again = render_value(result, values)
+        again = environment.render_nested(result, values)
         if again == result:
             return result
         result = again
@@ -86,13 +78,13 @@ def render_function(context: Context, source: Any = None, recursive: Any = None)
     """`render(str, recursive=true)`: render a string (or every string of a list/map) with the same variables."""
     if recursive is not None and not isinstance(recursive, bool):
         raise RenderError("The 'render' function expects an optional argument 'recursive' with type boolean.")
-    return _render_once(source, variables(context), recursive is not False)
+    return _render_once(context, source, variables(context), recursive is not False)
 
 
 @pass_context
 def render_once(context: Context, source: Any = None) -> Any:
     """`renderOnce(str)`: `render(str, recursive=false)`."""
-    return _render_once(source, variables(context), False)
+    return _render_once(context, source, variables(context), False)
 
 
 def _airflow_variable(key: str) -> str:
@@ -128,16 +120,40 @@ def secret(key: Any = None, namespace: Any = None, subkey: Any = None) -> str:
     return value
 
 
-def kv(key: Any = None, namespace: Any = None, error_on_missing: Any = None) -> Any:
-    """`kv('key', namespace?, errorOnMissing=true)`: an Airflow Variable, JSON-decoded when it is JSON."""
+@pass_context
+def kv(context: Context, key: Any = None, namespace: Any = None, error_on_missing: Any = None) -> Any:
+    """`kv('key', namespace?, errorOnMissing=true)`: a value of Kestra's KV store (`yaml2dag.kvstore`).
+
+    Without `namespace` the flow's namespace is searched, then its parents. A key found nowhere
+    falls back to a plain Airflow Variable named `key` (yaml2dag's own addition).
+    """
+    from yaml2dag import kvstore
+
     if not isinstance(key, str):
         raise RenderError("The 'kv' function expects an argument 'key'.")
+    if error_on_missing is not None and not isinstance(error_on_missing, bool):
+        raise RenderError("The 'kv' function expects an argument 'errorOnMissing' with type boolean.")
+    flow = context.get("flow")
+    flow_namespace = flow.get("namespace") if isinstance(flow, Mapping) else None
+    entry = None
+    try:
+        if isinstance(namespace, str):
+            entry = kvstore.get(namespace, key)
+        elif flow_namespace:
+            entry = kvstore.get_inherited(str(flow_namespace), key)
+    except kvstore.KVError as exc:
+        if error_on_missing is False:
+            return None
+        raise RenderError(str(exc)) from None
+    if entry is not None:
+        return entry.value
     try:
         value = _airflow_variable(key)
     except RenderError:
         if error_on_missing is False:
             return None
-        raise RenderError(f"The key '{key}' does not exist in the namespace '{namespace or 'of the flow'}'.") from None
+        where = namespace or flow_namespace or "of the flow"
+        raise RenderError(f"The key '{key}' does not exist in the namespace '{where}'.") from None
     import json
 
     try:
@@ -241,6 +257,7 @@ def _ksuid() -> str:
 #: name → (function, Pebble argument names or None for any positional arguments, required count)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None, int]] = {
     **DATA_FUNCTIONS,
+    **FILE_FUNCTIONS,
     "currentEachOutput": (current_each_output, ("outputs",), 1),
     "errorLogs": (error_logs, (), 0),
     "fetchContext": (fetch_context, (), 0),
@@ -263,12 +280,8 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None, int]] = {
 
 #: Kestra functions that cannot work on Airflow, with the reason given at compile time.
 UNSUPPORTED_FUNCTIONS = {
-    name: "Kestra's internal storage and namespace files do not exist on Airflow"
-    for name in ("read", "fileURI", "fileSize", "fileExists", "isFileEmpty")
-} | {
     "encrypt": "not supported by yaml2dag",
     "decrypt": "not supported by yaml2dag",
-    "fromIon": "Amazon Ion is not supported",
     "http": "make HTTP calls in a task (io.kestra.plugin.core.http.Request), not in an expression",
     "block": "template blocks are not supported",
     "parent": "template inheritance is not supported",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from yaml2dag.errors import RenderError
+from yaml2dag.expressions.sequences import number_range
 from yaml2dag.expressions.values import (
     MISSING,
     MapEntry,
@@ -138,11 +140,35 @@ def concat(*parts: Any) -> str:
     return "".join(java_string(part) for part in parts if part is not None)
 
 
-def number_range(start: Any, end: Any) -> list[Any]:
+def dot_range(start: Any, end: Any) -> list[Any]:
     """`a..b`: Pebble's `range(a, b)` (end included)."""
-    from yaml2dag.expressions.functions import number_range as pebble_range
+    return number_range(start, end)
 
-    return pebble_range(start, end)
+
+def _not_equals(left: Any, right: Any) -> bool:
+    return not equals(left, right)
+
+
+#: What each operator of a `__k_fold` chain computes.
+_FOLDED: dict[str, Callable[[Any, Any], Any]] = {
+    **{op: functools.partial(arithmetic, op) for op in "+-*/%"},
+    **{op: functools.partial(compare, op) for op in ("<", ">", "<=", ">=")},
+    "==": equals,
+    "equals": equals,
+    "!=": _not_equals,
+    "contains": lambda left, right: contains(left, right),
+    "~": lambda left, right: concat(left, right),
+    "..": lambda left, right: dot_range(left, right),
+    "isIn": lambda left, right: is_in(left, right),
+}
+
+
+def fold(first: Any, *rest: Any) -> Any:
+    """A left-leaning chain `first op1 b op2 c ...` (operators and operands alternate in `rest`), left to right."""
+    value = first
+    for index in range(0, len(rest), 2):
+        value = _FOLDED[rest[index]](value, rest[index + 1])
+    return value
 
 
 def is_in(item: Any, container: Any) -> bool:
@@ -242,14 +268,15 @@ HELPERS: dict[str, Any] = {
     "__k_not_s": _safe(negate),
     "__k_flip": _safe(lambda value: not value),
     "__k_eq": equals,
-    "__k_ne": lambda left, right: not equals(left, right),
+    "__k_ne": _not_equals,
+    "__k_fold": fold,
     "__k_cmp": compare,
     "__k_arith": arithmetic,
     "__k_neg": lambda value: arithmetic("*", -1, value),
     "__k_pos": lambda value: arithmetic("*", 1, value),
     "__k_contains": contains,
     "__k_concat": concat,
-    "__k_range": number_range,
+    "__k_range": dot_range,
     "__k_is_in": is_in,
     "__k_iter": iterate,
     "__k_is_null_iter": lambda value: value is _NULL_ITERABLE,

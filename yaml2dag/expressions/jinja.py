@@ -21,6 +21,7 @@ import re
 
 from yaml2dag.errors import ExpressionError
 from yaml2dag.expressions import ast
+from yaml2dag.expressions.jqprograms import refused_use
 from yaml2dag.expressions.library import (
     FILTERS,
     FUNCTIONS,
@@ -30,11 +31,15 @@ from yaml2dag.expressions.library import (
     UNSUPPORTED_FUNCTIONS,
     Spec,
 )
+from yaml2dag.expressions.limits import MAX_NESTING
 
 _ARITHMETIC = {"+", "-", "*", "/", "%"}
 _COMPARISONS = {"<", ">", "<=", ">="}
 _HELPERS_FOR = {"==": "__k_eq", "equals": "__k_eq", "!=": "__k_ne", "contains": "__k_contains"}
 _HELPERS_FOR |= {"~": "__k_concat", "..": "__k_range", "isIn": "__k_is_in"}
+#: Binary operators computed by a `__k_*` helper: a left-leaning chain of them (`a ~ b ~ c`,
+#: `a + b - c`, `a == b == c`) is generated as one `__k_fold` call instead of nested calls.
+FOLDED = frozenset({*_ARITHMETIC, *_COMPARISONS, *_HELPERS_FOR})
 _JINJA_WORDS = {"and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "loop", "self", "recursive"}
 _RAW_UNSAFE = re.compile(r"\{%[-+]?\s*endraw|\r")
 
@@ -55,6 +60,93 @@ def _text(text: str) -> str:
     return "{{ " + repr(text) + " }}"
 
 
+def chain(node: ast.Binary) -> tuple[ast.Node, list[tuple[str, ast.Node]]]:
+    """The operands of the left-leaning chain that ends at `node`, generated flat (one nesting level).
+
+    `a or b or c` and `a ?? b ?? c` chain the same operator; `a + b ~ c == d` chains any
+    operators of `FOLDED`, which Pebble applies left to right.
+    """
+    rest: list[tuple[str, ast.Node]] = []
+    current: ast.Node = node
+    while isinstance(current, ast.Binary) and (current.op == node.op or (node.op in FOLDED and current.op in FOLDED)):
+        rest.append((current.op, current.right))
+        current = current.left
+    rest.reverse()
+    return current, rest
+
+
+def _balanced(items: list[str], operator: str) -> str:
+    """`(a op b op c ...)` grouped as a balanced tree, for an associative `and`/`or`."""
+    if len(items) == 1:
+        return items[0]
+    middle = len(items) // 2
+    return f"({_balanced(items[:middle], operator)} {operator} {_balanced(items[middle:], operator)})"
+
+
+def _children(node: ast.Node) -> list[ast.Node]:
+    """The nodes directly inside `node`, a chain's operands counting as direct children."""
+    if isinstance(node, ast.Binary):
+        first, rest = chain(node)
+        return [first, *(operand for _, operand in rest)]
+    if isinstance(node, ast.GetAttr):
+        return [node.obj]
+    if isinstance(node, ast.GetItem):
+        return [node.obj, node.key]
+    if isinstance(node, ast.Call):
+        return [*node.args, *(value for _, value in node.kwargs)]
+    if isinstance(node, ast.Filter):
+        return [node.value, *node.args, *(value for _, value in node.kwargs)]
+    if isinstance(node, ast.Unary):
+        return [node.operand]
+    if isinstance(node, ast.Test):
+        return [node.value, *node.args]
+    if isinstance(node, ast.Ternary):
+        return [node.condition, node.then, node.otherwise]
+    if isinstance(node, ast.ListLiteral):
+        return list(node.items)
+    if isinstance(node, ast.MapLiteral):
+        return [item for pair in node.pairs for item in pair]
+    if isinstance(node, ast.Interpolation):
+        return list(node.parts)
+    if isinstance(node, ast.Print):
+        return [node.expr]
+    if isinstance(node, ast.If):
+        return [
+            *(condition for condition, _ in node.branches),
+            *_flat(body for _, body in node.branches),
+            *node.otherwise,
+        ]
+    if isinstance(node, ast.For):
+        return [node.iterable, *node.body, *node.otherwise]
+    if isinstance(node, ast.Set):
+        return [node.value]
+    if isinstance(node, ast.FilterBlock):
+        return [*node.filters, *node.body]
+    if isinstance(node, ast.Template):
+        return list(node.body)
+    return []
+
+
+def _flat(groups: object) -> list[ast.Node]:
+    return [node for group in groups for node in group]  # type: ignore[attr-defined]
+
+
+def check_nesting(template: ast.Template, source: str) -> None:
+    """`ExpressionError` when the template nests more than `MAX_NESTING` levels (walked without recursion)."""
+    deepest, deepest_node = 0, template
+    stack: list[tuple[ast.Node, int]] = [(child, 1) for child in template.body]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest, deepest_node = depth, node
+        is_text = isinstance(node, ast.Text | ast.Raw | ast.Print | ast.Set)
+        stack.extend((child, depth if is_text else depth + 1) for child in _children(node))
+    if deepest > MAX_NESTING:
+        raise ExpressionError(
+            f"expression nests {deepest} levels deep; at most {MAX_NESTING}", source, deepest_node.offset
+        )
+
+
 class JinjaGenerator:
     """Turns one parsed template into Jinja source; `source` is used for error offsets."""
 
@@ -62,6 +154,7 @@ class JinjaGenerator:
         self.source = source
         self.loop_depth = 0
         self.counter = 0
+        self.depth = 0
 
     def template(self, node: ast.Template) -> str:
         """Jinja source for a whole template."""
@@ -72,7 +165,18 @@ class JinjaGenerator:
         return f"__k_{prefix}{self.counter}"
 
     def statement(self, node: ast.Node) -> str:
-        """Jinja source for one template node (text, print, tag)."""
+        """Jinja source for one template node (text, print, tag); a block tag is one nesting level."""
+        if not isinstance(node, ast.If | ast.For | ast.FilterBlock):
+            return self._statement(node)
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _TooDeep
+        try:
+            return self._statement(node)
+        finally:
+            self.depth -= 1
+
+    def _statement(self, node: ast.Node) -> str:
         if isinstance(node, ast.Text | ast.Raw):
             return _text(node.text)
         if isinstance(node, ast.Print):
@@ -126,7 +230,13 @@ class JinjaGenerator:
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
             raise ExpressionError(f"unsupported construct {type(node).__name__}", self.source, node.offset)
-        return str(method(node, safe))
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _TooDeep
+        try:
+            return str(method(node, safe))
+        finally:
+            self.depth -= 1
 
     @staticmethod
     def _call(function: str, arguments: str, safe: bool) -> str:
@@ -171,6 +281,8 @@ class JinjaGenerator:
 
     def _Filter(self, node: ast.Filter, safe: bool) -> str:
         spec = self._known(node.name, FILTERS, UNSUPPORTED_FILTERS, "filter", node.offset)
+        if node.name == "jq":
+            self._check_jq_program(node)
         tolerant = node.name in SAFE_FILTERS
         value = self.expr(node.value, safe=safe or tolerant)
         if tolerant:
@@ -185,6 +297,9 @@ class JinjaGenerator:
 
     def _Binary(self, node: ast.Binary, safe: bool) -> str:
         op = node.op
+        first, rest = chain(node)
+        if len(rest) > 1:
+            return self._chain(op, first, rest, safe)
         if op in ("??", "???"):
             keep = "__k_keep" if op == "??" else "__k_keep_defined"
             left, right = self.expr(node.left, safe=True), self.expr(node.right, safe)
@@ -203,6 +318,28 @@ class JinjaGenerator:
         if op in _HELPERS_FOR:
             return self._call(_HELPERS_FOR[op], f"{left}, {right}", safe)
         raise ExpressionError(f"unsupported operator `{op}`", self.source, node.offset)
+
+    def _chain(self, op: str, first: ast.Node, rest: list[tuple[str, ast.Node]], safe: bool) -> str:
+        """A chain of three or more operands as one flat Jinja expression (see `chain`).
+
+        Jinja nests `a or b or c` as `(a or b) or c`, so `and`/`or` chains are grouped as a balanced
+        tree: the same short-circuit order, nested only log2(n) levels deep.
+        """
+        if op in ("??", "???"):
+            keep = "__k_keep" if op == "??" else "__k_keep_defined"
+            kept = [self.expr(first, safe=True), *(self.expr(operand, safe=True) for _, operand in rest[:-1])]
+            last = self.expr(rest[-1][1], safe)
+            return f"__k_unbox({_balanced([*(f'{keep}({item})' for item in kept), f'__k_box({last})'], 'or')})"
+        operands = [self.expr(first, safe), *(self.expr(operand, safe) for _, operand in rest)]
+        if op == "and":
+            check = "__k_and_s" if safe else "__k_and"
+            return _balanced([f"{check}({item})" for item in operands], "and")
+        if op == "or":
+            if safe:
+                return f"__k_flip({_balanced([f'__k_nor_s({item})' for item in operands], 'and')})"
+            return _balanced([f"__k_or({item})" for item in operands], "or")
+        pairs = (f"{operator!r}, {item}" for (operator, _), item in zip(rest, operands[1:], strict=True))
+        return self._call("__k_fold", ", ".join([operands[0], *pairs]), safe)
 
     def _Test(self, node: ast.Test, safe: bool) -> str:
         if node.name not in TESTS:
@@ -274,6 +411,17 @@ class JinjaGenerator:
             slots.pop()
         return ", ".join(leading + [slot or "none" for slot in slots])
 
+    def _check_jq_program(self, node: ast.Filter) -> None:
+        """Refuse at compile time a literal jq program that `jq_filter` would refuse when run."""
+        programs = [*node.args[:1], *(value for name, value in node.kwargs if name == "expression")]
+        for program in programs:
+            if isinstance(program, ast.Literal) and isinstance(program.value, str):
+                refused = refused_use(program.value)
+                if refused is not None:
+                    raise ExpressionError(
+                        f"the jq program uses {refused}, which is not allowed", self.source, program.offset
+                    )
+
     def _known(self, name: str, table: dict[str, Spec], refused: dict[str, str], kind: str, offset: int) -> Spec:
         if name not in table:
             self._unknown(name, table, refused, kind, offset)
@@ -287,6 +435,18 @@ class JinjaGenerator:
         raise ExpressionError(f"unknown {kind} `{name}`{hint}", self.source, offset)
 
 
+class _TooDeep(Exception):
+    """The generator went deeper than `MAX_NESTING`; `check_nesting` then says where and how deep."""
+
+
 def generate(template: ast.Template, source: str) -> str:
-    """Jinja source equivalent to the parsed Pebble `template`."""
-    return JinjaGenerator(source).template(template)
+    """Jinja source equivalent to the parsed Pebble `template`; refuses a template nested too deep for Jinja.
+
+    The generator counts its own depth as `check_nesting` does, so the full walk runs only for a
+    template that is too deep, to report its depth and place.
+    """
+    try:
+        return JinjaGenerator(source).template(template)
+    except _TooDeep:
+        check_nesting(template, source)
+        raise ExpressionError(f"expression nests more than {MAX_NESTING} levels deep", source, 0) from None

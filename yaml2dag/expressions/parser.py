@@ -11,6 +11,7 @@ import re
 from yaml2dag.errors import ExpressionError
 from yaml2dag.expressions import ast
 from yaml2dag.expressions.lexer import StringPart, Token, tokenize
+from yaml2dag.expressions.limits import MAX_NESTING
 
 BINARY_PRECEDENCE = {
     "or": 10,
@@ -51,6 +52,9 @@ UNSUPPORTED_TAGS = {
     "include": "Kestra removes the `include` tag",
     "extends": "Kestra removes the `extends` tag",
 }
+#: How deep the parser itself may recurse: brackets and precedence climbing add levels that leave no
+#: trace in the tree, whose own depth (`MAX_NESTING`) the generator checks.
+MAX_PARSER_DEPTH = 4 * MAX_NESTING
 _OPENERS = re.compile(r"\{[{%#]")
 # Kestra extracts `{% raw %}...{% endraw %}` before Pebble sees the template, so the `-` of these
 # tags trims nothing; yaml2dag also accepts raw blocks that span several lines.
@@ -73,6 +77,7 @@ class _TemplateParser:
         self.source = source
         self.pos = 0
         self.trim_next = False
+        self.blocks = 0
 
     def parse_body(self, stop: tuple[str, ...]) -> tuple[list[ast.Node], tuple[str, list[Token]] | None]:
         """Parse nodes until a tag named in `stop` (returned with its tokens) or the end."""
@@ -134,6 +139,19 @@ class _TemplateParser:
         return nodes, None
 
     def _tag(self, name: str, tokens: list[Token], offset: int) -> ast.Node:
+        if name in ("if", "for", "filter"):
+            self.blocks += 1
+            try:
+                return self._block(name, tokens, offset)
+            finally:
+                self.blocks -= 1
+        return self._block(name, tokens, offset)
+
+    def _block(self, name: str, tokens: list[Token], offset: int) -> ast.Node:
+        if self.blocks > MAX_NESTING:
+            raise ExpressionError(
+                f"tags nest more than {MAX_NESTING} levels deep; at most {MAX_NESTING}", self.source, offset
+            )
         parser = _ExpressionParser(self.source, tokens, index=1)
         if name == "if":
             return self._if(parser, offset)
@@ -211,10 +229,11 @@ class _TemplateParser:
 class _ExpressionParser:
     """Precedence-climbing parser over one tag's tokens."""
 
-    def __init__(self, source: str, tokens: list[Token], index: int = 0) -> None:
+    def __init__(self, source: str, tokens: list[Token], index: int = 0, depth: int = 0) -> None:
         self.source = source
         self.tokens = tokens
         self.index = index
+        self.depth = depth
 
     # token helpers ---------------------------------------------------------------------------
     def peek(self) -> Token:
@@ -264,6 +283,27 @@ class _ExpressionParser:
     # grammar ---------------------------------------------------------------------------------
     def expression(self, min_precedence: int = 0) -> ast.Node:
         """Expression := unary (binary-op expression)* [? expression : expression]."""
+        self.depth += 1
+        if self.depth > MAX_PARSER_DEPTH:
+            raise self._too_deep()
+        try:
+            return self._expression(min_precedence)
+        finally:
+            self.depth -= 1
+
+    def _too_deep(self) -> ExpressionError:
+        """The error for an expression too deep to parse, with its bracket depth when that is the cause."""
+        depth = deepest = 0
+        for token in self.tokens:
+            if token.kind == "OP" and token.value in ("(", "[", "{"):
+                depth += 1
+                deepest = max(deepest, depth)
+            elif token.kind == "OP" and token.value in (")", "]", "}"):
+                depth -= 1
+        levels = f"{deepest} levels" if deepest > MAX_NESTING else f"more than {MAX_NESTING} levels"
+        return self.error(f"expression nests {levels} deep; at most {MAX_NESTING}")
+
+    def _expression(self, min_precedence: int) -> ast.Node:
         left = self.unary()
         while True:
             token = self.peek()
@@ -421,7 +461,7 @@ class _ExpressionParser:
         for part in parts:
             if part.is_expression:
                 inner_tokens, _, _ = tokenize(self.source[: part.offset + len(part.text)] + " }}", part.offset, "}}")
-                inner = _ExpressionParser(self.source, inner_tokens)
+                inner = _ExpressionParser(self.source, inner_tokens, depth=self.depth)
                 nodes.append(inner.expression())
                 inner.expect_end()
             else:

@@ -3,18 +3,63 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from yaml2dag.errors import ExpressionError, RenderError
-from yaml2dag.expressions.helpers import HELPERS
+from yaml2dag.expressions.helpers import HELPERS, iterate
 from yaml2dag.expressions.jinja import generate
 from yaml2dag.expressions.library import FILTERS, FUNCTIONS, TESTS
+from yaml2dag.expressions.limits import (
+    MAX_TEXT,
+    check_deadline,
+    check_value,
+    end_budget,
+    spend_loop_items,
+    start_budget,
+    text_too_long,
+)
 from yaml2dag.expressions.parser import parse_template
 from yaml2dag.expressions.values import to_text
+
+#: Helpers that build strings or collections from their operands (the others return booleans or lookups).
+_BUILDING_HELPERS = ("__k_concat", "__k_arith", "__k_fold", "__k_neg", "__k_pos", "__k_map", "__k_list", "__k_range")
+
+
+def _bounded(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` with its result checked against the size caps (`limits.check_value`)."""
+
+    @functools.wraps(function)  # keeps `pass_context`
+    def bounded(*args: Any) -> Any:
+        return check_value(function(*args))
+
+    return bounded
+
+
+def _counted_iteration(value: Any) -> Any:
+    """`__k_iter` counting the items against the rendering's loop budget."""
+    items = iterate(value)
+    spend_loop_items(len(items))
+    return items
+
+
+def _bounded_concat(chunks: Iterable[str]) -> str:
+    """Join the output of a template (or a `{% set %}` block), failing as soon as it passes `MAX_TEXT`."""
+    parts: list[str] = []
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > MAX_TEXT:
+            raise text_too_long("the rendered text", total)
+        parts.append(chunk)
+        if len(parts) % 4096 == 0:
+            check_deadline()
+    return "".join(parts)
 
 
 class KestraEnvironment(SandboxedEnvironment):
@@ -24,6 +69,9 @@ class KestraEnvironment(SandboxedEnvironment):
     tests are removed: generated code only calls the `__k*` helpers, and flow authors can only
     write Pebble (names starting with `__` are refused by the parser).
     """
+
+    #: Every template's output, and every `{% set %}` block, is joined within the size cap.
+    concat = staticmethod(_bounded_concat)
 
     def __init__(self) -> None:
         super().__init__(
@@ -37,13 +85,19 @@ class KestraEnvironment(SandboxedEnvironment):
         self.filters.clear()
         self.tests.clear()
         self.globals.update(HELPERS)
-        self.globals.update({f"__kf_{name}": spec.function for name, spec in FILTERS.items()})
-        self.globals.update({f"__kfn_{name}": spec.function for name, spec in FUNCTIONS.items()})
+        self.globals.update({name: _bounded(HELPERS[name]) for name in _BUILDING_HELPERS})
+        self.globals["__k_iter"] = _counted_iteration
+        self.globals.update({f"__kf_{name}": _bounded(spec.function) for name, spec in FILTERS.items()})
+        self.globals.update({f"__kfn_{name}": _bounded(spec.function) for name, spec in FUNCTIONS.items()})
         self.globals.update({f"__kt_{name}": function for name, function in TESTS.items()})
 
     def make_globals(self, d: Mapping[str, Any] | None) -> Any:
         """A plain dict instead of Jinja's ChainMap: each render copies the globals, and a dict copies fast."""
         return {**self.globals, **(d or {})}
+
+    def render_nested(self, value: Any, values: Mapping[str, Any]) -> Any:
+        """What `render()` inside an expression gives (see `functions.NestedRenderer`)."""
+        return render_value(value, values)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         """Generated code never reads a Python attribute: every lookup goes through `__k_attr`."""
@@ -64,9 +118,22 @@ def translate(source: str) -> str:
     return generate(parse_template(source), source)
 
 
+#: Extra Python frames allowed while Jinja compiles: its compiler takes about 15 frames per nested
+#: call, so an expression at `MAX_NESTING` needs more than a deep caller (an Airflow task) has left.
+COMPILE_HEADROOM = 3000
+_RECURSION_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4096)
 def _compiled(source: str) -> jinja2.Template:
-    return _ENVIRONMENT.from_string(translate(source))
+    jinja_source = translate(source)  # refuses anything nested deeper than MAX_NESTING
+    with _RECURSION_LOCK:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + COMPILE_HEADROOM)
+        try:
+            return _ENVIRONMENT.from_string(jinja_source)
+        finally:
+            sys.setrecursionlimit(limit)
 
 
 def render(source: str, context: Mapping[str, Any]) -> str:
@@ -79,6 +146,7 @@ def render(source: str, context: Mapping[str, Any]) -> str:
         raise RenderError(str(exc)) from None
     except jinja2.TemplateError as exc:  # a generator bug: report it as a rendering failure
         raise RenderError(f"cannot compile the expression `{source}`: {exc}") from None
+    budget = start_budget()
     try:
         return template.render(context)
     except RenderError as exc:
@@ -89,8 +157,12 @@ def render(source: str, context: Mapping[str, Any]) -> str:
         raise RenderError(f"{exc} in the expression `{source}`") from None
     except RecursionError:
         raise RenderError(f"the expression `{source}` nests too deeply") from None
+    except MemoryError:
+        raise RenderError(f"the expression `{source}` ran out of memory") from None
     except Exception as exc:  # noqa: BLE001 - a task must see one error type, whatever a filter raised
         raise RenderError(f"{type(exc).__name__}: {exc} in the expression `{source}`") from None
+    finally:
+        end_budget(budget)
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:

@@ -264,6 +264,25 @@ def number_format(value: Any, pattern: Any = None) -> Any:
     return sign + prefix + (body or "0") + suffix
 
 
+def number_range(start: Any = None, end: Any = None, step: Any = None) -> list[Any]:
+    """Pebble `range(start, end, step=1)`: the end is **included**; single characters work too."""
+    increment = 1 if step is None else step
+    if not is_number(increment):
+        raise RenderError(f"The increment of the range function must be a number {java_string(increment)}")
+    increment = int(increment)
+    if increment == 0:
+        raise RenderError("The increment of the range function must be different than 0")
+    if is_number(start) and is_number(end):
+        low, high = int(start), int(end)
+        if abs(high - low) // abs(increment) > 1_000_000:
+            raise RenderError("range too large (more than 1,000,000 items)")
+        return list(range(low, high + (1 if increment > 0 else -1), increment))
+    if isinstance(start, str) and isinstance(end, str) and len(start) == len(end) == 1:
+        codes = range(ord(start), ord(end) + (1 if increment > 0 else -1), increment)
+        return [chr(code) for code in codes]
+    raise RenderError("Arguments of range function must be of type Number or String with a length of 1")
+
+
 #: name → (function, Pebble argument names, number of required arguments)
 COLLECTION_FILTERS: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None, int]] = {
     "abs": (absolute, (), 0),

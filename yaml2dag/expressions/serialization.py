@@ -1,8 +1,8 @@
 """JSON and YAML filters and functions (`toJson`, `json()`/`fromJson()`, `yaml`, `jq`, `number`).
 
 Note the naming trap Kestra kept for compatibility: the `json` *filter* serialises (like
-`toJson`), the `json()` *function* parses (like `fromJson()`). PyYAML and jq are imported
-only when an expression uses them.
+`toJson`), the `json()` *function* parses (like `fromJson()`). PyYAML is imported only
+when an expression uses it; jq runs in the isolated worker process.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from yaml2dag.errors import RenderError
+from yaml2dag.expressions.isolation import IsolationError, run_jq
+from yaml2dag.expressions.jqprograms import refused_use
+from yaml2dag.expressions.limits import check_text
 from yaml2dag.expressions.values import to_json, type_name
 
 
@@ -73,22 +76,26 @@ def from_yaml(text: Any = None) -> Any:
 
 
 def jq_filter(value: Any, expression: Any = None) -> Any:
-    """Kestra `jq(expression)`: run a jq program; always a **list** of results (use `| first`)."""
+    """Kestra `jq(expression)`: run a jq program; always a **list** of results (use `| first`).
+
+    The program runs in the isolated worker (`isolation`) with a time budget; programs that
+    would read the environment, files or other inputs are refused (`jqprograms`).
+    """
     if value is None:
         return None
     if expression is None:
         raise RenderError("The 'jq' filter expects an argument 'expression'.")
-    import jq
-
-    text = value if isinstance(value, str) else to_json(value)
+    program = str(expression)
+    refused = refused_use(program)
+    if refused is not None:
+        raise RenderError(f"the jq program '{program}' uses {refused}, which is not allowed")
+    text = check_text(value if isinstance(value, str) else to_json(value), "the jq input")
     try:
-        program = jq.compile(str(expression))
-    except ValueError as exc:
+        return run_jq(program, text)
+    except IsolationError:
+        raise
+    except RenderError as exc:
         raise RenderError(f"Failed to resolve JQ expression '{expression}': {exc}") from None
-    try:
-        return list(program.input_text(text).all())
-    except ValueError as exc:
-        raise RenderError(f"Failed to resolve JQ expression '{expression}' and value '{text}': {exc}") from None
 
 
 _INTEGER = re.compile(r"[+-]?\d+")

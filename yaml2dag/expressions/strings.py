@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from yaml2dag.errors import RenderError
+from yaml2dag.expressions.isolation import regex_spans, regex_sub
+from yaml2dag.expressions.limits import MAX_TEXT, OutputBudget, check_text, text_too_long
 from yaml2dag.expressions.values import java_hash_order, java_string, type_name
 
 _JAVA_WHITESPACE = "".join(chr(code) for code in range(33))
@@ -100,22 +102,71 @@ def _deep(value: Any, on_string: Callable[[str], str]) -> Any:
     return on_string(java_string(value))
 
 
+# A pattern with no repetition, alternation or back-reference matches in time bounded by its own
+# length at each position, and so does one repeated character class on its own (`\\s+`, `[,;]*`);
+# any other regular expression may backtrack without end and runs in the isolated worker.
+_LINEAR_PATTERN = re.compile(r"(?:[^\\.^$*+?{}()|\[\]]|\\[^1-9]|\[[^\]\\]*\]|\.)*")
+_ONE_REPEATED_CLASS = re.compile(r"(?:[^\\.^$*+?{}()|\[\]]|\\[^1-9]|\[[^\]\\]*\]|\.)[*+]")
+
+
+def is_linear(pattern: str) -> bool:
+    """Whether `pattern` is safe to match here, without the isolated worker's time budget."""
+    return bool(_LINEAR_PATTERN.fullmatch(pattern) or _ONE_REPEATED_CLASS.fullmatch(pattern))
+
+
+def _compile(pattern: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise RenderError(f"invalid regular expression in `{where}`: {exc}") from None
+
+
+def _match_spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    if is_linear(pattern.pattern):
+        return [match.span() for match in pattern.finditer(text)]
+    return regex_spans(pattern.pattern, text)
+
+
+def _plain_replace(text: str, old: str, new: str) -> str:
+    """`text.replace(old, new)`, refused before it is built when it would pass `MAX_TEXT`."""
+    if len(new) > len(old):
+        occurrences = text.count(old)  # an empty `old` occurs len(text) + 1 times
+        length = len(text) + occurrences * (len(new) - len(old))
+        if length > MAX_TEXT:
+            raise text_too_long("the result of `replace`", length)
+    return text.replace(old, new)
+
+
+def _bounded_sub(pattern: re.Pattern[str], replacement: str, text: str) -> str:
+    """`pattern.sub(replacement, text)`, stopped once the replacements alone pass `MAX_TEXT`."""
+    budget = OutputBudget()
+
+    def expand(match: re.Match[str]) -> str:
+        result = match.expand(replacement)
+        budget.spend(len(result))
+        return result
+
+    return pattern.sub(expand, text)
+
+
 def replace(value: Any, pairs: Any = None, regexp: Any = None) -> Any:
     """Kestra's `replace({old: new, ...}, regexp=false)`, applied to strings, lists and maps."""
     if not isinstance(pairs, Mapping):
         raise RenderError("The argument 'replace_pairs' is required and must be a map of {old: new}")
     use_regexp = bool(regexp) if regexp is not None else False
-    try:
-        compiled = [
-            (re.compile(java_string(old)) if use_regexp else java_string(old), java_string(new))
-            for old, new in pairs.items()
-        ]
-    except re.error as exc:
-        raise RenderError(f"invalid regular expression in `replace`: {exc}") from None
+    compiled = [
+        (_compile(java_string(old), "replace") if use_regexp else java_string(old), java_string(new))
+        for old, new in pairs.items()
+    ]
 
     def on_string(text: str) -> str:
         for old, new in compiled:
-            text = old.sub(_java_replacement(new), text) if isinstance(old, re.Pattern) else text.replace(old, new)
+            if not isinstance(old, re.Pattern):
+                text = _plain_replace(text, old, new)
+            elif is_linear(old.pattern):
+                text = check_text(_bounded_sub(old, _java_replacement(new), text), "`replace`")
+            else:
+                text = regex_sub(old.pattern, _java_replacement(new), text)
         return text
 
     try:
@@ -129,24 +180,21 @@ def split(value: str, delimiter: Any = None, limit: Any = None) -> list[str]:
     text = _string(value, "split")
     if delimiter is None:
         raise RenderError("missing delimiter parameter in split filter")
-    try:
-        pattern = re.compile(str(delimiter))
-    except re.error as exc:
-        raise RenderError(f"invalid regular expression in `split`: {exc}") from None
+    pattern = _compile(str(delimiter), "split")
     count = int(limit) if limit is not None else 0
     if text == "":
         return [""]
     parts: list[str] = []
     start = 0
-    for match in pattern.finditer(text):
+    for match_start, match_end in _match_spans(pattern, text):
         if count > 0 and len(parts) == count - 1:
             break
-        if match.end() == 0:
+        if match_end == 0:
             continue  # a zero-width match at the start yields no leading empty string
-        if match.start() == match.end() and match.start() >= len(text):
+        if match_start == match_end and match_start >= len(text):
             break
-        parts.append(text[start : match.start()])
-        start = match.end()
+        parts.append(text[start:match_start])
+        start = match_end
     parts.append(text[start:])
     if count == 0:
         while len(parts) > 1 and parts[-1] == "":
@@ -242,8 +290,13 @@ def _indent(kind: str) -> Callable[..., Any]:
             raise RenderError(f"The '{kind}' filter expects an integer as argument 'amount'.")
         if amount < 0:
             raise RenderError(f"The '{kind}' filter expects a positive integer >=0 as argument 'amount'.")
-        pad = (" " if prefix is None else java_string(prefix)) * amount
+        unit = " " if prefix is None else java_string(prefix)
         newline = _line_separator(text)
+        lines = text.count(newline) + (1 if kind == "nindent" else 0)
+        length = len(text) + lines * (len(newline) * (kind == "nindent") + len(unit) * amount)
+        if len(unit) * amount > MAX_TEXT or length > MAX_TEXT:
+            raise text_too_long(f"the result of `{kind}`", max(length, len(unit) * amount))
+        pad = unit * amount
         if kind == "nindent":
             text = newline + text
         return text.replace(newline, newline + pad)
@@ -266,6 +319,8 @@ def java_format(value: Any, *args: Any) -> str:
         if not values:
             raise RenderError(f"Format specifier '{match.group(0)}' has no argument")
         argument = values.pop(0)
+        if int(width or 0) > MAX_TEXT or int((precision or ".0")[1:]) > MAX_TEXT:
+            raise RenderError(f"Format specifier '{match.group(0)}' is wider than {MAX_TEXT:,} characters")
         spec = "%" + flags.replace(",", "") + width + (precision or "")
         if conversion in "sS":
             text = (spec + "s") % java_string(argument)

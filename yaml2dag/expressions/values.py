@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from yaml2dag.errors import RenderError
+from yaml2dag.expressions.limits import OutputBudget, check_text
 
 
 class _Missing:
@@ -86,7 +87,8 @@ def format_instant(value: dt.datetime) -> str:
     return text + "Z"
 
 
-def _json(value: Any, out: list[str]) -> None:
+def _json(value: Any, out: list[str], budget: OutputBudget) -> None:
+    budget.spend(len(value) + 2 if isinstance(value, str) else 4)
     if value is None or value is MISSING:
         out.append("null")
     elif isinstance(value, str):
@@ -102,17 +104,17 @@ def _json(value: Any, out: list[str]) -> None:
         out.append("{")
         for index, (key, item) in enumerate(value.items()):
             out.append("," if index else "")
-            out.append(json.dumps(java_string(key), ensure_ascii=False) + ":")
-            _json(item, out)
+            out.append(json.dumps(_java_string(key, budget), ensure_ascii=False) + ":")
+            _json(item, out, budget)
         out.append("}")
     elif isinstance(value, list | tuple | set | frozenset):
         out.append("[")
         for index, item in enumerate(value):
             out.append("," if index else "")
-            _json(item, out)
+            _json(item, out, budget)
         out.append("]")
     elif isinstance(value, MapEntry):
-        _json({value.key: value.value}, out)
+        _json({value.key: value.value}, out, budget)
     elif isinstance(value, dt.datetime):
         out.append(f'"{format_instant(value)}"')
     elif isinstance(value, dt.date | dt.time):
@@ -122,14 +124,29 @@ def _json(value: Any, out: list[str]) -> None:
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON as Jackson writes it (`{"a":1}`, `["x"]`, doubles as `1.0E10`)."""
+    """Compact JSON as Jackson writes it (`{"a":1}`, `["x"]`, doubles as `1.0E10`).
+
+    `RenderError` once the text would pass `limits.MAX_TEXT`, after that much work at most.
+    """
+    if isinstance(value, str):
+        return check_text(json.dumps(value, ensure_ascii=False), "the JSON text")
     out: list[str] = []
-    _json(value, out)
+    _json(value, out, OutputBudget())
     return "".join(out)
 
 
 def java_string(value: Any) -> str:
-    """Java's `String.valueOf`: what `~`, `+`, `join` and `isIn` use (`null`, `{a=1, b=2}`, `[1, 2]`)."""
+    """Java's `String.valueOf`: what `~`, `+`, `join` and `isIn` use (`null`, `{a=1, b=2}`, `[1, 2]`).
+
+    `RenderError` once a list's or map's text would pass `limits.MAX_TEXT`, after that much work at most.
+    """
+    if isinstance(value, str):
+        return value
+    return _java_string(value, OutputBudget())
+
+
+def _java_string(value: Any, budget: OutputBudget) -> str:
+    budget.spend(len(value) if isinstance(value, str) else 4)
     if isinstance(value, str):
         return value
     if value is None or value is MISSING:
@@ -141,14 +158,16 @@ def java_string(value: Any) -> str:
     if isinstance(value, float):
         return java_double(value)
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{java_string(k)}={java_string(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_java_string(k, budget)}={_java_string(v, budget)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple | set | frozenset):
-        return "[" + ", ".join(java_string(item) for item in value) + "]"
+        return "[" + ", ".join(_java_string(item, budget) for item in value) + "]"
     if isinstance(value, dt.datetime):
         return format_instant(value)
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
-    return repr(value) if isinstance(value, MapEntry) else str(value)
+    if isinstance(value, MapEntry):
+        return f"{_java_string(value.key, budget)}={_java_string(value.value, budget)}"
+    return str(value)
 
 
 def to_text(value: Any) -> str:

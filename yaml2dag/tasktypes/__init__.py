@@ -18,6 +18,9 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.notifications.": "yaml2dag.tasktypes.notifications",
     "io.kestra.plugin.slack.notifications.": "yaml2dag.tasktypes.notifications",
     "io.kestra.plugin.email.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
+    "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
+    "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
 }
 
 
@@ -73,7 +76,10 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.docker.{package}{name}"
     for package in ("", "cli.")
     for name in ("Build", "Compose", "Pull", "Push", "Rm", "Tag", "Prune", "ImageLs")
-) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset(
+) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset({
+    "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
+    "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
+}) | frozenset(
     f"io.kestra.plugin.{package}http.{name}" for package in ("core.", "fs.") for name in ("Trigger", "SseRequest")
 )  # fmt: skip
 
