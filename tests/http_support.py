@@ -2,7 +2,8 @@
 
 Routes: `/json`, `/text`, `/echo` (the request as JSON), `/redirect` (301 → /json), `/status/<code>`,
 `/slow` (answers after 3 s), `/chunked` (a chunked JSON body), `/bytes/<n>` (n bytes, streamed in
-64 KiB chunks, chunked), and any POST to `/hook/...` (recorded, answers `ok`). Every request is
+64 KiB chunks, chunked), `/report` (a CSV with Content-Disposition), `/empty`, `/truncated` (a body
+shorter than its Content-Length), and any POST to `/hook/...` (recorded, answers `ok`). Every request is
 recorded in `server.received` (method, path, headers, body).
 """
 
@@ -108,6 +109,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunked([b'{"parts": ', b"[1, 2, 3]", b"}"])
         elif path.startswith("/bytes/"):
             self._chunked(total=int(path.rsplit("/", 1)[1]))
+        elif path == "/report":
+            self._send(
+                200, b"id,amount\n1,10\n2,20\n", "text/csv", Content_Disposition='attachment; filename="report.csv"'
+            )
+        elif path == "/empty":
+            self._send(200, b"", "text/plain")
+        elif path == "/truncated":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"only ten b")
+            self.close_connection = True
         elif path.startswith("/hook"):
             self._send(200, b"ok", "text/plain")
         else:

@@ -11,6 +11,7 @@ XCom (`errorLogs()`), which the masker does not cover.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.tasktypes.base import as_flag, parse_duration
-from yaml2dag.tasktypes.http import LOG_TYPES, METHODS, Request
+from yaml2dag.tasktypes.http import LOG_TYPES, METHODS, Download, Request
 
 if TYPE_CHECKING:
     import httpx
@@ -196,13 +197,16 @@ def _reason(exc: BaseException) -> str:
     return str(redact(str(exc) or type(exc).__name__))
 
 
+def response_fails(code: int, settings: HttpSettings) -> bool:
+    """Whether a response code fails the task: >= 400 unless `allowFailed`; outside `allowedResponseCodes`."""
+    if settings.allowed_codes is not None:
+        return code not in settings.allowed_codes
+    return code >= 400 and not settings.allow_failed
+
+
 def check_response(code: int, settings: HttpSettings, url: str, body: str | None) -> None:
     """Fail on a response code >= 400 (unless `allowFailed`), or outside `allowedResponseCodes` when set."""
-    if settings.allowed_codes is not None:
-        failed = code not in settings.allowed_codes
-    else:
-        failed = code >= 400 and not settings.allow_failed
-    if failed:
+    if response_fails(code, settings):
         from airflow.sdk.log import redact
 
         excerpt = f": {str(redact(body))[:500]}" if body else ""
@@ -320,11 +324,14 @@ class _HttpOperator(KestraOperator):
 
 
 def _storage_file(uri: str) -> Any:
-    """An open file of yaml2dag's internal storage (`kestra://…`)."""
-    raise TaskFailure(
-        f"formData file `{uri[:80]}`: kestra:// files are not supported by yaml2dag yet "
-        "(needs yaml2dag's internal storage)"
-    )
+    """An open binary file of yaml2dag's internal storage (`kestra://…`); httpx streams it and closes it."""
+    from yaml2dag import storage
+
+    return storage.resolve(uri).open("rb") if storage.exists(uri) else _missing(uri)
+
+
+def _missing(uri: str) -> Any:
+    raise TaskFailure(f"formData file `{uri}`: no such file in the storage")
 
 
 class HttpRequestOperator(_HttpOperator, task_type=Request):
@@ -375,3 +382,67 @@ def _read_limited(response: httpx.Response, limit: int) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class HttpDownloadOperator(_HttpOperator, task_type=Download):
+    """`io.kestra.plugin.core.http.Download` (alias `io.kestra.plugin.fs.http.Download`).
+
+    The body is streamed (64 KiB at a time) into a new file of yaml2dag's internal storage, so
+    memory stays bounded whatever the size. Outputs `uri` (kestra://), `code`, `length` (bytes
+    stored) and `headers`. A body shorter than its Content-Length fails the task (as in Kestra), as
+    does an empty one unless `failOnEmptyResponse: false` or `options.allowFailed`.
+    """
+
+    def run(self, context: Any) -> dict[str, Any]:
+        """Stream the response into storage, then check its code and length."""
+        from yaml2dag import storage
+
+        settings = self.settings()
+        url = request_url(self.uri, self.query)
+        with http_errors(url, "download"), http_client(settings) as client:
+            request = self.build_request(client, settings, url)
+            self.log_request(request, settings)
+            response = client.send(request, stream=True)
+            try:
+                if response_fails(response.status_code, settings):
+                    excerpt = next(response.iter_bytes(4096), b"").decode("utf-8", "replace")
+                    check_response(response.status_code, settings, url, excerpt)
+                with storage.open_write(context, self.file_name(response, url)) as (uri, target):
+                    length = 0
+                    for chunk in response.iter_bytes(65536):
+                        target.write(chunk)
+                        length += len(chunk)
+            finally:
+                response.close()
+        self.log_response(response, settings, None)
+        expected = response.headers.get("Content-Length")
+        if (
+            expected is not None
+            and expected.isdigit()
+            and int(expected) != length
+            and not response.headers.get("Content-Encoding")
+        ):
+            storage.delete(uri)
+            raise TaskFailure(f"Invalid size, got {length}, expected {expected} (the connection was cut)")
+        if length == 0:
+            if _flag(self.failOnEmptyResponse, "failOnEmptyResponse") and not settings.allow_failed:
+                storage.delete(uri)
+                raise TaskFailure(f"No response from server {server_of(url)}: the body is empty")
+            self.log.warning("The downloaded file is empty")
+        self.log.info("Downloaded %d bytes from %s into %s", length, server_of(url), uri)
+        return {"uri": uri, "code": response.status_code, "length": length, "headers": response_headers(response)}
+
+    def file_name(self, response: httpx.Response, url: str) -> str:
+        """`saveAs`, else the Content-Disposition file name, else the URL's last path segment."""
+        if self.saveAs:
+            return str(self.saveAs)
+        disposition = response.headers.get("Content-Disposition") or ""
+        match = re.search(r"filename\*\s*=\s*[^']*'[^']*'([^;]+)", disposition) or re.search(
+            r'filename\s*=\s*"?([^";]+)"?', disposition
+        )
+        if match:
+            name = urllib.parse.unquote(match.group(1).strip()).replace("\\", "/").rsplit("/", 1)[-1]
+            if name not in ("", ".", ".."):
+                return name
+        segment = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+        return segment if segment not in ("", ".", "..") else "download"

@@ -22,6 +22,8 @@ from yaml2dag.operators.execution_summary import ExecutionSummary, describe_exec
 from yaml2dag.operators.notifications import mask_literal
 from yaml2dag.tasktypes.notifications import TRANSPORT_STRATEGIES, MailExecution, MailSend
 
+#: The largest attachment sent (most SMTP servers refuse messages over 25–50 MB anyway).
+MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 #: Kestra's plain-text body when only HTML is given.
 DEFAULT_PLAIN_TEXT = "Please view this email in a modern email client"
 
@@ -97,10 +99,27 @@ class MailSendOperator(KestraOperator, task_type=MailSend):
         return value
 
     def attachment_content(self, attachment: dict[str, Any]) -> tuple[bytes, str, str]:
-        """The bytes and MIME type of one attachment, read from yaml2dag's internal storage."""
-        raise TaskFailure(
-            f"attachment `{attachment['name']}`: files from kestra:// storage are not supported by yaml2dag yet"
-        )
+        """The bytes and MIME type of one attachment, read from yaml2dag's internal storage.
+
+        The whole file goes into the message (smtplib sends a message from memory), so a file
+        larger than `MAX_ATTACHMENT_BYTES` is refused rather than exhausting the worker's memory.
+        """
+        from yaml2dag import storage
+
+        uri = str(attachment["uri"])
+        size = storage.file_size(uri)
+        if size > MAX_ATTACHMENT_BYTES:
+            raise TaskFailure(
+                f"attachment `{attachment['name']}` is {size} bytes: larger than the {MAX_ATTACHMENT_BYTES}-byte "
+                "limit of an email attachment"
+            )
+        with storage.open_read(uri) as source:
+            content = source.read()
+        content_type = str(attachment.get("contentType") or "application/octet-stream")
+        maintype, _, subtype = content_type.partition("/")
+        if not maintype or not subtype:
+            raise TaskFailure(f"attachment `{attachment['name']}`: `contentType` `{content_type}` is not a MIME type")
+        return content, maintype.strip(), subtype.split(";")[0].strip()
 
     def recipients(self) -> list[str]:
         """Every envelope recipient: `to` and `cc`."""

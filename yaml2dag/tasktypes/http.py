@@ -157,4 +157,16 @@ class Request(_HttpTask):
     UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {"encryptBody"}
 
 
-TASK_TYPES: tuple[type[TaskBase], ...] = (Request,)
+class Download(_HttpTask):
+    """Download a file into yaml2dag's internal storage (streamed); outputs `uri`, `code`, `length`, `headers`."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.core.http.Download", "io.kestra.plugin.fs.http.Download")
+    OPERATOR: ClassVar = f"{_HTTP}:HttpDownloadOperator"
+
+    failOnEmptyResponse: Flag = rendered(True, description="Fail when the server sends an empty body (default true).")
+    saveAs: Text | None = rendered(
+        None, description="Name of the stored file (default: from Content-Disposition, else the URL's last segment)."
+    )
+
+
+TASK_TYPES: tuple[type[TaskBase], ...] = (Request, Download)
