@@ -124,7 +124,9 @@ def test_post_body_form_multipart_headers_params_and_basic_auth(run_flow, server
     assert 'name="user"' in multipart["body"] and "Jane" in multipart["body"]
     query = json.loads(result.tasks["query_auth"].outputs["body"])
     assert query["path"] == "/echo?a=1&b=two&c=x&c=y"
-    assert query["headers"]["Authorization"] == "Basic YWRtaW46czNjcmV0LXBhc3M="
+    assert query["headers"]["Authorization"] == "***"  # the echoed credentials are masked in the output
+    sent = [request.headers.get("Authorization") for request in server.received if request.path.startswith("/echo?a=1")]
+    assert sent == ["Basic YWRtaW46czNjcmV0LXBhc3M="]
     assert "s3cret-pass" not in result.tasks["query_auth"].log_text()
 
 
@@ -338,3 +340,42 @@ def test_response_larger_than_max_content_length_fails(run_flow, server, tmp_pat
     )
     assert states(result) == {"big": "failed"}
     assert "larger than 100000 bytes (options.maxContentLength)" in result.tasks["big"].log_text()
+
+
+def test_bearer_token_and_logged_headers_are_masked(run_flow, server, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_API_TOKEN", "tok-SECRET-123456")
+    result = run_flow(
+        f"""
+        id: bearer
+        namespace: tests.http
+        tasks:
+          - id: req
+            type: io.kestra.plugin.core.http.Request
+            uri: "{server.url}/echo"
+            options:
+              auth:
+                type: BEARER
+                token: "{{{{ secret('API_TOKEN') }}}}"
+              logs: [REQUEST_HEADERS, RESPONSE_HEADERS, RESPONSE_BODY]
+          - id: legacy_basic
+            type: io.kestra.plugin.core.http.Request
+            uri: "{server.url}/echo"
+            options:
+              basicAuthUser: admin
+              basicAuthPassword: legacy-SECRET-pass
+              logLevel: DEBUG
+        """
+    )
+    assert states(result) == {"req": "success", "legacy_basic": "success"}
+    received = [request.headers.get("Authorization") for request in server.received if request.path == "/echo"]
+    assert "Bearer tok-SECRET-123456" in received
+    assert "Basic YWRtaW46bGVnYWN5LVNFQ1JFVC1wYXNz" in received
+    # The server echoes the token: the output (XCom) masks it like the log does.
+    assert json.loads(result.tasks["req"].outputs["body"])["headers"]["Authorization"] == "Bearer ***"
+    log = result.tasks["req"].log_text()
+    assert "Request headers:" in log and "Response headers:" in log and "Response body:" in log
+    assert "tok-SECRET-123456" not in log
+    legacy = json.loads(result.tasks["legacy_basic"].outputs["body"])
+    assert legacy["headers"]["Authorization"] == "***"
+    legacy_log = result.tasks["legacy_basic"].log_text()
+    assert "Request headers:" in legacy_log and "YWRtaW46bGVnYWN5LVNFQ1JFVC1wYXNz" not in legacy_log

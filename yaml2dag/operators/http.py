@@ -337,10 +337,11 @@ def _missing(uri: str) -> Any:
 class HttpRequestOperator(_HttpOperator, task_type=Request):
     """`io.kestra.plugin.core.http.Request` (alias `io.kestra.plugin.fs.http.Request`).
 
-    Outputs `uri` (the URL called, secrets masked), `code`, `headers` (name → list of values) and
-    `body`: the response text, decoded as UTF-8 and *not* parsed (as in Kestra: read JSON with
-    `fromJson(outputs.x.body)` or `jq`). A response code >= 400 fails the task unless
-    `options.allowFailed`; a body larger than `options.maxContentLength` (10 MB) fails it.
+    Outputs `uri` (the URL called), `code`, `headers` (name → list of values) and `body`: the
+    response text, decoded as UTF-8 and *not* parsed (as in Kestra: read JSON with
+    `fromJson(outputs.x.body)` or `jq`); registered secrets are masked as `***` in all of them.
+    A response code >= 400 fails the task unless `options.allowFailed`; a body larger than
+    `options.maxContentLength` (10 MB) fails it.
     """
 
     def run(self, context: Any) -> dict[str, Any]:
@@ -361,11 +362,13 @@ class HttpRequestOperator(_HttpOperator, task_type=Request):
         self.log.info("%s %s → %s (%d bytes)", request.method, url, response.status_code, len(content))
         self.log_response(response, settings, body)
         check_response(response.status_code, settings, url, body)
+        # Registered secrets (a token the server echoes back) are masked in the outputs too: XCom is
+        # shown in the UI and not covered by the log masker.
         return {
             "uri": str(redact(url)),
             "code": response.status_code,
-            "headers": response_headers(response),
-            "body": body,
+            "headers": redact(response_headers(response)),
+            "body": redact(body) if body is not None else None,
         }
 
 
