@@ -323,6 +323,18 @@ def test_literal_header_with_line_break_and_bad_url_are_refused_when_compiling(f
     text = str(caught.value)
     assert "tasks[0].encryptBody: property `encryptBody` is not supported by yaml2dag yet" in text
     assert "tasks[0].options.proxy: property `proxy` is not supported by yaml2dag yet" in text
+    path = flow_file(
+        """
+        id: refused
+        namespace: tests.http
+        tasks:
+          - id: sse
+            type: io.kestra.plugin.core.http.SseRequest
+            uri: http://127.0.0.1/
+        """
+    )
+    with pytest.raises(FlowValidationError, match="task type `io.kestra.plugin.core.http.SseRequest` is not supported"):
+        read_flow(path)
 
 
 def test_response_larger_than_max_content_length_fails(run_flow, server, tmp_path: Path):

@@ -79,8 +79,6 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
 ) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset({
     "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
     "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
-}) | frozenset(
-    f"io.kestra.plugin.{package}http.{name}" for package in ("core.", "fs.") for name in ("Trigger", "SseRequest")
-)  # fmt: skip
+}) | frozenset({"io.kestra.plugin.core.http.SseRequest"})  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]
