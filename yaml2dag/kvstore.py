@@ -148,7 +148,7 @@ def set_value(
     kind = (kv_type or guess_type(value)).upper()
     stored = coerce(value, kind, key)
     now = datetime.now(UTC)
-    expiration = now + ttl if ttl else None
+    expiration = now + ttl if ttl is not None else None
     document = {
         "type": kind,
         "value": stored,

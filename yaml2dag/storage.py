@@ -7,7 +7,7 @@ unchanged) and resolves them under one base, an `airflow.sdk.ObjectStoragePath`:
 * `[yaml2dag] storage_base` (env `AIRFLOW__YAML2DAG__STORAGE_BASE`): `file:///shared/volume`,
   `s3://bucket/prefix`, `gs://…`, … — default `file://$AIRFLOW_HOME/yaml2dag-storage`;
 * `[yaml2dag] storage_conn_id` (env `AIRFLOW__YAML2DAG__STORAGE_CONN_ID`): the Airflow connection
-  of that base (default: the scheme's default, e.g. `aws_default` for `s3://`).
+  of that base (default: `aws_default` for `s3://`, `google_cloud_default` for `gs://`).
 
 Paths follow Kestra's layout: `kestra:///<namespace as folders>/<flowId>/executions/<runId>/tasks/
 <taskId>/<taskrunId>/<file>`, so the files of one run can be found and purged, and a namespace's
@@ -65,15 +65,27 @@ def storage_base_url() -> str:
     return Path(home, "yaml2dag-storage").absolute().as_uri()
 
 
-def storage_conn_id() -> str | None:
-    """The Airflow connection of the base (`[yaml2dag] storage_conn_id`), or None for the default."""
+#: The Airflow connection used for a base of each scheme when `storage_conn_id` is not set.
+DEFAULT_CONN_IDS = {
+    "s3": "aws_default",
+    "s3a": "aws_default",
+    "gs": "google_cloud_default",
+    "gcs": "google_cloud_default",
+}
+
+
+def storage_conn_id(url: str | None = None) -> str | None:
+    """The Airflow connection of the base (`[yaml2dag] storage_conn_id`), else the scheme's default."""
     configured = os.environ.get("AIRFLOW__YAML2DAG__STORAGE_CONN_ID")
     if configured is None:
         with contextlib.suppress(Exception):
             from airflow.sdk.configuration import conf
 
             configured = conf.get("yaml2dag", "storage_conn_id", fallback=None)
-    return configured or None
+    if configured:
+        return configured
+    scheme = (url or storage_base_url()).split("://", 1)[0].lower()
+    return DEFAULT_CONN_IDS.get(scheme)
 
 
 def storage_base() -> ObjectStoragePath:
@@ -83,7 +95,7 @@ def storage_base() -> ObjectStoragePath:
     url = storage_base_url()
     if url.startswith("file://"):
         Path(unquote(url[len("file://") :])).mkdir(parents=True, exist_ok=True)
-    conn_id = storage_conn_id()
+    conn_id = storage_conn_id(url)
     return ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
 
 
@@ -362,3 +374,103 @@ def read_text(uri: str, limit: int | None = None) -> str:
     if limit is not None and len(data) > limit:
         raise StorageError(f"`{uri}` is larger than {limit} bytes: too large to read into an expression")
     return data.decode("utf-8", errors="replace")
+
+
+# --- FILE inputs ----------------------------------------------------------------------------
+
+#: Local files `yaml2dag run --input f=@path` names: readable by this process's run whatever the roots.
+_ALLOWED_LOCAL_FILES: set[str] = set()
+
+
+def allow_local_file(path: Path) -> str:
+    """Let this process's runs read the local file `path` as a FILE input; returns its `file://` URI."""
+    real = os.path.realpath(path)
+    if not os.path.isfile(real):
+        raise StorageError(f"`{path}`: no such local file")
+    _ALLOWED_LOCAL_FILES.add(real)
+    return Path(real).as_uri()
+
+
+def file_input_roots() -> list[str]:
+    """The local folders `file://` FILE inputs may name (`[yaml2dag] file_input_roots`, comma-separated)."""
+    configured = os.environ.get("AIRFLOW__YAML2DAG__FILE_INPUT_ROOTS")
+    if configured is None:
+        with contextlib.suppress(Exception):
+            from airflow.sdk.configuration import conf
+
+            configured = conf.get("yaml2dag", "file_input_roots", fallback=None)
+    return [os.path.realpath(root.strip()) for root in (configured or "").split(",") if root.strip()]
+
+
+def _local_input(uri: str) -> Path:
+    path = os.path.realpath(unquote(uri[len("file://") :]))
+    allowed = path in _ALLOWED_LOCAL_FILES or any(
+        path.startswith(root.rstrip(os.sep) + os.sep) for root in file_input_roots()
+    )
+    if not allowed:
+        raise StorageError(
+            f"`{uri}` is outside the folders FILE inputs may read: set [yaml2dag] file_input_roots "
+            "(AIRFLOW__YAML2DAG__FILE_INPUT_ROOTS) to a comma-separated list of folders"
+        )
+    if not os.path.isfile(path):
+        raise StorageError(f"`{uri}`: no such local file")
+    return Path(path)
+
+
+@contextlib.contextmanager
+def _open_source(uri: str) -> Iterator[BinaryIO]:
+    """A binary stream of a FILE input given as `file://`, `s3://`/`gs://`/… or `http(s)://`."""
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme == "file":
+        with _local_input(uri).open("rb") as handle:
+            yield handle
+        return
+    if scheme in ("http", "https"):
+        import urllib.error
+        import urllib.request
+
+        try:
+            response = urllib.request.urlopen(uri, timeout=60)  # noqa: S310 - the scheme is checked above
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise StorageError(f"`{uri}` cannot be downloaded: {exc}") from None
+        with response:
+            yield response
+        return
+    from airflow.sdk import ObjectStoragePath
+
+    conn_id = DEFAULT_CONN_IDS.get(scheme)
+    try:
+        source = ObjectStoragePath(uri, conn_id=conn_id) if conn_id else ObjectStoragePath(uri)
+        handle = source.open("rb")
+    except FileNotFoundError:
+        raise StorageError(f"`{uri}`: no such file") from None
+    except Exception as exc:  # noqa: BLE001 - any backend failure becomes a located task error
+        raise StorageError(f"`{uri}` cannot be read: {type(exc).__name__}: {exc}") from None
+    with handle:
+        yield handle
+
+
+def input_file_uri(context: Mapping[str, Any], input_id: str, value: str) -> str:
+    """The `kestra://` URI of a FILE input's value, copying it into the run's storage when needed.
+
+    A `kestra:///` URI is kept (it must exist); `file://` (under `file_input_roots`), `s3://`,
+    `gs://`, … and `http(s)://` are copied once per run to `…/executions/<run>/inputs/<id>/<name>`
+    (Kestra's layout), so every task of the run reads the same file.
+    """
+    if value.startswith(SCHEME):
+        if not exists(value):
+            raise StorageError(f"FILE input `{input_id}`: `{value}`: no such file in the storage")
+        return value
+    if "://" not in value:
+        raise StorageError(
+            f"FILE input `{input_id}`: `{value}` is not a URI (kestra:///…, file:///…, s3://…, https://…)"
+        )
+    namespace, flow_id, run_id, _, _ = run_location(context)
+    name = unquote(value.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]) or "file"
+    name = Path(name.replace("\\", "/")).name or "file"
+    target = execution_uri(namespace, flow_id, run_id) + "/inputs/" + quote(input_id) + "/" + quote(name)
+    if exists(target):
+        return target
+    with _open_source(value) as source, open_uri_write(target) as handle:
+        copy_stream(source, handle)
+    return target

@@ -18,7 +18,7 @@ class SetOperator(KestraOperator, task_type=Set):
 
     def run(self, context: Any) -> None:  # noqa: D102
         try:
-            ttl = parse_duration(str(self.ttl)) if self.ttl else None
+            ttl = parse_duration(str(self.ttl)) if self.ttl is not None else None
         except ValueError as exc:
             raise TaskFailure(f"`ttl`: {exc}") from None
         entry = kvstore.set_value(

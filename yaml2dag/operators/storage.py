@@ -51,7 +51,7 @@ def extension_of(uri: str) -> str:
 
 
 def lines_of(stream: BinaryIO) -> Iterator[bytes]:
-    """The lines of a binary stream without their line ending (`\\n` or `\\r\\n`), one at a time."""
+    """The lines of a binary stream without their line ending (LF or CR LF), one at a time."""
     for line in stream:
         if line.endswith(b"\n"):
             line = line[:-1]
@@ -119,7 +119,8 @@ class SplitOperator(KestraOperator, task_type=Split):
         separator = str(self.separator).encode("utf-8")
         with storage.open_read(source_uri) as source:
             if self.partitions is not None:
-                uris = self._partition(context, source, _whole_number(self.partitions, "partitions"), extension, separator)
+                parts = _whole_number(self.partitions, "partitions")
+                uris = self._partition(context, source, parts, extension, separator)
             else:
                 if self.bytes_ is not None:
                     try:
@@ -203,9 +204,12 @@ class ReverseOperator(KestraOperator, task_type=Reverse):
         separator = str(self.separator).encode(charset)
         with tempfile.TemporaryDirectory(prefix="yaml2dag-reverse-") as folder:
             local = storage.download_local(source_uri, Path(folder, "input"))
-            with open(local, "rb") as source, storage.open_write(context, new_name(extension_of(source_uri))) as (
-                uri,
-                target,
+            with (
+                open(local, "rb") as source,
+                storage.open_write(context, new_name(extension_of(source_uri))) as (
+                    uri,
+                    target,
+                ),
             ):
                 for line in reversed_lines(source):
                     target.write(line + separator)
