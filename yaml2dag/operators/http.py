@@ -14,7 +14,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -255,6 +255,7 @@ class _HttpOperator(KestraOperator):
     """Shared by Request and Download: builds the request from the declared properties."""
 
     ui_color = "#e6f4ea"
+    _open_files: ExitStack
 
     def settings(self) -> HttpSettings:
         """The rendered `options` (and deprecated top-level names) as `HttpSettings`."""
@@ -295,14 +296,24 @@ class _HttpOperator(KestraOperator):
             headers = {name: value for name, value in headers.items() if name.lower() != "content-type"}
         return client.build_request(self.method_name(), url, headers=headers, **arguments)
 
+    @contextmanager
+    def files_closed(self) -> Iterator[None]:
+        """Close the storage files a multipart body opened once the request is done."""
+        with ExitStack() as stack:
+            self._open_files = stack
+            yield
+
     def multipart(self, form: Mapping[str, Any]) -> dict[str, Any]:
         """A multipart body: kestra:// values and `{name, content}` maps are files read from storage."""
         parts: list[tuple[str, tuple[str | None, Any]]] = []
         for name, value in form.items():
             if isinstance(value, str) and value.startswith("kestra://"):
-                parts.append((str(name), (value.rsplit("/", 1)[-1], _storage_file(value))))
+                parts.append(
+                    (str(name), (value.rsplit("/", 1)[-1], self._open_files.enter_context(_storage_file(value))))
+                )
             elif isinstance(value, dict) and "name" in value and "content" in value:
-                parts.append((str(name), (str(value["name"]), _storage_file(str(value["content"])))))
+                opened = self._open_files.enter_context(_storage_file(str(value["content"])))
+                parts.append((str(name), (str(value["name"]), opened)))
             else:
                 # No file name: a plain form field, still sent as multipart (as Kestra does).
                 parts.append((str(name), (None, _text(value))))
@@ -324,14 +335,12 @@ class _HttpOperator(KestraOperator):
 
 
 def _storage_file(uri: str) -> Any:
-    """An open binary file of yaml2dag's internal storage (`kestra://…`); httpx streams it and closes it."""
+    """A context manager opening a file of yaml2dag's internal storage (`kestra://…`) for httpx to stream."""
     from yaml2dag import storage
 
-    return storage.resolve(uri).open("rb") if storage.exists(uri) else _missing(uri)
-
-
-def _missing(uri: str) -> Any:
-    raise TaskFailure(f"formData file `{uri}`: no such file in the storage")
+    if not storage.exists(uri):
+        raise TaskFailure(f"formData file `{uri}`: no such file in the storage")
+    return storage.open_read(uri)
 
 
 class HttpRequestOperator(_HttpOperator, task_type=Request):
@@ -350,7 +359,7 @@ class HttpRequestOperator(_HttpOperator, task_type=Request):
 
         settings = self.settings()
         url = request_url(self.uri, self.query)
-        with http_errors(url), http_client(settings) as client:
+        with http_errors(url), http_client(settings) as client, self.files_closed():
             request = self.build_request(client, settings, url)
             self.log_request(request, settings)
             response = client.send(request, stream=True)
@@ -402,7 +411,7 @@ class HttpDownloadOperator(_HttpOperator, task_type=Download):
 
         settings = self.settings()
         url = request_url(self.uri, self.query)
-        with http_errors(url, "download"), http_client(settings) as client:
+        with http_errors(url, "download"), http_client(settings) as client, self.files_closed():
             request = self.build_request(client, settings, url)
             self.log_request(request, settings)
             response = client.send(request, stream=True)
