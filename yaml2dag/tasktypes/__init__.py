@@ -21,6 +21,11 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.core.flow.WorkingDirectory": "yaml2dag.tasktypes.scripts",
     "io.kestra.core.tasks.flows.WorkingDirectory": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
+    "io.kestra.plugin.core.http.": "yaml2dag.tasktypes.http",
+    "io.kestra.plugin.fs.http.": "yaml2dag.tasktypes.http",
+    "io.kestra.plugin.notifications.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.slack.notifications.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.email.": "yaml2dag.tasktypes.notifications",
     "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
     "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
@@ -101,6 +106,6 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
         "json.JsonToJsonl", "json.JsonToToon", "json.ToonToJson", "markdown.MarkdownToHtml", "markdown.HtmlToMarkdown",
         "markdown.MarkdownToText", "protobuf.ProtobufToIon", "avro.InferAvroSchemaFromIon",
     )
-)  # fmt: skip
+) | frozenset({"io.kestra.plugin.core.http.SseRequest"})  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]
