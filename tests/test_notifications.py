@@ -44,11 +44,11 @@ def test_incoming_webhooks_post_their_json_and_mask_the_url(run_flow, server):
             url: "{server.url}/hook/literal/T1/B1/secondSECRET"
             messageText: "Plain {{{{ inputs.who }}}}"
           - id: teams
-            type: io.kestra.plugin.notifications.teams.TeamsIncomingWebhook
+            type: io.kestra.plugin.microsoft365.teams.TeamsIncomingWebhook
             url: "{server.url}/hook/teams"
             payload: '{{"text": "teams"}}'
           - id: discord
-            type: io.kestra.plugin.notifications.discord.DiscordIncomingWebhook
+            type: io.kestra.plugin.discord.DiscordIncomingWebhook
             url: "{server.url}/hook/discord"
             messageText: discord text
           - id: google

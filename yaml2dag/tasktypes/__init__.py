@@ -26,6 +26,10 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.notifications.": "yaml2dag.tasktypes.notifications",
     "io.kestra.plugin.slack.notifications.": "yaml2dag.tasktypes.notifications",
     "io.kestra.plugin.email.": "yaml2dag.tasktypes.notifications",
+    # The notification tasks' packages since Kestra split its notifications plugin.
+    "io.kestra.plugin.discord.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.microsoft365.teams.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.zulip.": "yaml2dag.tasktypes.notifications",
     "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
     "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",

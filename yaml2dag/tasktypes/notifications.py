@@ -69,7 +69,7 @@ class SlackIncomingWebhook(_Webhook):
 class TeamsIncomingWebhook(_Webhook):
     """Send a Microsoft Teams message through an incoming webhook."""
 
-    TYPES: ClassVar = (f"{_N}.teams.TeamsIncomingWebhook",)
+    TYPES: ClassVar = (f"{_N}.teams.TeamsIncomingWebhook", "io.kestra.plugin.microsoft365.teams.TeamsIncomingWebhook")
     OPERATOR: ClassVar = f"{_WEBHOOK}:TeamsIncomingWebhookOperator"
     SERVICE: ClassVar[str] = "Microsoft Teams"
 
@@ -77,7 +77,7 @@ class TeamsIncomingWebhook(_Webhook):
 class DiscordIncomingWebhook(_Webhook):
     """Send a Discord message through an incoming webhook."""
 
-    TYPES: ClassVar = (f"{_N}.discord.DiscordIncomingWebhook",)
+    TYPES: ClassVar = (f"{_N}.discord.DiscordIncomingWebhook", "io.kestra.plugin.discord.DiscordIncomingWebhook")
     OPERATOR: ClassVar = f"{_WEBHOOK}:DiscordIncomingWebhookOperator"
     TEXT_KEY: ClassVar[str] = "content"
     SERVICE: ClassVar[str] = "Discord"
@@ -102,7 +102,7 @@ class MattermostIncomingWebhook(_Webhook):
 class ZulipIncomingWebhook(_Webhook):
     """Send a Zulip message through an incoming (Slack-compatible) webhook."""
 
-    TYPES: ClassVar = (f"{_N}.zulip.ZulipIncomingWebhook",)
+    TYPES: ClassVar = (f"{_N}.zulip.ZulipIncomingWebhook", "io.kestra.plugin.zulip.ZulipIncomingWebhook")
     OPERATOR: ClassVar = f"{_WEBHOOK}:ZulipIncomingWebhookOperator"
     SERVICE: ClassVar[str] = "Zulip"
 
@@ -139,7 +139,7 @@ class SlackExecution(_ExecutionSummary):
 class TeamsExecution(_ExecutionSummary):
     """Post a summary of a run to Microsoft Teams (a MessageCard, as Kestra's template)."""
 
-    TYPES: ClassVar = (f"{_N}.teams.TeamsExecution",)
+    TYPES: ClassVar = (f"{_N}.teams.TeamsExecution", "io.kestra.plugin.microsoft365.teams.TeamsExecution")
     OPERATOR: ClassVar = f"{_WEBHOOK}:TeamsExecutionOperator"
     SERVICE: ClassVar[str] = "Microsoft Teams"
 
@@ -151,7 +151,7 @@ class TeamsExecution(_ExecutionSummary):
 class DiscordExecution(_ExecutionSummary):
     """Post a summary of a run to Discord (an embed, as Kestra's template)."""
 
-    TYPES: ClassVar = (f"{_N}.discord.DiscordExecution",)
+    TYPES: ClassVar = (f"{_N}.discord.DiscordExecution", "io.kestra.plugin.discord.DiscordExecution")
     OPERATOR: ClassVar = f"{_WEBHOOK}:DiscordExecutionOperator"
     TEXT_KEY: ClassVar[str] = "content"
     SERVICE: ClassVar[str] = "Discord"
