@@ -108,12 +108,22 @@ class _Emitter:
         @task_group(group_id=group.group_id, prefix_group_id=False, tooltip=group.tooltip)
         def body(value: Any) -> None:
             self.members(group.members)
-            # Edges inside the body first: expanding links the task holding the values to the body's roots.
-            for member in group.members:
-                if member in self.plan.tasks:
-                    self.edges(self.plan.tasks[member])
+            # Edges inside the body (nested groups included) first: expanding links the task holding
+            # the values to the body's roots.
+            for task_id in self._tasks_in(group):
+                self.edges(self.plan.tasks[task_id])
 
         self.mapped[group.group_id] = body.expand(value=self.operators[group.expand_over].output)
+
+    def _tasks_in(self, group: PlannedGroup) -> list[str]:
+        """Ids of the tasks in a group and in the groups nested in it."""
+        found: list[str] = []
+        for member in group.members:
+            if member in self.plan.groups:
+                found += self._tasks_in(self.plan.groups[member])
+            else:
+                found.append(member)
+        return found
 
     def operator(self, task: PlannedTask) -> BaseOperator:
         module_name, class_name = task.operator.split(":")

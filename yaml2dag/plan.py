@@ -14,7 +14,10 @@ Structure of a planned flow:
             └─▶ _flow_event  teardown emitting the end-state asset event (Flow triggers)
 
 Flowables are TaskGroups named after them: `<id>.start` (a setup: condition, values, `runIf`),
-the children, the flowable's own errors and finally, then `<id>.end` (its Kestra state).
+the children, the flowable's own errors and finally, then `<id>.end` (its Kestra state), the
+start's teardown, so that the scope of the start ends with the flowable. Flowables nest anywhere,
+in `errors` and `finally` too; inside a `finally` block every task is a teardown (none changes
+the run's state, as in Kestra).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from yaml2dag.inputs import ParamSpec, param_specs
 from yaml2dag.states import EVENT_TASK_ID, STATE_TASK_ID, end_task_id, start_task_id
-from yaml2dag.tasktypes.flowable import AllowFailure, Dag, FlowableBase, ForEach, If, Parallel, Switch
+from yaml2dag.tasktypes.flowable import AllowFailure, Dag, Exit, FlowableBase, ForEach, If, Parallel, Switch
 from yaml2dag.triggers import ScheduleSpec, schedule_spec
 
 if TYPE_CHECKING:
@@ -135,6 +138,8 @@ class _Scope:
     retry: Retry | None = None
     loop: str | None = None
     loop_limit: int = 0
+    #: Inside a `finally` block: every task is a teardown, so none changes the run's state.
+    teardown: bool = False
 
 
 @dataclass
@@ -181,18 +186,23 @@ class _Planner:
         self.groups: dict[str, dict[str, Any]] = {}
         self.root: list[str] = []
         self.scope = _Scope(retry=flow.retry)
+        #: Flowables whose start must be a Kestra task (the first task of an errors block).
+        self.kestra_starts: set[str] = set()
+        #: The flowables being planned, outermost first (an Exit names their ends).
+        self.enclosing: list[str] = []
 
     def plan(self, **dag: Any) -> DagPlan:
         main = self.chain(_enabled(self.flow.tasks))
         main_exits = [node.exit for node in main]
-        errors: list[str] = []
+        errors: list[_Node] = []
         if main and _enabled(self.flow.errors):
             errors = self.block(self.free_id("errors"), "Kestra `errors`", _enabled(self.flow.errors))
-            self.sequence(errors, first_rule="one_failed", upstream=main_exits[-1:])
-            self.drafts[errors[0]].arguments["errors_of"] = main_exits
+            self.sequence(errors, first_rule="one_failed", upstream=main_exits[-1:], scope_exits=main_exits)
         if _enabled(self.flow.finally_):
-            finals = self.block(self.free_id("finally"), "Kestra `finally`", _enabled(self.flow.finally_))
-            self.teardowns(finals, upstream=[*main_exits[-1:], *errors[-1:]])
+            finals = self.block(
+                self.free_id("finally"), "Kestra `finally`", _enabled(self.flow.finally_), teardown=True
+            )
+            self.teardowns(finals, upstream=[*main_exits[-1:], *(node.exit for node in errors[-1:])])
         if main:
             self.state_tasks(main_exits)
         return DagPlan(
@@ -218,6 +228,8 @@ class _Planner:
 
     def add(self, draft: _Draft) -> _Draft:
         draft.group = self.scope.group
+        if self.scope.teardown:
+            draft.role = "teardown"
         self.drafts[draft.task_id] = draft
         self._members().append(draft.task_id)
         return draft
@@ -230,7 +242,7 @@ class _Planner:
         self._members().append(group_id)
         self.groups[group_id] = {"tooltip": tooltip, "members": [], "expand_over": expand_over}
         outer = self.scope
-        self.scope = _Scope(group_id, outer.retry, outer.loop, outer.loop_limit)
+        self.scope = _Scope(group_id, outer.retry, outer.loop, outer.loop_limit, outer.teardown)
         return outer
 
     # --- tasks -----------------------------------------------------------------------------------
@@ -249,6 +261,8 @@ class _Planner:
             arguments["loop_task_id"] = start_task_id(self.scope.loop)
             if self.scope.loop_limit:
                 arguments["max_active_tis_per_dagrun"] = self.scope.loop_limit
+        if isinstance(task, Exit) and self.enclosing:
+            arguments["parent_end_ids"] = [end_task_id(flowable) for flowable in self.enclosing]
         retry = None
         if not isinstance(task, FlowableBase):
             # A flowable's timeout and retry concern its children, not the task that starts it.
@@ -288,29 +302,46 @@ class _Planner:
         entry.trigger_rule = "all_success" if self.drafts[upstream].role == "setup" else "none_failed"
         entry.upstream.append(upstream)
 
-    def sequence(self, task_ids: list[str], first_rule: str, upstream: list[str]) -> None:
-        """Chain an errors block: the first on `first_rule`, then one at a time, a failure not stopping the next."""
-        drafts = [self.drafts[task_id] for task_id in task_ids]
-        drafts[0].trigger_rule = first_rule
-        drafts[0].upstream += upstream
-        for previous, draft in zip(drafts, drafts[1:], strict=False):
-            draft.trigger_rule = "none_skipped"
-            draft.upstream.append(previous.task_id)
+    def sequence(self, nodes: list[_Node], first_rule: str, upstream: list[str], scope_exits: list[str]) -> None:
+        """Chain an errors block: the first on `first_rule`, then one at a time, a failure not stopping the next.
 
-    def teardowns(self, task_ids: list[str], upstream: list[str], setups: tuple[str, ...] = ()) -> None:
-        """Chain a finally block of teardowns: all done, one at a time."""
+        The first task (a flowable: its start, a Kestra task) runs only when a task of its scope
+        really failed (`scope_exits`); inside a `finally` block, where every task is a teardown
+        that runs whatever happened, each of them checks it.
+        """
+        entries = [self.drafts[node.entry] for node in nodes]
+        entries[0].trigger_rule = first_rule
+        entries[0].upstream += upstream
+        for previous, node in zip(nodes, nodes[1:], strict=False):
+            entry = self.drafts[node.entry]
+            entry.trigger_rule = "none_skipped"
+            entry.upstream.append(previous.exit)
+        for entry in entries[:1] if not self.scope.teardown else entries:
+            if entry.takes_flow:
+                entry.arguments["errors_of"] = scope_exits
+
+    def teardowns(self, nodes: list[_Node], upstream: list[str], setups: tuple[str, ...] = ()) -> None:
+        """Chain a finally block (its tasks are teardowns): all done, one at a time."""
         previous = upstream
-        for task_id in task_ids:
-            draft = self.drafts[task_id]
-            draft.role, draft.trigger_rule, draft.setups = "teardown", "all_done_setup_success", setups
-            draft.upstream += previous
-            previous = [task_id]
+        for node in nodes:
+            entry = self.drafts[node.entry]
+            entry.trigger_rule, entry.setups = "all_done_setup_success", setups
+            entry.upstream += previous
+            previous = [node.exit]
 
-    def block(self, group_id: str, tooltip: str, tasks: list[TaskBase]) -> list[str]:
-        """An errors or finally block: a group of plain tasks, one per Kestra task."""
+    def block(self, group_id: str, tooltip: str, tasks: list[TaskBase], teardown: bool = False) -> list[_Node]:
+        """An errors or finally block: a group of the tasks and flowables, planned as anywhere else.
+
+        The first task of an errors block checks that its scope failed, so a flowable there
+        starts with a Kestra task; in a finally block every task is a teardown.
+        """
         outer = self.open_group(group_id, tooltip)
+        self.scope.teardown = self.scope.teardown or teardown
+        if not teardown:
+            checking = tasks if self.scope.teardown else tasks[:1]
+            self.kestra_starts.update(task.id for task in checking if isinstance(task, FlowableBase))
         try:
-            return [self.kestra_task(task).task_id for task in tasks]
+            return [self.node(task) for task in tasks]
         finally:
             self.scope = outer
 
@@ -356,24 +387,26 @@ class _Planner:
         outer = self.open_group(task.id, f"Kestra {task.type.rsplit('.', 1)[-1]} `{task.id}`")
         self.scope.retry = task.retry or outer.retry
         before = set(self.drafts)
+        self.enclosing.append(task.id)
         try:
             start = self.start(task)
             children, leaves = self.children(task, start)
             exits = [node.exit for node in children]
             errors = self.local_errors(task, leaves, exits) if leaves else []
-            finals = self.local_finally(task, [*leaves, *errors[-1:]], start.task_id)
+            finals = self.local_finally(task, [*leaves, *errors[-1:]], start)
             end = self.end(task, exits, [*leaves, *errors[-1:], *finals[-1:]] or [start.task_id])
-            if not leaves and not finals:
-                end.trigger_rule = "all_success"  # right after the start (a setup): Airflow's rule
+            if start.role == "setup":
+                end.setups = (start.task_id,)
         finally:
             self.scope = outer
+            self.enclosing.pop()
         inside = frozenset(set(self.drafts) - before)
         if start.takes_flow:  # a Kestra start task skips the whole flowable when `runIf` is false
             start.arguments["inner_task_ids"] = sorted(inside - {start.task_id})
         return _Node(start.task_id, end.task_id, inside)
 
     def start(self, task: FlowableBase) -> _Draft:
-        if isinstance(task, If | Switch | ForEach) or task.runIf is not None:
+        if isinstance(task, If | Switch | ForEach) or task.runIf is not None or task.id in self.kestra_starts:
             draft = self.kestra_task(task, start_task_id(task.id))
         else:
             draft = self.add(
@@ -385,11 +418,17 @@ class _Planner:
                     takes_flow=False,
                 )
             )
-        draft.role = "setup"
+        if draft.role != "teardown":
+            draft.role = "setup"
         return draft
 
     def end(self, task: FlowableBase, child_exits: list[str], upstream: list[str]) -> _Draft:
-        # Not a teardown: Airflow would then count the children before it as the run's leaves.
+        # The teardown of its start: the start's scope (a skipped or failed setup skips or fails
+        # every task in its scope) ends here, so a flowable in a branch not taken skips nothing
+        # after it. It fails the run when it fails (outside `finally`), so that its children are
+        # not the run's leaves (Airflow ignores teardowns for the run's state): an AllowFailure's
+        # failed child does not fail the run.
+        exits = sorted(child.id for child in task.nested_tasks() if isinstance(child, Exit))
         return self.add(
             _Draft(
                 end_task_id(task.id),
@@ -399,11 +438,14 @@ class _Planner:
                     "child_task_ids": child_exits,
                     "allow_failure": task.allowFailure or isinstance(task, AllowFailure),
                     "allow_warning": task.allowWarning,
+                    **({"exit_task_ids": exits} if exits else {}),
                     "doc_md": f"End of `{task.id}`: its Kestra state, from its children's states",
                 },
-                trigger_rule="all_done",
+                trigger_rule="all_done_setup_success",
                 upstream=upstream,
+                role="teardown",
                 takes_flow=False,
+                fails_run=not self.scope.teardown,
             )
         )
 
@@ -448,6 +490,8 @@ class _Planner:
 
     def loop(self, task: ForEach, start: str) -> tuple[list[_Node], list[str]]:
         """The body is a group mapped over the start task's values (Airflow dynamic task mapping)."""
+        if not _enabled(task.tasks):
+            return [], []  # every task disabled: nothing to map, the ForEach ends SUCCESS
         outer = self.open_group(self.free_id(f"{task.id}_each"), "One run per value", expand_over=start)
         self.scope.loop, self.scope.loop_limit = task.id, task.concurrencyLimit
         try:
@@ -464,18 +508,17 @@ class _Planner:
         if not tasks:
             return []
         errors = self.block(self.free_id(f"{task.id}_errors"), f"`errors` of `{task.id}`", tasks)
-        self.sequence(errors, first_rule="one_failed", upstream=upstream)
-        self.drafts[errors[0]].arguments["errors_of"] = scope_exits
-        return errors
+        self.sequence(errors, first_rule="one_failed", upstream=upstream, scope_exits=scope_exits)
+        return [node.exit for node in errors]
 
-    def local_finally(self, task: FlowableBase, upstream: list[str], start: str) -> list[str]:
-        """A flowable's own finally: teardowns of its start, run once it started, whatever happened since."""
+    def local_finally(self, task: FlowableBase, upstream: list[str], start: _Draft) -> list[str]:
+        """A flowable's own finally: teardowns (of its start, when a setup), run once it started, whatever happened."""
         tasks = _enabled(task.finally_)
         if not tasks:
             return []
-        finals = self.block(self.free_id(f"{task.id}_finally"), f"`finally` of `{task.id}`", tasks)
-        self.teardowns(finals, upstream=upstream, setups=(start,))
-        return finals
+        finals = self.block(self.free_id(f"{task.id}_finally"), f"`finally` of `{task.id}`", tasks, teardown=True)
+        self.teardowns(finals, upstream=upstream, setups=(start.task_id,) if start.role == "setup" else ())
+        return [node.exit for node in finals]
 
 
 def _enabled(tasks: Iterable[TaskBase]) -> list[TaskBase]:

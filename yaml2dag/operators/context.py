@@ -141,6 +141,7 @@ def build_context(
         index = int(getattr(task_instance, "map_index", -1))
         if 0 <= index < len(values):
             context["taskrun"]["value"] = values[index]
+            context["taskrun"]["iteration"] = index
             context["parent"] = {"taskrun": {"value": values[index]}}
             context["parents"] = [context["parent"]]
     if flow.variables:

@@ -156,6 +156,11 @@ class Switch(FlowableBase):
             return {java_string(key): tasks for key, tasks in value.items()}
         return value
 
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _null_defaults(cls, value: Any) -> Any:
+        return [] if value is None else value  # Kestra accepts `defaults: null` (no defaults)
+
     @classmethod
     def task_slots(cls, raw: dict[str, Any]) -> Iterator[tuple[SlotPath, Any]]:  # noqa: D102
         cases = raw.get("cases")
