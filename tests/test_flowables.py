@@ -146,7 +146,8 @@ def test_flowable_after_a_failure_never_starts_its_errors_or_finally(run_flow):
     # Airflow's setup rule: tasks in the scope of a start that never succeeded are upstream_failed.
     assert task_states["local_error"] == "upstream_failed"
     assert task_states["local_finally"] == "upstream_failed"
-    assert task_states["group"] == "failed"
+    # Never started, like any task after a failure (Kestra: no task run); not FAILED itself.
+    assert task_states["group"] == "upstream_failed"
 
 
 def test_allow_failure_turns_a_failed_child_into_a_warning(run_flow):
@@ -492,3 +493,265 @@ def test_invalid_flowables_are_located_compile_errors(body, message):
     errors = caught.value.errors
     assert any(message in error.message for error in errors), [str(error) for error in errors]
     assert all(error.line is not None for error in errors)
+
+
+# --- Kestra's states, wherever a flowable sits ------------------------------------------------
+
+
+def test_flowables_in_errors_and_finally_run_their_children(run_flow):
+    # Oracle: Kestra core/src/test/resources/flows/valids/errors.yaml (Parallels nesting Parallels
+    # nesting a Log in `errors`; every task runs, the execution is FAILED).
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: failed
+            type: {FAIL}
+        errors:
+          - id: t2
+            type: {LOG}
+            message: errors run
+          - id: t3
+            type: {FLOW}.Parallel
+            tasks:
+              - id: t3-t1
+                type: {FLOW}.Parallel
+                tasks:
+                  - id: t3-t1-t1
+                    type: {FLOW}.Parallel
+                    tasks:
+                      - id: t3-t1-t1-last
+                        type: {RETURN}
+                        format: "last {{{{ task.id }}}}"
+        finally:
+          - id: f1
+            type: {FLOW}.Sequential
+            tasks:
+              - id: f1a
+                type: {LOG}
+                message: a
+              - id: f1if
+                type: {FLOW}.If
+                condition: "{{{{ false }}}}"
+                then:
+                  - id: f1b
+                    type: {LOG}
+                    message: never
+        """)
+    )
+    assert result.state == "failed"
+    assert states(result) == {
+        "failed": "failed",
+        "t2": "success",
+        "t3": "success",
+        "t3-t1": "success",
+        "t3-t1-t1": "success",
+        "t3-t1-t1-last": "success",
+        "f1": "success",
+        "f1a": "success",
+        "f1if": "success",
+        "f1b": "skipped",
+    }
+    assert result.tasks["t3-t1-t1-last"].outputs == {"value": "last t3-t1-t1-last"}
+
+
+def test_errors_flowables_stay_skipped_and_a_failing_finally_flowable_keeps_the_run_state(run_flow):
+    # Oracle: Kestra's rule (spec §3.4, ExecutableUtils / FlowableUtils): errors run only after a
+    # failure; finally task runs never change the execution state.
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: ok
+            type: {LOG}
+            message: fine
+        errors:
+          - id: e1
+            type: {FLOW}.Sequential
+            tasks:
+              - id: e1a
+                type: {LOG}
+                message: never
+          - id: e2
+            type: {FLOW}.Parallel
+            tasks:
+              - id: e2a
+                type: {LOG}
+                message: never
+        finally:
+          - id: f1
+            type: {FLOW}.Parallel
+            tasks:
+              - id: f1fail
+                type: {FAIL}
+              - id: f1b
+                type: {LOG}
+                message: b
+        """)
+    )
+    assert result.state == "success"
+    assert states(result) == {
+        "ok": "success",
+        "e1": "skipped",
+        "e1a": "skipped",
+        "e2": "skipped",
+        "e2a": "skipped",
+        "f1": "failed",
+        "f1fail": "failed",
+        "f1b": "success",
+    }
+
+
+@pytest.mark.parametrize(
+    ("exit_state", "run_state", "reported"), [("WARNING", "warning", "warning"), ("KILLED", "failed", "killed")]
+)
+def test_exit_inside_flowables_gives_its_state_to_itself_and_its_parents(run_flow, exit_state, run_state, reported):
+    # Oracle: Kestra flows/valids/exit.yaml and exit-killed.yaml with ExitTest.java: the execution
+    # ends WARNING / KILLED, the If and the Exit task runs end in that state, `end` never runs.
+    result = run_flow(
+        flow(
+            f"""
+        tasks:
+          - id: if
+            type: {FLOW}.If
+            condition: "{{{{ 1 == 2 }}}}"
+            then:
+              - id: hello
+                type: {LOG}
+                message: never
+            else:
+              - id: seq
+                type: {FLOW}.Sequential
+                tasks:
+                  - id: exit
+                    type: io.kestra.plugin.core.execution.Exit
+                    state: {exit_state}
+          - id: end
+            type: {LOG}
+            message: never
+        """,
+            f"exit_nested_{exit_state.lower()}",
+        )
+    )
+    assert result.state == run_state
+    assert states(result) == {"if": reported, "hello": "skipped", "seq": reported, "exit": reported, "end": "skipped"}
+
+
+def test_for_each_and_if_whose_children_are_all_disabled_end_success(run_flow):
+    # Oracle: Kestra flows/valids/each-disabled-tasks.yaml: the ForEach ends SUCCESS and `2_end` runs.
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: 1_each
+            type: {FLOW}.ForEach
+            values: ["1", "2"]
+            tasks:
+              - id: 1-1
+                type: {RETURN}
+                disabled: true
+                format: never
+          - id: if
+            type: {FLOW}.If
+            condition: "{{{{ true }}}}"
+            then:
+              - id: t
+                type: {LOG}
+                message: never
+                disabled: true
+          - id: 2_end
+            type: {RETURN}
+            format: "{{{{ task.id }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert states(result) == {"1_each": "success", "if": "success", "2_end": "success"}
+
+
+def test_for_each_over_a_null_value_is_failed_itself(run_flow):
+    # Oracle: Kestra flows/valids/each-null.yaml (ForEachTest: the ForEach task run FAILED, no child
+    # ran, the execution FAILED).
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: 1_each
+            type: {FLOW}.ForEach
+            values: '[1, null, {{"key": "my-key", "value": "my-value"}}]'
+            tasks:
+              - id: 1-1
+                type: {RETURN}
+                format: "{{{{ task.id }}}} > {{{{ taskrun.value }}}}"
+          - id: 2_end
+            type: {RETURN}
+            format: never
+        """)
+    )
+    assert result.state == "failed"
+    assert states(result) == {"1_each": "failed", "1-1": "skipped", "2_end": "upstream_failed"}
+    assert "null" in result.tasks["1_each"].log_text()
+
+
+def test_taskrun_iteration_inside_for_each(run_flow):
+    # Oracle: Kestra's ForEach sets `taskrun.iteration` to the value's index (0-based).
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: loop
+            type: {FLOW}.ForEach
+            values: ["a", "b"]
+            tasks:
+              - id: it
+                type: {RETURN}
+                format: "{{{{ taskrun.value }}}} {{{{ taskrun.iteration }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert result.tasks["it"].outputs == {"a": {"value": "a 0"}, "b": {"value": "b 1"}}
+
+
+def test_switch_that_ran_a_case_succeeds_though_a_flowable_sits_in_a_case_not_taken(run_flow):
+    # Oracle: Kestra flows/valids/switch.yaml (SwitchTest: input SECOND runs t2 and t2_sub, the
+    # Switch SUCCESS); `defaults: null` is accepted as no defaults.
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: parent-seq
+            type: {FLOW}.Switch
+            value: SECOND
+            cases:
+              FIRST:
+                - id: t1
+                  type: {RETURN}
+                  format: "{{{{ task.id }}}}"
+              SECOND:
+                - id: t2
+                  type: {RETURN}
+                  format: "{{{{ task.id }}}}"
+                - id: t2_sub
+                  type: {RETURN}
+                  format: "{{{{ task.id }}}}"
+              THIRD:
+                - id: t3
+                  type: {FLOW}.Sequential
+                  tasks:
+                    - id: failed
+                      type: {FAIL}
+                  errors:
+                    - id: error-t1
+                      type: {RETURN}
+                      format: never
+            defaults: null
+          - id: after
+            type: {RETURN}
+            format: "{{{{ outputs.t2_sub.value }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert states(result) == {
+        "parent-seq": "success",
+        "t1": "skipped",
+        "t2": "success",
+        "t2_sub": "success",
+        "t3": "skipped",
+        "failed": "skipped",
+        "error-t1": "skipped",
+        "after": "success",
+    }
+    assert result.tasks["after"].outputs == {"value": "t2_sub"}

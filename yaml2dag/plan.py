@@ -164,7 +164,8 @@ class _Draft:
             task_id=self.task_id,
             operator=self.operator,
             arguments=dict(self.arguments),
-            trigger_rule=self.trigger_rule,
+            # Airflow gives every teardown this rule (whatever the chain it sits in asked for).
+            trigger_rule="all_done_setup_success" if self.role == "teardown" else self.trigger_rule,
             upstream=tuple(dict.fromkeys(self.upstream)),
             group=self.group,
             role=self.role,

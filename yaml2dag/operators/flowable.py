@@ -61,7 +61,7 @@ class FlowableStartOperator(KestraOperator):
             raise DownstreamTasksSkipped(tasks=list(self.inner_task_ids)) from None
         except (DownstreamTasksSkipped, AirflowFailException):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (any failure of its own evaluation)
             # Kestra: the flowable itself is FAILED (its children never start). Failing this setup
             # would make Airflow mark the whole group upstream_failed, so the end reports it.
             end = end_task_id(flowable_of_start(self.task_id))
@@ -218,7 +218,9 @@ class FlowableEndOperator(BaseOperator):
     def _exited(self, context: Any, exited: str) -> None:
         """An Exit inside ended the execution: the flowable ends in its state (FAILED, KILLED… fail it)."""
         state = KestraState.read(exited)
-        self.log.warning("An Exit inside `%s` ended the execution %s: so does `%s`", self.flowable_id, state, self.flowable_id)
+        self.log.warning(
+            "An Exit inside `%s` ended the execution %s: so does `%s`", self.flowable_id, state, self.flowable_id
+        )
         if state is KestraState.SUCCESS:
             return
         context["ti"].xcom_push(key=STATE_XCOM_KEY, value=state.value)
