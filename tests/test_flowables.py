@@ -12,6 +12,7 @@ import pytest
 from conftest import states
 
 from yaml2dag.errors import FlowValidationError
+from yaml2dag.flowfile import parse_flow_text
 from yaml2dag.validation import parse_flow
 
 LOG = "io.kestra.plugin.core.log.Log"
@@ -755,3 +756,84 @@ def test_switch_that_ran_a_case_succeeds_though_a_flowable_sits_in_a_case_not_ta
         "after": "success",
     }
     assert result.tasks["after"].outputs == {"value": "t2_sub"}
+
+
+# --- validation: every stage in one pass ------------------------------------------------------
+
+
+def test_validation_reports_every_error_of_every_stage_once_sorted_by_line():
+    text = textwrap.dedent(f"""\
+        id: every_stage
+        namespace: test.flowables
+        inputs:
+          - id: x
+            type: NOTATYPE
+        tasks:
+          - id: a
+            type: {LOG}
+            message: "{{{{ 1 + }}}}"
+          - id: b
+            type: io.kestra.plugin.nope.Missing
+          - id: loop
+            type: {FLOW}.ForEach
+            values: [1]
+            tasks:
+              - id: loop2
+                type: {FLOW}.ForEach
+                values: [1]
+                tasks:
+                  - id: branch
+                    type: {FLOW}.If
+                    condition: "{{{{ true }}}}"
+                    then:
+                      - id: c
+                        type: {LOG}
+                        message: x
+        triggers:
+          - id: hook
+            type: io.kestra.plugin.core.trigger.Webhook
+            key: abc
+            conditions: []
+        """)
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow_text(text, "every_stage.yaml")
+    found = [(error.line, error.path, error.message) for error in caught.value.errors]
+    assert [line for line, _, _ in found] == [5, 9, 11, 17, 21, 31]
+    paths = [path for _, path, _ in found]
+    assert paths == [
+        "inputs[0].type",
+        "tasks[0].message",
+        "tasks[1].type",
+        "tasks[2].tasks[0].type",
+        "tasks[2].tasks[0].tasks[0].type",
+        "triggers[0].conditions",
+    ]
+    assert "invalid expression" in found[1][2]
+    assert found[-1][2] == "property `conditions` of a Webhook trigger is not supported by yaml2dag yet"
+
+
+def test_required_input_without_default_names_the_flow_trigger_that_cannot_fill_it():
+    text = textwrap.dedent(f"""\
+        id: flow_triggered
+        namespace: test.flowables
+        inputs:
+          - id: name
+            type: STRING
+        tasks:
+          - id: a
+            type: {LOG}
+            message: x
+        triggers:
+          - id: upstream
+            type: io.kestra.plugin.core.trigger.Flow
+            preconditions:
+              id: upstream
+              flows:
+                - namespace: test.flowables
+                  flowId: other
+                  states: [SUCCESS]
+        """)
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow_text(text, "flow_triggered.yaml")
+    messages = [error.message for error in caught.value.errors]
+    assert messages == ["required input `name` has no `defaults`: the Flow trigger cannot start a run"]

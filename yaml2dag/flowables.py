@@ -21,9 +21,13 @@ def check_flowable(task: FlowableBase, raw: dict[str, Any], path: DocPath, colle
     if isinstance(task, Dag):
         _check_dag(task, path, collector)
     if isinstance(task, ForEach):
+        inner_loops: list[tuple[str | int, ...]] = []
         for child_path, child, _ in walk_task(tuple(path), task, raw):
-            if child is not task:
-                _check_loop_body(child, child_path, collector)
+            if child is task or any(child_path[: len(loop)] == loop for loop in inner_loops):
+                continue  # the tasks of a ForEach inside are checked with that ForEach: once
+            _check_loop_body(child, child_path, collector)
+            if isinstance(child, ForEach):
+                inner_loops.append(tuple(child_path))
 
 
 def _check_dag(dag: Dag, path: DocPath, collector: Collector) -> None:
