@@ -449,12 +449,12 @@ def test_graph_nests_task_groups_named_after_flowables(tmp_path):
                 type: {FLOW}.ForEach
                 values: [1]
                 tasks:
-                  - id: check
-                    type: {FLOW}.If
-                    condition: "true"
-                    then: [{{id: t, type: {LOG}, message: t}}]
+                  - id: inner
+                    type: {FLOW}.ForEach
+                    values: [2]
+                    tasks: [{{id: t, type: {LOG}, message: t}}]
             """,
-            "`If` inside a ForEach is not supported by yaml2dag yet",
+            "`ForEach` inside a ForEach is not supported by yaml2dag yet",
         ),
         (
             f"""
@@ -837,3 +837,67 @@ def test_required_input_without_default_names_the_flow_trigger_that_cannot_fill_
         parse_flow_text(text, "flow_triggered.yaml")
     messages = [error.message for error in caught.value.errors]
     assert messages == ["required input `name` has no `defaults`: the Flow trigger cannot start a run"]
+
+
+def test_if_switch_and_run_if_inside_for_each_choose_per_iteration(run_flow):
+    # Oracle: Kestra flows/valids/each-switch.yaml (a Switch on `taskrun.value` inside a ForEach
+    # runs one case per value; outputs keyed by value), without its inner ForEach.
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: loop
+            type: {FLOW}.ForEach
+            values: ["a", "b", "c"]
+            concurrencyLimit: 0
+            tasks:
+              - id: check
+                type: {FLOW}.If
+                condition: "{{{{ taskrun.value == 'b' }}}}"
+                then:
+                  - id: is_b
+                    type: {RETURN}
+                    format: "b! {{{{ taskrun.value }}}}"
+                else:
+                  - id: not_b
+                    type: {RETURN}
+                    format: "not b {{{{ taskrun.value }}}}"
+              - id: sw
+                type: {FLOW}.Switch
+                value: "{{{{ taskrun.value }}}}"
+                cases:
+                  a:
+                    - id: case_a
+                      type: {RETURN}
+                      format: "a {{{{ parent.taskrun.value }}}}"
+                defaults:
+                  - id: other
+                    type: {FLOW}.Sequential
+                    tasks:
+                      - id: other_inner
+                        type: {RETURN}
+                        format: "other {{{{ taskrun.value }}}} {{{{ taskrun.iteration }}}}"
+              - id: maybe
+                type: {FLOW}.Sequential
+                runIf: "{{{{ taskrun.value != 'c' }}}}"
+                tasks:
+                  - id: maybe_inner
+                    type: {RETURN}
+                    format: "maybe {{{{ taskrun.value }}}}"
+          - id: after
+            type: {RETURN}
+            format: "{{{{ outputs.is_b['b'].value }}}} {{{{ outputs.check['a'].evaluationResult }}}} {{{{ outputs.sw['c'].defaults }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert result.tasks["check"].outputs == {
+        "a": {"evaluationResult": False},
+        "b": {"evaluationResult": True},
+        "c": {"evaluationResult": False},
+    }
+    assert result.tasks["is_b"].outputs == {"b": {"value": "b! b"}}
+    assert result.tasks["not_b"].outputs == {"a": {"value": "not b a"}, "c": {"value": "not b c"}}
+    assert result.tasks["case_a"].outputs == {"a": {"value": "a a"}}
+    assert result.tasks["other_inner"].outputs == {"b": {"value": "other b 1"}, "c": {"value": "other c 2"}}
+    assert result.tasks["maybe_inner"].outputs == {"a": {"value": "maybe a"}, "b": {"value": "maybe b"}}
+    assert result.tasks["after"].outputs == {"value": "b! b false true"}
+    assert all(task.state == "success" for task in result.tasks.values())

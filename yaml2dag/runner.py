@@ -421,6 +421,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
                 tasks[task.id] = result(end_task_id(task.id), start_task_id(task.id), OUTPUTS_XCOM_KEY)
         elif task.id in instances_by_id:
             tasks[task.id] = result(task.id)
+        if task.id in tasks:
             loop = loops.get(task.id)
             if loop is not None and isinstance(tasks[task.id].outputs, dict):
                 values = xcoms.get((start_task_id(loop), "return_value")) or []

@@ -70,13 +70,16 @@ class TaskOutputs(Mapping[str, Any]):
         return self._cache[task_id]
 
     def _pull(self, task_id: str) -> Any:
-        if task_id in self._flow.flowable_ids:
-            return self._task_instance.xcom_pull(task_ids=start_task_id(task_id), key=OUTPUTS_XCOM_KEY, map_indexes=-1)
+        flowable = task_id in self._flow.flowable_ids
+        source, key = (start_task_id(task_id), OUTPUTS_XCOM_KEY) if flowable else (task_id, "return_value")
         loop = self._flow.loop_of.get(task_id)
         if loop is None:
+            if flowable:
+                return self._task_instance.xcom_pull(task_ids=source, key=key, map_indexes=-1)
             return self._task_instance.xcom_pull(task_ids=task_id)
+        # Inside a ForEach: one output per value, keyed by the value (as Kestra keys them).
         values = loop_values(self._task_instance, loop)
-        pulled = self._task_instance.xcom_pull(task_ids=task_id, map_indexes=range(len(values)))
+        pulled = self._task_instance.xcom_pull(task_ids=source, key=key, map_indexes=range(len(values)))
         by_value = {value: output for value, output in zip(values, pulled, strict=False) if output is not None}
         return by_value or None
 

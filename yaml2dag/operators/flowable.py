@@ -58,7 +58,7 @@ class FlowableStartOperator(KestraOperator):
             result = super().execute(context)
         except AirflowSkipException as skip:
             self.log.info("%s: the whole flowable is skipped", skip)
-            raise DownstreamTasksSkipped(tasks=list(self.inner_task_ids)) from None
+            raise DownstreamTasksSkipped(tasks=_here(context, self.inner_task_ids)) from None
         except (DownstreamTasksSkipped, AirflowFailException):
             raise
         except Exception as exc:  # noqa: BLE001 (any failure of its own evaluation)
@@ -67,11 +67,12 @@ class FlowableStartOperator(KestraOperator):
             end = end_task_id(flowable_of_start(self.task_id))
             self.log.error("`%s` cannot start: %s", flowable_of_start(self.task_id), exc)
             context["ti"].xcom_push(key=START_FAILURE_XCOM_KEY, value=str(exc))
-            raise DownstreamTasksSkipped(tasks=[task for task in self.inner_task_ids if task != end]) from None
+            inner = [task for task in self.inner_task_ids if task != end]
+            raise DownstreamTasksSkipped(tasks=_here(context, inner)) from None
         if self._skipped:
             if result is not None:
                 context["ti"].xcom_push(key="return_value", value=result)
-            raise DownstreamTasksSkipped(tasks=self._skipped)
+            raise DownstreamTasksSkipped(tasks=_here(context, self._skipped))
         return result
 
     def run(self, context: Any) -> Any:  # noqa: D102
@@ -82,6 +83,14 @@ class FlowableStartOperator(KestraOperator):
         context["ti"].xcom_push(key=OUTPUTS_XCOM_KEY, value=outputs)
         self.log.info("Following `%s`", branch if branch else "no branch")
         self._skipped = sorted({task for name, tasks in self.branches.items() if name != branch for task in tasks})
+
+
+def _here(context: Any, task_ids: Sequence[str]) -> list[str] | list[tuple[str, int]]:
+    """The tasks to skip: inside a ForEach iteration (a mapped start), only at its own map index."""
+    map_index = int(getattr(context["ti"], "map_index", -1))
+    if map_index < 0:
+        return list(task_ids)
+    return [(task_id, map_index) for task_id in task_ids]
 
 
 class IfOperator(FlowableStartOperator, task_type=If):
