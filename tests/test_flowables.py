@@ -885,7 +885,9 @@ def test_if_switch_and_run_if_inside_for_each_choose_per_iteration(run_flow):
                     format: "maybe {{{{ taskrun.value }}}}"
           - id: after
             type: {RETURN}
-            format: "{{{{ outputs.is_b['b'].value }}}} {{{{ outputs.check['a'].evaluationResult }}}} {{{{ outputs.sw['c'].defaults }}}}"
+            format: >-
+              {{{{ outputs.is_b['b'].value }}}} {{{{ outputs.check['a'].evaluationResult }}}}
+              {{{{ outputs.sw['c'].defaults }}}}
         """)
     )
     assert result.state == "success"
