@@ -903,3 +903,41 @@ def test_if_switch_and_run_if_inside_for_each_choose_per_iteration(run_flow):
     assert result.tasks["maybe_inner"].outputs == {"a": {"value": "maybe a"}, "b": {"value": "maybe b"}}
     assert result.tasks["after"].outputs == {"value": "b! b false true"}
     assert all(task.state == "success" for task in result.tasks.values())
+
+
+def test_deprecated_each_sequential_and_each_parallel_loop_over_value(run_flow):
+    # Oracle: Kestra flows/valids/each-parallel.yaml (EachParallel over a JSON `value`; its tasks
+    # run for every value, in parallel) and each-sequential.yaml (EachSequential, one at a time).
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: 1_each
+            type: {FLOW}.EachParallel
+            value: '["value 1", "value 2", "value 3"]'
+            tasks:
+              - id: 1-1
+                type: {RETURN}
+                format: "{{{{ task.id }}}} {{{{ taskrun.value }}}}"
+              - id: 1-2
+                type: {RETURN}
+                format: "{{{{ task.id }}}} {{{{ taskrun.value }}}}"
+          - id: 2_seq
+            type: io.kestra.core.tasks.flows.EachSequential
+            value: ["a", "b"]
+            tasks:
+              - id: 2-1
+                type: {RETURN}
+                format: "{{{{ taskrun.value }}}}"
+          - id: 2_end
+            type: {RETURN}
+            format: "{{{{ task.id }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert all(task.state == "success" for task in result.tasks.values())
+    assert result.tasks["1-2"].outputs == {
+        "value 1": {"value": "1-2 value 1"},
+        "value 2": {"value": "1-2 value 2"},
+        "value 3": {"value": "1-2 value 3"},
+    }
+    assert result.tasks["2-1"].outputs == {"a": {"value": "a"}, "b": {"value": "b"}}

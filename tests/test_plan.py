@@ -345,6 +345,26 @@ CASES = [
         ],
     ),
     (
+        "deprecated EachParallel: the tasks of one value in parallel",
+        """
+        tasks:
+          - id: each
+            type: flow.EachParallel
+            value: [1, 2]
+            concurrent: 2
+            tasks:
+              - {id: a, type: Log, message: x}
+              - {id: b, type: Log, message: x}
+        """,
+        [
+            "each.start all_success setup @each",
+            "a all_success <- each.start @each_each",
+            "b all_success <- each.start @each_each",
+            "each.end all_done_setup_success teardown fails-run <- a,b @each",
+            *state("each.end"),
+        ],
+    ),
+    (
         "empty flowable after disabling its only child",
         """
         tasks:

@@ -28,7 +28,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from yaml2dag.inputs import ParamSpec, param_specs
 from yaml2dag.states import EVENT_TASK_ID, STATE_TASK_ID, end_task_id, start_task_id
-from yaml2dag.tasktypes.flowable import AllowFailure, Dag, Exit, FlowableBase, ForEach, If, Parallel, Switch
+from yaml2dag.tasktypes.flowable import (
+    AllowFailure,
+    Dag,
+    EachParallel,
+    Exit,
+    FlowableBase,
+    ForEach,
+    If,
+    Parallel,
+    Switch,
+)
 from yaml2dag.triggers import ScheduleSpec, schedule_spec
 
 if TYPE_CHECKING:
@@ -496,12 +506,16 @@ class _Planner:
         outer = self.open_group(self.free_id(f"{task.id}_each"), "One run per value", expand_over=start)
         self.scope.loop, self.scope.loop_limit = task.id, task.concurrencyLimit
         try:
-            nodes = self.chain(_enabled(task.tasks))
+            if isinstance(task, EachParallel):  # the tasks of one value run in parallel too
+                nodes = [self.node(child) for child in _enabled(task.tasks)]
+            else:
+                nodes = self.chain(_enabled(task.tasks))
         finally:
             self.scope = outer
-        if nodes:
-            self.drafts[nodes[0].entry].upstream.append(start)
-        return nodes, [nodes[-1].exit] if nodes else []
+        firsts = nodes if isinstance(task, EachParallel) else nodes[:1]
+        for node in firsts:
+            self.drafts[node.entry].upstream.append(start)
+        return nodes, [node.exit for node in (firsts if isinstance(task, EachParallel) else nodes[-1:])]
 
     def local_errors(self, task: FlowableBase, upstream: list[str], scope_exits: list[str]) -> list[str]:
         """A flowable's own errors: after its children, one at a time, when one of them failed."""
