@@ -941,3 +941,32 @@ def test_deprecated_each_sequential_and_each_parallel_loop_over_value(run_flow):
         "value 3": {"value": "1-2 value 3"},
     }
     assert result.tasks["2-1"].outputs == {"a": {"value": "a"}, "b": {"value": "b"}}
+
+
+def test_input_declared_with_deprecated_name_and_the_system_read_only_label(run_flow):
+    # Oracle: Kestra flows/valids/switch.yaml declares its input with `name:` (still read by Kestra);
+    # Kestra lets a flow set the label `system.readOnly`.
+    result = run_flow(
+        f"""\
+id: named_input
+namespace: test.flowables
+labels:
+  system.readOnly: "true"
+inputs:
+  - name: string
+    type: STRING
+    defaults: SECOND
+tasks:
+  - id: sw
+    type: {FLOW}.Switch
+    value: "{{{{ inputs.string }}}}"
+    cases:
+      SECOND:
+        - id: t2
+          type: {RETURN}
+          format: "{{{{ inputs.string }}}} {{{{ labels.system.readOnly }}}}"
+"""
+    )
+    assert result.state == "success"
+    assert states(result) == {"sw": "success", "t2": "success"}
+    assert result.tasks["t2"].outputs == {"value": "SECOND true"}

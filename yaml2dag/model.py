@@ -25,6 +25,8 @@ RESERVED_FLOW_IDS = frozenset(
     {"pause", "resume", "force-run", "change-status", "kill", "executions", "search", "source", "disable", "enable"}
 )
 
+#: System labels a flow may set itself (Kestra: `system.readOnly` locks the flow in the UI).
+ALLOWED_SYSTEM_LABELS = frozenset({"system.readOnly"})
 SCHEDULE_TYPES = ("io.kestra.plugin.core.trigger.Schedule", "io.kestra.core.models.triggers.types.Schedule")
 FLOW_TRIGGER_TYPES = ("io.kestra.plugin.core.trigger.Flow", "io.kestra.core.models.triggers.types.Flow")
 WEBHOOK_TYPES = ("io.kestra.plugin.core.trigger.Webhook", "io.kestra.core.models.triggers.types.Webhook")
@@ -251,7 +253,7 @@ class Flow(KestraModel):
             value = pairs
         if isinstance(value, dict):
             for key in value:
-                if str(key).startswith("system."):
+                if str(key).startswith("system.") and str(key) not in ALLOWED_SYSTEM_LABELS:
                     raise ValueError(f"label key `{key}` is reserved: keys may not start with `system.`")
             return {str(key): "" if item is None else _label_text(item) for key, item in value.items()}
         return value
