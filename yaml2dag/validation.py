@@ -71,7 +71,11 @@ def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
         flow = Flow.model_validate(top_level)
     except pydantic.ValidationError as exc:
         _add_pydantic_errors(exc, (), Flow, data, collector)
-        flow = _flow_without(top_level, {error["loc"][0] for error in exc.errors() if error["loc"]})
+        bad = {error["loc"][0] for error in exc.errors() if error["loc"]}
+        flow = _flow_without(top_level, bad)
+        failed_blocks.update(bad & set(TASK_BLOCKS))
+        for block in bad & set(TASK_BLOCKS):
+            parsed.pop(block, None)
     if flow is not None:
         # Every stage in one pass: inputs, triggers, flow properties and the tasks that parsed are
         # checked even when another task did not parse.
