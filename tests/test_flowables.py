@@ -970,3 +970,43 @@ tasks:
     assert result.state == "success"
     assert states(result) == {"sw": "success", "t2": "success"}
     assert result.tasks["t2"].outputs == {"value": "SECOND true"}
+
+
+@pytest.mark.parametrize(("fail", "final"), [(False, "SUCCESS"), (True, "FAILED")])
+def test_after_execution_tasks_see_the_final_state_and_never_change_it(run_flow, fail, final):
+    # Oracle: Kestra flows/valids/after-execution.yaml (AfterExecutionTest: `end` outputs
+    # state SUCCESS); afterExecution failures never change the execution's state (Kestra docs).
+    boom = f"\n  - id: boom\n    type: {FAIL}" if fail else ""
+    result = run_flow(
+        f"""\
+id: after_execution_{final.lower()}
+namespace: test.flowables
+tasks:
+  - id: hello
+    type: {LOG}
+    message: Hello World!{boom}
+finally:
+  - id: fin
+    type: {RETURN}
+    format: "{{{{ execution.state }}}}"
+afterExecution:
+  - id: end
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      state: "{{{{ execution.state }}}}"
+  - id: seq
+    type: {FLOW}.Sequential
+    tasks:
+      - id: inner
+        type: {RETURN}
+        format: "{{{{ execution.state }}}}"
+      - id: broken
+        type: {FAIL}
+"""
+    )
+    assert result.state == final.lower()
+    assert result.tasks["fin"].outputs == {"value": "RUNNING"}
+    assert result.tasks["end"].outputs == {"values": {"state": final}}
+    assert result.tasks["inner"].outputs == {"value": final}
+    assert states(result)["broken"] == "failed"
+    assert states(result)["seq"] == "failed"

@@ -365,6 +365,26 @@ CASES = [
         ],
     ),
     (
+        "afterExecution after the state task, errors and finally (teardowns)",
+        """
+        tasks:
+          - {id: a, type: Log, message: x}
+        errors:
+          - {id: e, type: Log, message: x}
+        finally:
+          - {id: f, type: Log, message: x}
+        afterExecution:
+          - {id: z, type: Log, message: x}
+        """,
+        [
+            "a all_success",
+            "e one_failed <- a @errors",
+            "f all_done_setup_success teardown <- a,e @finally",
+            *state("a"),
+            "z all_done_setup_success teardown <- _flow_state,e,f @afterExecution",
+        ],
+    ),
+    (
         "empty flowable after disabling its only child",
         """
         tasks:

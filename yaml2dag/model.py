@@ -203,7 +203,10 @@ class Flow(KestraModel):
     finally_: list[TaskBase] = Field(
         default_factory=list, alias="finally", description="Tasks run at the end of every run, whatever happened."
     )
-    afterExecution: list[Any] = Field(default_factory=list, description="Tasks run once the run has its final state.")
+    afterExecution: list[TaskBase] = Field(
+        default_factory=list,
+        description="Tasks run once the run has its final state (`execution.state`); they never change it.",
+    )
     listeners: list[Any] = Field(default_factory=list, description="Deprecated: tasks run after the run.")
     triggers: list[Trigger] = Field(default_factory=list, description="What starts runs: Schedule, Flow, Webhook.")
     pluginDefaults: list[PluginDefault] = Field(default_factory=list, description="Default values of task properties.")
@@ -222,7 +225,6 @@ class Flow(KestraModel):
 
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
         {
-            "afterExecution",
             "listeners",
             "disabled",
             "outputs",
@@ -274,14 +276,14 @@ class Flow(KestraModel):
         return members
 
     def all_tasks(self) -> list[TaskBase]:
-        """Every task of the flow at any depth, in file order: main tasks, errors, finally.
+        """Every task of the flow at any depth, in file order: main tasks, errors, finally, afterExecution.
 
         A flowable comes before the tasks nested in it.
         """
         from yaml2dag.tasktypes.flowable import FlowableBase
 
         found: list[TaskBase] = []
-        for task in [*self.tasks, *self.errors, *self.finally_]:
+        for task in [*self.tasks, *self.errors, *self.finally_, *self.afterExecution]:
             found.append(task)
             if isinstance(task, FlowableBase):
                 found.extend(task.nested_tasks())

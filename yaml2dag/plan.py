@@ -209,6 +209,7 @@ class _Planner:
         if main and _enabled(self.flow.errors):
             errors = self.block(self.free_id("errors"), "Kestra `errors`", _enabled(self.flow.errors))
             self.sequence(errors, first_rule="one_failed", upstream=main_exits[-1:], scope_exits=main_exits)
+        finals: list[_Node] = []
         if _enabled(self.flow.finally_):
             finals = self.block(
                 self.free_id("finally"), "Kestra `finally`", _enabled(self.flow.finally_), teardown=True
@@ -216,6 +217,16 @@ class _Planner:
             self.teardowns(finals, upstream=[*main_exits[-1:], *(node.exit for node in errors[-1:])])
         if main:
             self.state_tasks(main_exits)
+            if _enabled(self.flow.afterExecution):
+                after = self.block(
+                    self.free_id("afterExecution"),
+                    "Kestra `afterExecution`",
+                    _enabled(self.flow.afterExecution),
+                    teardown=True,
+                )
+                # Once the execution ended: its state known, errors and finally done.
+                ends = [STATE_TASK_ID, *(node.exit for node in errors[-1:]), *(node.exit for node in finals[-1:])]
+                self.teardowns(after, upstream=ends)
         return DagPlan(
             dag_id=self.flow.dag_id,
             members=tuple(self.root),
@@ -226,6 +237,16 @@ class _Planner:
             },
             **dag,
         )
+
+    def after_execution_task_ids(self) -> set[str]:
+        """Airflow ids of every task planned for `afterExecution` (they run even after an Exit)."""
+        ids: set[str] = set()
+        for task in _enabled(self.flow.afterExecution):
+            inner = [task, *task.nested_tasks()] if isinstance(task, FlowableBase) else [task]
+            for item in inner:
+                flowable = isinstance(item, FlowableBase)
+                ids.update({start_task_id(item.id), end_task_id(item.id)} if flowable else {item.id})
+        return ids
 
     # --- ids, groups and drafts ------------------------------------------------------------------
 
@@ -274,6 +295,8 @@ class _Planner:
                 arguments["max_active_tis_per_dagrun"] = self.scope.loop_limit
         if isinstance(task, Exit) and self.enclosing:
             arguments["parent_end_ids"] = [end_task_id(flowable) for flowable in self.enclosing]
+        if isinstance(task, Exit) and self.flow.afterExecution:
+            arguments["after_task_ids"] = sorted(self.after_execution_task_ids())
         retry = None
         if not isinstance(task, FlowableBase):
             # A flowable's timeout and retry concern its children, not the task that starts it.

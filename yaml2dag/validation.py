@@ -25,7 +25,7 @@ from yaml2dag.tasktypes.flowable import FlowableBase, SlotPath, walk_task
 from yaml2dag.tasktypes.subflow import Pause
 from yaml2dag.triggers import check_triggers, has_schedule
 
-TASK_BLOCKS = ("tasks", "errors", "finally")
+TASK_BLOCKS = ("tasks", "errors", "finally", "afterExecution")
 #: Airflow's limit on DAG and task ids.
 AIRFLOW_ID_LENGTH = 250
 _PATTERN_MESSAGES = {

@@ -42,6 +42,8 @@ class FlowInfo:
     flowable_ids: frozenset[str] = frozenset()
     #: Task id → id of the ForEach it runs in (its outputs are keyed by value).
     loop_of: Mapping[str, str] = field(default_factory=dict)
+    #: Ids of the `afterExecution` tasks (at any depth): they see the run's final `execution.state`.
+    after_execution_ids: frozenset[str] = frozenset()
 
 
 class TaskOutputs(Mapping[str, Any]):
@@ -108,6 +110,14 @@ def loop_values(task_instance: Any, loop_id: str) -> list[str]:
     return list(values or [])
 
 
+def _final_state(task_instance: Any) -> str:
+    """The run's Kestra state as `_flow_state` recorded it (for `afterExecution` tasks)."""
+    from yaml2dag.states import STATE_TASK_ID
+
+    recorded = task_instance.xcom_pull(task_ids=STATE_TASK_ID)
+    return str(recorded.get("state", "FAILED")) if isinstance(recorded, dict) else "FAILED"
+
+
 def build_context(
     flow: FlowInfo,
     task_id: str,
@@ -139,6 +149,8 @@ def build_context(
         "outputs": TaskOutputs(task_instance, flow),
         "envs": environment_variables(),
     }
+    if task_id in flow.after_execution_ids:
+        context["execution"]["state"] = _final_state(task_instance)
     if loop_task_id is not None:
         values = task_instance.xcom_pull(task_ids=loop_task_id, map_indexes=-1) or []
         index = int(getattr(task_instance, "map_index", -1))

@@ -289,6 +289,8 @@ class ExitOperator(KestraOperator, task_type=Exit):
     ui_color = "#fde8e8"
     #: End tasks of the flowables holding this Exit: they run on and take its state.
     parent_end_ids: Sequence[str] = ()
+    #: The flow's `afterExecution` tasks: they run after the execution ended, Exit or not.
+    after_task_ids: Sequence[str] = ()
 
     def execute(self, context: Any) -> None:  # noqa: D102
         from airflow.sdk.exceptions import DownstreamTasksSkipped
@@ -303,7 +305,7 @@ class ExitOperator(KestraOperator, task_type=Exit):
             # Kestra: the Exit task run itself ends in this state (Airflow shows it succeeded).
             context["ti"].xcom_push(key=STATE_XCOM_KEY, value=KestraState.read(state).value)
         # The flow's own state and event tasks still run, and the ends of the flowables holding it.
-        keep = {self.task_id, *self.parent_end_ids}
+        keep = {self.task_id, *self.parent_end_ids, *self.after_task_ids}
         others = [task_id for task_id in self.dag.task_ids if task_id not in keep and not is_internal(task_id)]
         raise DownstreamTasksSkipped(tasks=others)
 
