@@ -12,6 +12,7 @@ import pytest
 from conftest import states
 
 from yaml2dag.errors import FlowValidationError
+from yaml2dag.flowfile import parse_flow_text
 from yaml2dag.validation import parse_flow
 
 LOG = "io.kestra.plugin.core.log.Log"
@@ -146,7 +147,8 @@ def test_flowable_after_a_failure_never_starts_its_errors_or_finally(run_flow):
     # Airflow's setup rule: tasks in the scope of a start that never succeeded are upstream_failed.
     assert task_states["local_error"] == "upstream_failed"
     assert task_states["local_finally"] == "upstream_failed"
-    assert task_states["group"] == "failed"
+    # Never started, like any task after a failure (Kestra: no task run); not FAILED itself.
+    assert task_states["group"] == "upstream_failed"
 
 
 def test_allow_failure_turns_a_failed_child_into_a_warning(run_flow):
@@ -447,12 +449,12 @@ def test_graph_nests_task_groups_named_after_flowables(tmp_path):
                 type: {FLOW}.ForEach
                 values: [1]
                 tasks:
-                  - id: check
-                    type: {FLOW}.If
-                    condition: "true"
-                    then: [{{id: t, type: {LOG}, message: t}}]
+                  - id: inner
+                    type: {FLOW}.ForEach
+                    values: [2]
+                    tasks: [{{id: t, type: {LOG}, message: t}}]
             """,
-            "`If` inside a ForEach is not supported by yaml2dag yet",
+            "`ForEach` inside a ForEach is not supported by yaml2dag yet",
         ),
         (
             f"""
@@ -492,3 +494,519 @@ def test_invalid_flowables_are_located_compile_errors(body, message):
     errors = caught.value.errors
     assert any(message in error.message for error in errors), [str(error) for error in errors]
     assert all(error.line is not None for error in errors)
+
+
+# --- Kestra's states, wherever a flowable sits ------------------------------------------------
+
+
+def test_flowables_in_errors_and_finally_run_their_children(run_flow):
+    # Oracle: Kestra core/src/test/resources/flows/valids/errors.yaml (Parallels nesting Parallels
+    # nesting a Log in `errors`; every task runs, the execution is FAILED).
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: failed
+            type: {FAIL}
+        errors:
+          - id: t2
+            type: {LOG}
+            message: errors run
+          - id: t3
+            type: {FLOW}.Parallel
+            tasks:
+              - id: t3-t1
+                type: {FLOW}.Parallel
+                tasks:
+                  - id: t3-t1-t1
+                    type: {FLOW}.Parallel
+                    tasks:
+                      - id: t3-t1-t1-last
+                        type: {RETURN}
+                        format: "last {{{{ task.id }}}}"
+        finally:
+          - id: f1
+            type: {FLOW}.Sequential
+            tasks:
+              - id: f1a
+                type: {LOG}
+                message: a
+              - id: f1if
+                type: {FLOW}.If
+                condition: "{{{{ false }}}}"
+                then:
+                  - id: f1b
+                    type: {LOG}
+                    message: never
+        """)
+    )
+    assert result.state == "failed"
+    assert states(result) == {
+        "failed": "failed",
+        "t2": "success",
+        "t3": "success",
+        "t3-t1": "success",
+        "t3-t1-t1": "success",
+        "t3-t1-t1-last": "success",
+        "f1": "success",
+        "f1a": "success",
+        "f1if": "success",
+        "f1b": "skipped",
+    }
+    assert result.tasks["t3-t1-t1-last"].outputs == {"value": "last t3-t1-t1-last"}
+
+
+def test_errors_flowables_stay_skipped_and_a_failing_finally_flowable_keeps_the_run_state(run_flow):
+    # Oracle: Kestra's rule (spec §3.4, ExecutableUtils / FlowableUtils): errors run only after a
+    # failure; finally task runs never change the execution state.
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: ok
+            type: {LOG}
+            message: fine
+        errors:
+          - id: e1
+            type: {FLOW}.Sequential
+            tasks:
+              - id: e1a
+                type: {LOG}
+                message: never
+          - id: e2
+            type: {FLOW}.Parallel
+            tasks:
+              - id: e2a
+                type: {LOG}
+                message: never
+        finally:
+          - id: f1
+            type: {FLOW}.Parallel
+            tasks:
+              - id: f1fail
+                type: {FAIL}
+              - id: f1b
+                type: {LOG}
+                message: b
+        """)
+    )
+    assert result.state == "success"
+    assert states(result) == {
+        "ok": "success",
+        "e1": "skipped",
+        "e1a": "skipped",
+        "e2": "skipped",
+        "e2a": "skipped",
+        "f1": "failed",
+        "f1fail": "failed",
+        "f1b": "success",
+    }
+
+
+@pytest.mark.parametrize(
+    ("exit_state", "run_state", "reported"), [("WARNING", "warning", "warning"), ("KILLED", "failed", "killed")]
+)
+def test_exit_inside_flowables_gives_its_state_to_itself_and_its_parents(run_flow, exit_state, run_state, reported):
+    # Oracle: Kestra flows/valids/exit.yaml and exit-killed.yaml with ExitTest.java: the execution
+    # ends WARNING / KILLED, the If and the Exit task runs end in that state, `end` never runs.
+    result = run_flow(
+        flow(
+            f"""
+        tasks:
+          - id: if
+            type: {FLOW}.If
+            condition: "{{{{ 1 == 2 }}}}"
+            then:
+              - id: hello
+                type: {LOG}
+                message: never
+            else:
+              - id: seq
+                type: {FLOW}.Sequential
+                tasks:
+                  - id: exit
+                    type: io.kestra.plugin.core.execution.Exit
+                    state: {exit_state}
+          - id: end
+            type: {LOG}
+            message: never
+        """,
+            f"exit_nested_{exit_state.lower()}",
+        )
+    )
+    assert result.state == run_state
+    assert states(result) == {"if": reported, "hello": "skipped", "seq": reported, "exit": reported, "end": "skipped"}
+
+
+def test_for_each_and_if_whose_children_are_all_disabled_end_success(run_flow):
+    # Oracle: Kestra flows/valids/each-disabled-tasks.yaml: the ForEach ends SUCCESS and `2_end` runs.
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: 1_each
+            type: {FLOW}.ForEach
+            values: ["1", "2"]
+            tasks:
+              - id: 1-1
+                type: {RETURN}
+                disabled: true
+                format: never
+          - id: if
+            type: {FLOW}.If
+            condition: "{{{{ true }}}}"
+            then:
+              - id: t
+                type: {LOG}
+                message: never
+                disabled: true
+          - id: 2_end
+            type: {RETURN}
+            format: "{{{{ task.id }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert states(result) == {"1_each": "success", "if": "success", "2_end": "success"}
+
+
+def test_for_each_over_a_null_value_is_failed_itself(run_flow):
+    # Oracle: Kestra flows/valids/each-null.yaml (ForEachTest: the ForEach task run FAILED, no child
+    # ran, the execution FAILED).
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: 1_each
+            type: {FLOW}.ForEach
+            values: '[1, null, {{"key": "my-key", "value": "my-value"}}]'
+            tasks:
+              - id: 1-1
+                type: {RETURN}
+                format: "{{{{ task.id }}}} > {{{{ taskrun.value }}}}"
+          - id: 2_end
+            type: {RETURN}
+            format: never
+        """)
+    )
+    assert result.state == "failed"
+    assert states(result) == {"1_each": "failed", "1-1": "skipped", "2_end": "upstream_failed"}
+    assert "null" in result.tasks["1_each"].log_text()
+
+
+def test_taskrun_iteration_inside_for_each(run_flow):
+    # Oracle: Kestra's ForEach sets `taskrun.iteration` to the value's index (0-based).
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: loop
+            type: {FLOW}.ForEach
+            values: ["a", "b"]
+            tasks:
+              - id: it
+                type: {RETURN}
+                format: "{{{{ taskrun.value }}}} {{{{ taskrun.iteration }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert result.tasks["it"].outputs == {"a": {"value": "a 0"}, "b": {"value": "b 1"}}
+
+
+def test_switch_that_ran_a_case_succeeds_though_a_flowable_sits_in_a_case_not_taken(run_flow):
+    # Oracle: Kestra flows/valids/switch.yaml (SwitchTest: input SECOND runs t2 and t2_sub, the
+    # Switch SUCCESS); `defaults: null` is accepted as no defaults.
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: parent-seq
+            type: {FLOW}.Switch
+            value: SECOND
+            cases:
+              FIRST:
+                - id: t1
+                  type: {RETURN}
+                  format: "{{{{ task.id }}}}"
+              SECOND:
+                - id: t2
+                  type: {RETURN}
+                  format: "{{{{ task.id }}}}"
+                - id: t2_sub
+                  type: {RETURN}
+                  format: "{{{{ task.id }}}}"
+              THIRD:
+                - id: t3
+                  type: {FLOW}.Sequential
+                  tasks:
+                    - id: failed
+                      type: {FAIL}
+                  errors:
+                    - id: error-t1
+                      type: {RETURN}
+                      format: never
+            defaults: null
+          - id: after
+            type: {RETURN}
+            format: "{{{{ outputs.t2_sub.value }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert states(result) == {
+        "parent-seq": "success",
+        "t1": "skipped",
+        "t2": "success",
+        "t2_sub": "success",
+        "t3": "skipped",
+        "failed": "skipped",
+        "error-t1": "skipped",
+        "after": "success",
+    }
+    assert result.tasks["after"].outputs == {"value": "t2_sub"}
+
+
+# --- validation: every stage in one pass ------------------------------------------------------
+
+
+def test_validation_reports_every_error_of_every_stage_once_sorted_by_line():
+    text = textwrap.dedent(f"""\
+        id: every_stage
+        namespace: test.flowables
+        inputs:
+          - id: x
+            type: NOTATYPE
+        tasks:
+          - id: a
+            type: {LOG}
+            message: "{{{{ 1 + }}}}"
+          - id: b
+            type: io.kestra.plugin.nope.Missing
+          - id: loop
+            type: {FLOW}.ForEach
+            values: [1]
+            tasks:
+              - id: loop2
+                type: {FLOW}.ForEach
+                values: [1]
+                tasks:
+                  - id: branch
+                    type: {FLOW}.If
+                    condition: "{{{{ true }}}}"
+                    then:
+                      - id: c
+                        type: {LOG}
+                        message: x
+        triggers:
+          - id: hook
+            type: io.kestra.plugin.core.trigger.Webhook
+            key: abc
+            conditions: []
+        """)
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow_text(text, "every_stage.yaml")
+    found = [(error.line, error.path, error.message) for error in caught.value.errors]
+    # (The If inside the inner ForEach is supported: no error for it, only for the ForEach.)
+    assert [line for line, _, _ in found] == [5, 9, 11, 17, 31]
+    paths = [path for _, path, _ in found]
+    assert paths == [
+        "inputs[0].type",
+        "tasks[0].message",
+        "tasks[1].type",
+        "tasks[2].tasks[0].type",
+        "triggers[0].conditions",
+    ]
+    assert "invalid expression" in found[1][2]
+    assert found[-1][2] == "property `conditions` of a Webhook trigger is not supported by yaml2dag yet"
+
+
+def test_required_input_without_default_names_the_flow_trigger_that_cannot_fill_it():
+    text = textwrap.dedent(f"""\
+        id: flow_triggered
+        namespace: test.flowables
+        inputs:
+          - id: name
+            type: STRING
+        tasks:
+          - id: a
+            type: {LOG}
+            message: x
+        triggers:
+          - id: upstream
+            type: io.kestra.plugin.core.trigger.Flow
+            preconditions:
+              id: upstream
+              flows:
+                - namespace: test.flowables
+                  flowId: other
+                  states: [SUCCESS]
+        """)
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow_text(text, "flow_triggered.yaml")
+    messages = [error.message for error in caught.value.errors]
+    assert messages == ["required input `name` has no `defaults`: the Flow trigger cannot start a run"]
+
+
+def test_if_switch_and_run_if_inside_for_each_choose_per_iteration(run_flow):
+    # Oracle: Kestra flows/valids/each-switch.yaml (a Switch on `taskrun.value` inside a ForEach
+    # runs one case per value; outputs keyed by value), without its inner ForEach.
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: loop
+            type: {FLOW}.ForEach
+            values: ["a", "b", "c"]
+            concurrencyLimit: 0
+            tasks:
+              - id: check
+                type: {FLOW}.If
+                condition: "{{{{ taskrun.value == 'b' }}}}"
+                then:
+                  - id: is_b
+                    type: {RETURN}
+                    format: "b! {{{{ taskrun.value }}}}"
+                else:
+                  - id: not_b
+                    type: {RETURN}
+                    format: "not b {{{{ taskrun.value }}}}"
+              - id: sw
+                type: {FLOW}.Switch
+                value: "{{{{ taskrun.value }}}}"
+                cases:
+                  a:
+                    - id: case_a
+                      type: {RETURN}
+                      format: "a {{{{ parent.taskrun.value }}}}"
+                defaults:
+                  - id: other
+                    type: {FLOW}.Sequential
+                    tasks:
+                      - id: other_inner
+                        type: {RETURN}
+                        format: "other {{{{ taskrun.value }}}} {{{{ taskrun.iteration }}}}"
+              - id: maybe
+                type: {FLOW}.Sequential
+                runIf: "{{{{ taskrun.value != 'c' }}}}"
+                tasks:
+                  - id: maybe_inner
+                    type: {RETURN}
+                    format: "maybe {{{{ taskrun.value }}}}"
+          - id: after
+            type: {RETURN}
+            format: >-
+              {{{{ outputs.is_b['b'].value }}}} {{{{ outputs.check['a'].evaluationResult }}}}
+              {{{{ outputs.sw['c'].defaults }}}}
+        """)
+    )
+    assert result.state == "success"
+    assert result.tasks["check"].outputs == {
+        "a": {"evaluationResult": False},
+        "b": {"evaluationResult": True},
+        "c": {"evaluationResult": False},
+    }
+    assert result.tasks["is_b"].outputs == {"b": {"value": "b! b"}}
+    assert result.tasks["not_b"].outputs == {"a": {"value": "not b a"}, "c": {"value": "not b c"}}
+    assert result.tasks["case_a"].outputs == {"a": {"value": "a a"}}
+    assert result.tasks["other_inner"].outputs == {"b": {"value": "other b 1"}, "c": {"value": "other c 2"}}
+    assert result.tasks["maybe_inner"].outputs == {"a": {"value": "maybe a"}, "b": {"value": "maybe b"}}
+    assert result.tasks["after"].outputs == {"value": "b! b false true"}
+    assert all(task.state == "success" for task in result.tasks.values())
+
+
+def test_deprecated_each_sequential_and_each_parallel_loop_over_value(run_flow):
+    # Oracle: Kestra flows/valids/each-parallel.yaml (EachParallel over a JSON `value`; its tasks
+    # run for every value, in parallel) and each-sequential.yaml (EachSequential, one at a time).
+    result = run_flow(
+        flow(f"""
+        tasks:
+          - id: 1_each
+            type: {FLOW}.EachParallel
+            value: '["value 1", "value 2", "value 3"]'
+            tasks:
+              - id: 1-1
+                type: {RETURN}
+                format: "{{{{ task.id }}}} {{{{ taskrun.value }}}}"
+              - id: 1-2
+                type: {RETURN}
+                format: "{{{{ task.id }}}} {{{{ taskrun.value }}}}"
+          - id: 2_seq
+            type: io.kestra.core.tasks.flows.EachSequential
+            value: ["a", "b"]
+            tasks:
+              - id: 2-1
+                type: {RETURN}
+                format: "{{{{ taskrun.value }}}}"
+          - id: 2_end
+            type: {RETURN}
+            format: "{{{{ task.id }}}}"
+        """)
+    )
+    assert result.state == "success"
+    assert all(task.state == "success" for task in result.tasks.values())
+    assert result.tasks["1-2"].outputs == {
+        "value 1": {"value": "1-2 value 1"},
+        "value 2": {"value": "1-2 value 2"},
+        "value 3": {"value": "1-2 value 3"},
+    }
+    assert result.tasks["2-1"].outputs == {"a": {"value": "a"}, "b": {"value": "b"}}
+
+
+def test_input_declared_with_deprecated_name_and_the_system_read_only_label(run_flow):
+    # Oracle: Kestra flows/valids/switch.yaml declares its input with `name:` (still read by Kestra);
+    # Kestra lets a flow set the label `system.readOnly`.
+    result = run_flow(
+        f"""\
+id: named_input
+namespace: test.flowables
+labels:
+  system.readOnly: "true"
+inputs:
+  - name: string
+    type: STRING
+    defaults: SECOND
+tasks:
+  - id: sw
+    type: {FLOW}.Switch
+    value: "{{{{ inputs.string }}}}"
+    cases:
+      SECOND:
+        - id: t2
+          type: {RETURN}
+          format: "{{{{ inputs.string }}}} {{{{ labels.system.readOnly }}}}"
+"""
+    )
+    assert result.state == "success"
+    assert states(result) == {"sw": "success", "t2": "success"}
+    assert result.tasks["t2"].outputs == {"value": "SECOND true"}
+
+
+@pytest.mark.parametrize(("fail", "final"), [(False, "SUCCESS"), (True, "FAILED")])
+def test_after_execution_tasks_see_the_final_state_and_never_change_it(run_flow, fail, final):
+    # Oracle: Kestra flows/valids/after-execution.yaml (AfterExecutionTest: `end` outputs
+    # state SUCCESS); afterExecution failures never change the execution's state (Kestra docs).
+    boom = f"\n  - id: boom\n    type: {FAIL}" if fail else ""
+    result = run_flow(
+        f"""\
+id: after_execution_{final.lower()}
+namespace: test.flowables
+tasks:
+  - id: hello
+    type: {LOG}
+    message: Hello World!{boom}
+finally:
+  - id: fin
+    type: {RETURN}
+    format: "{{{{ execution.state }}}}"
+afterExecution:
+  - id: end
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      state: "{{{{ execution.state }}}}"
+  - id: seq
+    type: {FLOW}.Sequential
+    tasks:
+      - id: inner
+        type: {RETURN}
+        format: "{{{{ execution.state }}}}"
+      - id: broken
+        type: {FAIL}
+"""
+    )
+    assert result.state == final.lower()
+    assert result.tasks["fin"].outputs == {"value": "RUNNING"}
+    assert result.tasks["end"].outputs == {"values": {"state": final}}
+    assert result.tasks["inner"].outputs == {"value": final}
+    assert states(result)["broken"] == "failed"
+    assert states(result)["seq"] == "failed"

@@ -114,7 +114,7 @@ CASES = [
             "a all_success <- p.start @p",
             "b all_success <- p.start @p",
             "c none_failed <- a @p",
-            "p.end all_done <- b,c @p",
+            "p.end all_done_setup_success teardown fails-run <- b,c @p",
             *state("p.end"),
         ],
     ),
@@ -137,7 +137,7 @@ CASES = [
             "a all_success <- s.start @s",
             "e one_failed <- a @s_errors",
             "f all_done_setup_success teardown <- a,e @s_finally",
-            "s.end all_done <- a,e,f @s",
+            "s.end all_done_setup_success teardown fails-run <- a,e,f @s",
             *state("s.end"),
         ],
     ),
@@ -157,7 +157,7 @@ CASES = [
             "i.start all_success setup @i",
             "t all_success <- i.start @i",
             "f all_success <- i.start @i",
-            "i.end all_done <- t,f @i",
+            "i.end all_done_setup_success teardown fails-run <- t,f @i",
             *state("i.end"),
         ],
     ),
@@ -178,7 +178,7 @@ CASES = [
             "s.start all_success setup @s",
             "a all_success <- s.start @s",
             "d all_success <- s.start @s",
-            "s.end all_done <- a,d @s",
+            "s.end all_done_setup_success teardown fails-run <- a,d @s",
             *state("s.end"),
         ],
     ),
@@ -197,7 +197,7 @@ CASES = [
             "each.start all_success setup @each",
             "a all_success <- each.start @each_each",
             "b none_failed <- a @each_each",
-            "each.end all_done <- b @each",
+            "each.end all_done_setup_success teardown fails-run <- b @each",
             *state("each.end"),
         ],
     ),
@@ -243,7 +243,7 @@ CASES = [
             "a all_success <- d.start @d",
             "b none_failed <- a @d",
             "c none_failed <- a @d",
-            "d.end all_done <- b,c @d",
+            "d.end all_done_setup_success teardown fails-run <- b,c @d",
             *state("d.end"),
         ],
     ),
@@ -260,9 +260,155 @@ CASES = [
         [
             "af.start all_success setup @af",
             "a all_success <- af.start @af",
-            "af.end all_done <- a @af",
+            "af.end all_done_setup_success teardown fails-run <- a @af",
             "stop none_failed <- af.end",
             *state("stop"),
+        ],
+    ),
+    (
+        "flowables in errors and finally (every task of finally a teardown)",
+        """
+        tasks:
+          - {id: a, type: Log, message: x}
+        errors:
+          - {id: e1, type: Log, message: x}
+          - id: p
+            type: flow.Parallel
+            tasks:
+              - {id: pa, type: Log, message: x}
+              - {id: pb, type: Log, message: x}
+        finally:
+          - id: f
+            type: flow.Sequential
+            tasks:
+              - {id: fa, type: Log, message: x}
+              - id: fi
+                type: flow.If
+                condition: "{{ true }}"
+                then:
+                  - {id: fb, type: Log, message: x}
+        """,
+        [
+            "a all_success",
+            "e1 one_failed <- a @errors",
+            "p.start none_skipped setup <- e1 @p",
+            "pa all_success <- p.start @p",
+            "pb all_success <- p.start @p",
+            "p.end all_done_setup_success teardown fails-run <- pa,pb @p",
+            "f.start all_done_setup_success teardown <- a,p.end @f",
+            "fa all_done_setup_success teardown <- f.start @f",
+            "fi.start all_done_setup_success teardown <- fa @fi",
+            "fb all_done_setup_success teardown <- fi.start @fi",
+            "fi.end all_done_setup_success teardown <- fb @fi",
+            "f.end all_done_setup_success teardown <- fi.end @f",
+            *state("a"),
+        ],
+    ),
+    (
+        "a flowable first in errors",
+        """
+        tasks:
+          - {id: a, type: Log, message: x}
+        errors:
+          - id: s
+            type: flow.Sequential
+            tasks:
+              - {id: sa, type: Log, message: x}
+        """,
+        [
+            "a all_success",
+            "s.start one_failed setup <- a @s",
+            "sa all_success <- s.start @s",
+            "s.end all_done_setup_success teardown fails-run <- sa @s",
+            *state("a"),
+        ],
+    ),
+    (
+        "foreach whose children are all disabled",
+        """
+        tasks:
+          - id: each
+            type: flow.ForEach
+            values: [1, 2]
+            tasks:
+              - {id: a, type: Log, message: x, disabled: true}
+          - {id: b, type: Log, message: x}
+        """,
+        [
+            "each.start all_success setup @each",
+            "each.end all_done_setup_success teardown fails-run <- each.start @each",
+            "b none_failed <- each.end",
+            *state("b"),
+        ],
+    ),
+    (
+        "flowables in a foreach body",
+        """
+        tasks:
+          - id: each
+            type: flow.ForEach
+            values: [1, 2]
+            concurrencyLimit: 2
+            tasks:
+              - id: s
+                type: flow.Sequential
+                tasks:
+                  - {id: a, type: Log, message: x}
+              - id: af
+                type: flow.AllowFailure
+                tasks:
+                  - {id: b, type: Log, message: x}
+        """,
+        [
+            "each.start all_success setup @each",
+            "s.start all_success setup <- each.start @s",
+            "a all_success <- s.start @s",
+            "s.end all_done_setup_success teardown fails-run <- a @s",
+            "af.start none_failed setup <- s.end @af",
+            "b all_success <- af.start @af",
+            "af.end all_done_setup_success teardown fails-run <- b @af",
+            "each.end all_done_setup_success teardown fails-run <- af.end @each",
+            *state("each.end"),
+        ],
+    ),
+    (
+        "deprecated EachParallel: the tasks of one value in parallel",
+        """
+        tasks:
+          - id: each
+            type: flow.EachParallel
+            value: [1, 2]
+            concurrent: 2
+            tasks:
+              - {id: a, type: Log, message: x}
+              - {id: b, type: Log, message: x}
+        """,
+        [
+            "each.start all_success setup @each",
+            "a all_success <- each.start @each_each",
+            "b all_success <- each.start @each_each",
+            "each.end all_done_setup_success teardown fails-run <- a,b @each",
+            *state("each.end"),
+        ],
+    ),
+    (
+        "afterExecution after the state task, errors and finally (teardowns)",
+        """
+        tasks:
+          - {id: a, type: Log, message: x}
+        errors:
+          - {id: e, type: Log, message: x}
+        finally:
+          - {id: f, type: Log, message: x}
+        afterExecution:
+          - {id: z, type: Log, message: x}
+        """,
+        [
+            "a all_success",
+            "e one_failed <- a @errors",
+            "f all_done_setup_success teardown <- a,e @finally",
+            *state("a"),
+            "z all_done_setup_success teardown <- _flow_state,e,f @afterExecution",
         ],
     ),
     (
@@ -274,7 +420,11 @@ CASES = [
             tasks:
               - {id: a, type: Log, message: x, disabled: true}
         """,
-        ["s.start all_success setup @s", "s.end all_success <- s.start @s", *state("s.end")],
+        [
+            "s.start all_success setup @s",
+            "s.end all_done_setup_success teardown fails-run <- s.start @s",
+            *state("s.end"),
+        ],
     ),
 ]
 
@@ -354,6 +504,34 @@ def test_flowable_starts_know_their_branches_errors_their_scope_and_loops_their_
     assert plan.groups["each_each"].expand_over == "each.start"
     assert plan.tasks["e"].arguments["errors_of"] == ["i.end", "each.end"]
     assert plan.group_of("each_each") == "each"
+
+
+def test_exit_knows_the_ends_of_its_parents_and_they_know_it():
+    plan = planned(
+        """
+        tasks:
+          - id: outer
+            type: flow.Sequential
+            tasks:
+              - id: i
+                type: flow.If
+                condition: "{{ true }}"
+                then:
+                  - {id: stop, type: io.kestra.plugin.core.execution.Exit, state: KILLED}
+        errors:
+          - id: s
+            type: flow.Sequential
+            tasks:
+              - {id: a, type: Log, message: x}
+        """
+    )
+    assert plan.tasks["stop"].arguments["parent_end_ids"] == ["outer.end", "i.end"]
+    assert plan.tasks["outer.end"].arguments["exit_task_ids"] == ["stop"]
+    assert plan.tasks["i.end"].arguments["exit_task_ids"] == ["stop"]
+    # The first flowable of an errors block starts with a Kestra task that checks its scope failed.
+    assert plan.tasks["s.start"].operator == "yaml2dag.operators.flowable:FlowableStartOperator"
+    assert plan.tasks["s.start"].arguments["errors_of"] == ["outer.end"]
+    assert plan.tasks["s.end"].setups == ("s.start",)
 
 
 def test_planning_imports_no_airflow():

@@ -65,6 +65,11 @@ def flow_info(flow: Flow) -> FlowInfo:
         task_ids=frozenset(task.id for task in flow.all_tasks()),
         flowable_ids=frozenset(task.id for task in flow.all_tasks() if isinstance(task, FlowableBase)),
         loop_of=flow.loop_members(),
+        after_execution_ids=frozenset(
+            nested.id
+            for task in flow.afterExecution
+            for nested in [task, *(task.nested_tasks() if isinstance(task, FlowableBase) else ())]
+        ),
         variables=flow.variables,
         labels=flow.labels,
         **input_fields(flow),

@@ -6,14 +6,15 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from yaml2dag.tasktypes.base import TaskBase
-from yaml2dag.tasktypes.flowable import Dag, Exit, FlowableBase, ForEach, If, Switch, walk_task
+from yaml2dag.tasktypes.flowable import Dag, Exit, FlowableBase, ForEach, walk_task
 
 if TYPE_CHECKING:
     from yaml2dag.diagnostics import Collector
     from yaml2dag.loader import DocPath
 
-#: Task types that choose at run time which tasks are skipped: Airflow cannot skip single map indexes.
-_BRANCHING = (If, Switch, ForEach, Exit)
+#: Task types yaml2dag cannot run inside a ForEach yet: a ForEach (Airflow cannot nest dynamic task
+#: mapping) and Exit (it would have to skip every iteration of the loop).
+_NOT_IN_LOOP = (ForEach, Exit)
 
 
 def check_flowable(task: FlowableBase, raw: dict[str, Any], path: DocPath, collector: Collector) -> None:
@@ -21,9 +22,13 @@ def check_flowable(task: FlowableBase, raw: dict[str, Any], path: DocPath, colle
     if isinstance(task, Dag):
         _check_dag(task, path, collector)
     if isinstance(task, ForEach):
+        inner_loops: list[tuple[str | int, ...]] = []
         for child_path, child, _ in walk_task(tuple(path), task, raw):
-            if child is not task:
-                _check_loop_body(child, child_path, collector)
+            if child is task or any(child_path[: len(loop)] == loop for loop in inner_loops):
+                continue  # the tasks of a ForEach inside are checked with that ForEach: once
+            _check_loop_body(child, child_path, collector)
+            if isinstance(child, ForEach):
+                inner_loops.append(tuple(child_path))
 
 
 def _check_dag(dag: Dag, path: DocPath, collector: Collector) -> None:
@@ -78,17 +83,11 @@ def _cycle(graph: dict[str, list[str]]) -> list[str]:
 
 
 def _check_loop_body(task: TaskBase, path: DocPath, collector: Collector) -> None:
-    """Tasks inside a ForEach become mapped Airflow tasks: branching and run-time skipping of groups are refused."""
-    if isinstance(task, _BRANCHING):
+    """Tasks inside a ForEach become mapped Airflow tasks: a ForEach or Exit there is refused."""
+    if isinstance(task, _NOT_IN_LOOP):
         collector.add(
             (*path, "type"),
             f"`{task.type.rsplit('.', 1)[-1]}` inside a ForEach is not supported by yaml2dag yet",
-            "move it out of the ForEach, or use Sequential, Parallel, Dag or AllowFailure inside it",
+            "move it out of the ForEach; If, Switch, Sequential, Parallel, Dag and AllowFailure work inside it",
             prefer_key=False,
-        )
-    elif isinstance(task, FlowableBase) and task.runIf is not None:
-        collector.add(
-            (*path, "runIf"),
-            "`runIf` on a flowable inside a ForEach is not supported by yaml2dag yet",
-            "put `runIf` on the tasks inside it",
         )

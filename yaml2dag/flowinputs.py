@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from yaml2dag.properties import KestraModel, Text
 
@@ -33,6 +33,7 @@ class FlowInput(KestraModel):
     """One entry of `inputs` (spec §1.1); becomes an Airflow Param on the trigger form."""
 
     id: str = Field(pattern=INPUT_ID_PATTERN, description="Input id, read as `inputs.<id>` in expressions.")
+
     type: Literal[INPUT_TYPES] = Field(  # type: ignore[valid-type]
         description="Input type: how the value is parsed and checked."
     )
@@ -59,6 +60,14 @@ class FlowInput(KestraModel):
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"prefill", "expression", "after", "before", "extension"})
 
     _scheduled_default: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_name(cls, data: Any) -> Any:
+        # Kestra still reads inputs declared with the deprecated `name` instead of `id`.
+        if isinstance(data, dict) and "id" not in data and "name" in data:
+            data = {("id" if key == "name" else key): value for key, value in data.items()}
+        return data
 
     @field_validator("type", "itemType", mode="before")
     @classmethod

@@ -398,10 +398,12 @@ def check_inputs(flow: Flow, scheduled: bool, collector: Collector) -> None:
         from yaml2dag.triggers import trigger_kind
 
         # Runs started by a Flow trigger get no values: the Schedule triggers cannot stand in for defaults.
-        if any(trigger_kind(item) == "Flow" and not item.disabled for item in flow.triggers):
+        kinds = {trigger_kind(item) for item in flow.triggers if not item.disabled} & {"Schedule", "Flow"}
+        if "Flow" in kinds:
             schedule_values = [*schedule_values, {}]
+        starter = " or ".join(f"{kind} trigger" for kind in sorted(kinds, reverse=True))
         for index, flow_input in enumerate(flow.inputs):
-            _check_scheduled_input(flow_input, schedule_values, ("inputs", index), collector)
+            _check_scheduled_input(flow_input, schedule_values, ("inputs", index), collector, starter)
 
 
 def check_input_list(inputs: Sequence[FlowInput], path: tuple[str | int, ...], collector: Collector) -> None:
@@ -559,7 +561,11 @@ def _check_schedule_inputs(flow: Flow, collector: Collector) -> list[dict[str, A
 
 
 def _check_scheduled_input(
-    flow_input: FlowInput, schedules: list[dict[str, Any]], path: tuple[str | int, ...], collector: Collector
+    flow_input: FlowInput,
+    schedules: list[dict[str, Any]],
+    path: tuple[str | int, ...],
+    collector: Collector,
+    starter: str = "Schedule trigger",
 ) -> None:
     """A scheduled run gets only defaults and the trigger's inputs: Airflow needs a default for every Param."""
     if flow_input.defaults is not None or not flow_input.required or flow_input.dependsOn is not None:
@@ -570,7 +576,7 @@ def _check_scheduled_input(
     if not given or len(given) < len(schedules):
         collector.add(
             path,
-            f"required input `{flow_input.id}` has no `defaults`: the Schedule trigger cannot start a run",
+            f"required input `{flow_input.id}` has no `defaults`: the {starter} cannot start a run",
             "add `defaults`, `required: false`, or give it in the trigger's `inputs`",
         )
         return

@@ -26,6 +26,8 @@ RESERVED_FLOW_IDS = frozenset(
     {"pause", "resume", "force-run", "change-status", "kill", "executions", "search", "source", "disable", "enable"}
 )
 
+#: System labels a flow may set itself (Kestra: `system.readOnly` locks the flow in the UI).
+ALLOWED_SYSTEM_LABELS = frozenset({"system.readOnly"})
 SCHEDULE_TYPES = ("io.kestra.plugin.core.trigger.Schedule", "io.kestra.core.models.triggers.types.Schedule")
 FLOW_TRIGGER_TYPES = ("io.kestra.plugin.core.trigger.Flow", "io.kestra.core.models.triggers.types.Flow")
 WEBHOOK_TYPES = ("io.kestra.plugin.core.trigger.Webhook", "io.kestra.core.models.triggers.types.Webhook")
@@ -199,7 +201,10 @@ class Flow(KestraModel):
     finally_: list[TaskBase] = Field(
         default_factory=list, alias="finally", description="Tasks run at the end of every run, whatever happened."
     )
-    afterExecution: list[Any] = Field(default_factory=list, description="Tasks run once the run has its final state.")
+    afterExecution: list[TaskBase] = Field(
+        default_factory=list,
+        description="Tasks run once the run has its final state (`execution.state`); they never change it.",
+    )
     listeners: list[Any] = Field(default_factory=list, description="Deprecated: tasks run after the run.")
     triggers: list[Trigger] = Field(default_factory=list, description="What starts runs: Schedule, Flow, Webhook.")
     pluginDefaults: list[PluginDefault] = Field(default_factory=list, description="Default values of task properties.")
@@ -218,7 +223,6 @@ class Flow(KestraModel):
 
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
         {
-            "afterExecution",
             "listeners",
             "disabled",
             "sla",
@@ -248,7 +252,7 @@ class Flow(KestraModel):
             value = pairs
         if isinstance(value, dict):
             for key in value:
-                if str(key).startswith("system."):
+                if str(key).startswith("system.") and str(key) not in ALLOWED_SYSTEM_LABELS:
                     raise ValueError(f"label key `{key}` is reserved: keys may not start with `system.`")
             return {str(key): "" if item is None else _label_text(item) for key, item in value.items()}
         return value
@@ -269,14 +273,14 @@ class Flow(KestraModel):
         return members
 
     def all_tasks(self) -> list[TaskBase]:
-        """Every task of the flow at any depth, in file order: main tasks, errors, finally.
+        """Every task of the flow at any depth, in file order: main tasks, errors, finally, afterExecution.
 
         A flowable comes before the tasks nested in it.
         """
         from yaml2dag.tasktypes.flowable import FlowableBase
 
         found: list[TaskBase] = []
-        for task in [*self.tasks, *self.errors, *self.finally_]:
+        for task in [*self.tasks, *self.errors, *self.finally_, *self.afterExecution]:
             found.append(task)
             if isinstance(task, FlowableBase):
                 found.extend(task.nested_tasks())

@@ -15,7 +15,10 @@ Structure of a planned flow:
             └─▶ _flow_event  teardown emitting the end-state asset event (Flow triggers)
 
 Flowables are TaskGroups named after them: `<id>.start` (a setup: condition, values, `runIf`),
-the children, the flowable's own errors and finally, then `<id>.end` (its Kestra state).
+the children, the flowable's own errors and finally, then `<id>.end` (its Kestra state), the
+start's teardown, so that the scope of the start ends with the flowable. Flowables nest anywhere,
+in `errors` and `finally` too; inside a `finally` block every task is a teardown (none changes
+the run's state, as in Kestra).
 """
 
 from __future__ import annotations
@@ -26,7 +29,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from yaml2dag.inputs import ParamSpec, param_specs
 from yaml2dag.states import EVENT_TASK_ID, STATE_TASK_ID, end_task_id, start_task_id
-from yaml2dag.tasktypes.flowable import AllowFailure, Dag, FlowableBase, ForEach, If, Parallel, Switch
+from yaml2dag.tasktypes.flowable import (
+    AllowFailure,
+    Dag,
+    EachParallel,
+    Exit,
+    FlowableBase,
+    ForEach,
+    If,
+    Parallel,
+    Switch,
+)
 from yaml2dag.triggers import TRIGGER_CHECK_TASK_ID, ScheduleSpec, needs_check, schedule_spec, trigger_check_specs
 
 if TYPE_CHECKING:
@@ -138,6 +151,8 @@ class _Scope:
     loop_limit: int = 0
     #: The WorkingDirectory whose folder the tasks share (its id), if any.
     working_directory: str | None = None
+    #: Inside a `finally` block: every task is a teardown, so none changes the run's state.
+    teardown: bool = False
 
 
 @dataclass
@@ -162,7 +177,8 @@ class _Draft:
             task_id=self.task_id,
             operator=self.operator,
             arguments=dict(self.arguments),
-            trigger_rule=self.trigger_rule,
+            # Airflow gives every teardown this rule (whatever the chain it sits in asked for).
+            trigger_rule="all_done_setup_success" if self.role == "teardown" else self.trigger_rule,
             upstream=tuple(dict.fromkeys(self.upstream)),
             group=self.group,
             role=self.role,
@@ -184,22 +200,38 @@ class _Planner:
         self.groups: dict[str, dict[str, Any]] = {}
         self.root: list[str] = []
         self.scope = _Scope(retry=flow.retry)
+        #: Flowables whose start must be a Kestra task (the first task of an errors block).
+        self.kestra_starts: set[str] = set()
+        #: The flowables being planned, outermost first (an Exit names their ends).
+        self.enclosing: list[str] = []
 
     def plan(self, **dag: Any) -> DagPlan:
         main = self.chain(_enabled(self.flow.tasks))
         main_exits = [node.exit for node in main]
         if main and needs_check(self.flow):
             self.trigger_check(main[0].entry)
-        errors: list[str] = []
+        errors: list[_Node] = []
         if main and _enabled(self.flow.errors):
             errors = self.block(self.free_id("errors"), "Kestra `errors`", _enabled(self.flow.errors))
-            self.sequence(errors, first_rule="one_failed", upstream=main_exits[-1:])
-            self.drafts[errors[0]].arguments["errors_of"] = main_exits
+            self.sequence(errors, first_rule="one_failed", upstream=main_exits[-1:], scope_exits=main_exits)
+        finals: list[_Node] = []
         if _enabled(self.flow.finally_):
-            finals = self.block(self.free_id("finally"), "Kestra `finally`", _enabled(self.flow.finally_))
-            self.teardowns(finals, upstream=[*main_exits[-1:], *errors[-1:]])
+            finals = self.block(
+                self.free_id("finally"), "Kestra `finally`", _enabled(self.flow.finally_), teardown=True
+            )
+            self.teardowns(finals, upstream=[*main_exits[-1:], *(node.exit for node in errors[-1:])])
         if main:
             self.state_tasks(main_exits)
+            if _enabled(self.flow.afterExecution):
+                after = self.block(
+                    self.free_id("afterExecution"),
+                    "Kestra `afterExecution`",
+                    _enabled(self.flow.afterExecution),
+                    teardown=True,
+                )
+                # Once the execution ended: its state known, errors and finally done.
+                ends = [STATE_TASK_ID, *(node.exit for node in errors[-1:]), *(node.exit for node in finals[-1:])]
+                self.teardowns(after, upstream=ends)
         return DagPlan(
             dag_id=self.flow.dag_id,
             members=tuple(self.root),
@@ -210,6 +242,16 @@ class _Planner:
             },
             **dag,
         )
+
+    def after_execution_task_ids(self) -> set[str]:
+        """Airflow ids of every task planned for `afterExecution` (they run even after an Exit)."""
+        ids: set[str] = set()
+        for task in _enabled(self.flow.afterExecution):
+            inner = [task, *task.nested_tasks()] if isinstance(task, FlowableBase) else [task]
+            for item in inner:
+                flowable = isinstance(item, FlowableBase)
+                ids.update({start_task_id(item.id), end_task_id(item.id)} if flowable else {item.id})
+        return ids
 
     # --- ids, groups and drafts ------------------------------------------------------------------
 
@@ -223,6 +265,8 @@ class _Planner:
 
     def add(self, draft: _Draft) -> _Draft:
         draft.group = self.scope.group
+        if self.scope.teardown:
+            draft.role = "teardown"
         self.drafts[draft.task_id] = draft
         self._members().append(draft.task_id)
         return draft
@@ -235,7 +279,14 @@ class _Planner:
         self._members().append(group_id)
         self.groups[group_id] = {"tooltip": tooltip, "members": [], "expand_over": expand_over}
         outer = self.scope
-        self.scope = _Scope(group_id, outer.retry, outer.loop, outer.loop_limit, outer.working_directory)
+        self.scope = _Scope(
+            group_id,
+            outer.retry,
+            outer.loop,
+            outer.loop_limit,
+            working_directory=outer.working_directory,
+            teardown=outer.teardown,
+        )
         return outer
 
     # --- tasks -----------------------------------------------------------------------------------
@@ -256,6 +307,10 @@ class _Planner:
                 arguments["max_active_tis_per_dagrun"] = self.scope.loop_limit
         if self.scope.working_directory and getattr(task, "USES_WORKING_DIRECTORY", False):
             arguments["working_directory"] = self.scope.working_directory
+        if isinstance(task, Exit) and self.enclosing:
+            arguments["parent_end_ids"] = [end_task_id(flowable) for flowable in self.enclosing]
+        if isinstance(task, Exit) and self.flow.afterExecution:
+            arguments["after_task_ids"] = sorted(self.after_execution_task_ids())
         retry = None
         if not isinstance(task, FlowableBase):
             # A flowable's timeout and retry concern its children, not the task that starts it.
@@ -295,29 +350,46 @@ class _Planner:
         entry.trigger_rule = "all_success" if self.drafts[upstream].role == "setup" else "none_failed"
         entry.upstream.append(upstream)
 
-    def sequence(self, task_ids: list[str], first_rule: str, upstream: list[str]) -> None:
-        """Chain an errors block: the first on `first_rule`, then one at a time, a failure not stopping the next."""
-        drafts = [self.drafts[task_id] for task_id in task_ids]
-        drafts[0].trigger_rule = first_rule
-        drafts[0].upstream += upstream
-        for previous, draft in zip(drafts, drafts[1:], strict=False):
-            draft.trigger_rule = "none_skipped"
-            draft.upstream.append(previous.task_id)
+    def sequence(self, nodes: list[_Node], first_rule: str, upstream: list[str], scope_exits: list[str]) -> None:
+        """Chain an errors block: the first on `first_rule`, then one at a time, a failure not stopping the next.
 
-    def teardowns(self, task_ids: list[str], upstream: list[str], setups: tuple[str, ...] = ()) -> None:
-        """Chain a finally block of teardowns: all done, one at a time."""
+        The first task (a flowable: its start, a Kestra task) runs only when a task of its scope
+        really failed (`scope_exits`); inside a `finally` block, where every task is a teardown
+        that runs whatever happened, each of them checks it.
+        """
+        entries = [self.drafts[node.entry] for node in nodes]
+        entries[0].trigger_rule = first_rule
+        entries[0].upstream += upstream
+        for previous, node in zip(nodes, nodes[1:], strict=False):
+            entry = self.drafts[node.entry]
+            entry.trigger_rule = "none_skipped"
+            entry.upstream.append(previous.exit)
+        for entry in entries[:1] if not self.scope.teardown else entries:
+            if entry.takes_flow:
+                entry.arguments["errors_of"] = scope_exits
+
+    def teardowns(self, nodes: list[_Node], upstream: list[str], setups: tuple[str, ...] = ()) -> None:
+        """Chain a finally block (its tasks are teardowns): all done, one at a time."""
         previous = upstream
-        for task_id in task_ids:
-            draft = self.drafts[task_id]
-            draft.role, draft.trigger_rule, draft.setups = "teardown", "all_done_setup_success", setups
-            draft.upstream += previous
-            previous = [task_id]
+        for node in nodes:
+            entry = self.drafts[node.entry]
+            entry.trigger_rule, entry.setups = "all_done_setup_success", setups
+            entry.upstream += previous
+            previous = [node.exit]
 
-    def block(self, group_id: str, tooltip: str, tasks: list[TaskBase]) -> list[str]:
-        """An errors or finally block: a group of plain tasks, one per Kestra task."""
+    def block(self, group_id: str, tooltip: str, tasks: list[TaskBase], teardown: bool = False) -> list[_Node]:
+        """An errors or finally block: a group of the tasks and flowables, planned as anywhere else.
+
+        The first task of an errors block checks that its scope failed, so a flowable there
+        starts with a Kestra task; in a finally block every task is a teardown.
+        """
         outer = self.open_group(group_id, tooltip)
+        self.scope.teardown = self.scope.teardown or teardown
+        if not teardown:
+            checking = tasks if self.scope.teardown else tasks[:1]
+            self.kestra_starts.update(task.id for task in checking if isinstance(task, FlowableBase))
         try:
-            return [self.kestra_task(task).task_id for task in tasks]
+            return [self.node(task) for task in tasks]
         finally:
             self.scope = outer
 
@@ -387,24 +459,31 @@ class _Planner:
         if getattr(task, "SHARES_WORKING_DIRECTORY", False):
             self.scope.working_directory = task.id
         before = set(self.drafts)
+        self.enclosing.append(task.id)
         try:
             start = self.start(task)
             children, leaves = self.children(task, start)
             exits = [node.exit for node in children]
             errors = self.local_errors(task, leaves, exits) if leaves else []
-            finals = self.local_finally(task, [*leaves, *errors[-1:]], start.task_id)
+            finals = self.local_finally(task, [*leaves, *errors[-1:]], start)
             end = self.end(task, exits, [*leaves, *errors[-1:], *finals[-1:]] or [start.task_id])
-            if not leaves and not finals:
-                end.trigger_rule = "all_success"  # right after the start (a setup): Airflow's rule
+            if start.role == "setup":
+                end.setups = (start.task_id,)
         finally:
             self.scope = outer
+            self.enclosing.pop()
         inside = frozenset(set(self.drafts) - before)
         if start.takes_flow:  # a Kestra start task skips the whole flowable when `runIf` is false
             start.arguments["inner_task_ids"] = sorted(inside - {start.task_id})
         return _Node(start.task_id, end.task_id, inside)
 
     def start(self, task: FlowableBase) -> _Draft:
-        if isinstance(task, If | Switch | ForEach) or task.runIf is not None or getattr(task, "START_RUNS", False):
+        if (
+            isinstance(task, If | Switch | ForEach)
+            or task.runIf is not None
+            or task.id in self.kestra_starts
+            or getattr(task, "START_RUNS", False)
+        ):
             draft = self.kestra_task(task, start_task_id(task.id))
         else:
             draft = self.add(
@@ -416,11 +495,17 @@ class _Planner:
                     takes_flow=False,
                 )
             )
-        draft.role = "setup"
+        if draft.role != "teardown":
+            draft.role = "setup"
         return draft
 
     def end(self, task: FlowableBase, child_exits: list[str], upstream: list[str]) -> _Draft:
-        # Not a teardown: Airflow would then count the children before it as the run's leaves.
+        # The teardown of its start: the start's scope (a skipped or failed setup skips or fails
+        # every task in its scope) ends here, so a flowable in a branch not taken skips nothing
+        # after it. It fails the run when it fails (outside `finally`), so that its children are
+        # not the run's leaves (Airflow ignores teardowns for the run's state): an AllowFailure's
+        # failed child does not fail the run.
+        exits = sorted(child.id for child in task.nested_tasks() if isinstance(child, Exit))
         return self.add(
             _Draft(
                 end_task_id(task.id),
@@ -430,11 +515,14 @@ class _Planner:
                     "child_task_ids": child_exits,
                     "allow_failure": task.allowFailure or isinstance(task, AllowFailure),
                     "allow_warning": task.allowWarning,
+                    **({"exit_task_ids": exits} if exits else {}),
                     "doc_md": f"End of `{task.id}`: its Kestra state, from its children's states",
                 },
-                trigger_rule="all_done",
+                trigger_rule="all_done_setup_success",
                 upstream=upstream,
+                role="teardown",
                 takes_flow=False,
+                fails_run=not self.scope.teardown,
             )
         )
 
@@ -479,15 +567,21 @@ class _Planner:
 
     def loop(self, task: ForEach, start: str) -> tuple[list[_Node], list[str]]:
         """The body is a group mapped over the start task's values (Airflow dynamic task mapping)."""
+        if not _enabled(task.tasks):
+            return [], []  # every task disabled: nothing to map, the ForEach ends SUCCESS
         outer = self.open_group(self.free_id(f"{task.id}_each"), "One run per value", expand_over=start)
         self.scope.loop, self.scope.loop_limit = task.id, task.concurrencyLimit
         try:
-            nodes = self.chain(_enabled(task.tasks))
+            if isinstance(task, EachParallel):  # the tasks of one value run in parallel too
+                nodes = [self.node(child) for child in _enabled(task.tasks)]
+            else:
+                nodes = self.chain(_enabled(task.tasks))
         finally:
             self.scope = outer
-        if nodes:
-            self.drafts[nodes[0].entry].upstream.append(start)
-        return nodes, [nodes[-1].exit] if nodes else []
+        firsts = nodes if isinstance(task, EachParallel) else nodes[:1]
+        for node in firsts:
+            self.drafts[node.entry].upstream.append(start)
+        return nodes, [node.exit for node in (firsts if isinstance(task, EachParallel) else nodes[-1:])]
 
     def local_errors(self, task: FlowableBase, upstream: list[str], scope_exits: list[str]) -> list[str]:
         """A flowable's own errors: after its children, one at a time, when one of them failed."""
@@ -495,18 +589,17 @@ class _Planner:
         if not tasks:
             return []
         errors = self.block(self.free_id(f"{task.id}_errors"), f"`errors` of `{task.id}`", tasks)
-        self.sequence(errors, first_rule="one_failed", upstream=upstream)
-        self.drafts[errors[0]].arguments["errors_of"] = scope_exits
-        return errors
+        self.sequence(errors, first_rule="one_failed", upstream=upstream, scope_exits=scope_exits)
+        return [node.exit for node in errors]
 
-    def local_finally(self, task: FlowableBase, upstream: list[str], start: str) -> list[str]:
-        """A flowable's own finally: teardowns of its start, run once it started, whatever happened since."""
+    def local_finally(self, task: FlowableBase, upstream: list[str], start: _Draft) -> list[str]:
+        """A flowable's own finally: teardowns (of its start, when a setup), run once it started, whatever happened."""
         tasks = _enabled(task.finally_)
         if not tasks:
             return []
-        finals = self.block(self.free_id(f"{task.id}_finally"), f"`finally` of `{task.id}`", tasks)
-        self.teardowns(finals, upstream=upstream, setups=(start,))
-        return finals
+        finals = self.block(self.free_id(f"{task.id}_finally"), f"`finally` of `{task.id}`", tasks, teardown=True)
+        self.teardowns(finals, upstream=upstream, setups=(start.task_id,) if start.role == "setup" else ())
+        return [node.exit for node in finals]
 
 
 def _enabled(tasks: Iterable[TaskBase]) -> list[TaskBase]:

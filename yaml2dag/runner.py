@@ -398,7 +398,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
         STATE_TASK_ID,
         STATE_XCOM_KEY,
         end_task_id,
-        is_warning,
+        reported_state,
         start_task_id,
     )
     from yaml2dag.tasktypes.flowable import FlowableBase
@@ -424,8 +424,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
 
     def result(task_id: str, output_id: str | None = None, output_key: str = "return_value") -> TaskResult:
         state, start, end = instances_by_id[task_id]
-        if state == "success" and is_warning(xcoms.get((task_id, STATE_XCOM_KEY))):
-            state = "warning"
+        state = reported_state(state, xcoms.get((task_id, STATE_XCOM_KEY)))
         outputs = xcoms.get((output_id or task_id, output_key)) if task_id != STATE_TASK_ID else None
         return TaskResult(state, outputs, capture.lines.get(task_id, []), start, end)
 
@@ -437,6 +436,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
                 tasks[task.id] = result(end_task_id(task.id), start_task_id(task.id), OUTPUTS_XCOM_KEY)
         elif task.id in instances_by_id:
             tasks[task.id] = result(task.id)
+        if task.id in tasks:
             loop = loops.get(task.id)
             if loop is not None and isinstance(tasks[task.id].outputs, dict):
                 values = xcoms.get((start_task_id(loop), "return_value")) or []

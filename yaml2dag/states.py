@@ -94,6 +94,15 @@ def start_task_id(flowable_id: str) -> str:
     return f"{flowable_id}.start"
 
 
+def flowable_of_start(task_id: str) -> str:
+    """The Kestra id of the flowable whose start task is `task_id`."""
+    return task_id.removesuffix(".start")
+
+
+#: A flowable's start records here why its own evaluation failed (its end then fails with it).
+START_FAILURE_XCOM_KEY = "kestra_start_failure"
+
+
 def end_task_id(flowable_id: str) -> str:
     """Airflow id of the task whose state is a flowable's Kestra state."""
     return f"{flowable_id}.end"
@@ -122,8 +131,43 @@ def task_state(airflow_state: str, recorded: object = None) -> KestraState | Non
 
 def is_warning(recorded: object) -> bool:
     """Whether a recorded `STATE_XCOM_KEY` value (one, or one per map index) says WARNING."""
-    values = recorded if isinstance(recorded, list) else [recorded]
-    return KestraState.WARNING.value in values
+    return KestraState.WARNING.value in _recorded_values(recorded)
+
+
+def _recorded_values(recorded: object) -> list[object]:
+    """The recorded values of a task: one, or one per map index (a list, or a map index → value map)."""
+    if isinstance(recorded, dict):
+        return list(recorded.values())
+    return list(recorded) if isinstance(recorded, list) else [recorded]
+
+
+#: Recorded states reported instead of Airflow's, worst first (an Exit's state, or WARNING).
+_RECORDED_RANK = (KestraState.KILLED, KestraState.FAILED, KestraState.CANCELLED, KestraState.WARNING)
+
+
+def recorded_state(recorded: object) -> KestraState | None:
+    """The worst Kestra state a task recorded under `STATE_XCOM_KEY` (KILLED … WARNING), or None."""
+    found = set()
+    for value in _recorded_values(recorded):
+        try:
+            found.add(KestraState.read(str(value)))
+        except ValueError:
+            continue
+    return next((state for state in _RECORDED_RANK if state in found), None)
+
+
+def reported_state(airflow_state: str, recorded: object = None) -> str:
+    """The state shown for a task (`yaml2dag run`, tests): Airflow's, or the Kestra state it recorded.
+
+    A task records a state Airflow cannot show: WARNING (Airflow: success), or the state an Exit
+    ended it in (an Exit, or a flowable holding it: KILLED, CANCELLED, FAILED). Lower case, as
+    Airflow spells states.
+    """
+    state = recorded_state(recorded)
+    allowed = ("success",) if state is KestraState.WARNING else ("success", "failed")
+    if state is None or str(airflow_state) not in allowed:
+        return str(airflow_state)
+    return state.value.lower()
 
 
 def failure_reason(states: Mapping[str, object]) -> str | None:
@@ -152,6 +196,10 @@ def scope_state(states: Mapping[str, object], recorded: Mapping[str, object]) ->
     reason = failure_reason(states)
     if reason:
         return KestraState.FAILED, reason
+    for task_id, value in recorded.items():
+        state = recorded_state(value)
+        if state is not None and state is not KestraState.WARNING:
+            return KestraState.FAILED, f"`{task_id}` ended {state.value}"
     for task_id, value in recorded.items():
         if is_warning(value):
             return KestraState.WARNING, f"`{task_id}` ended WARNING"

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from yaml2dag.defaults import apply_plugin_defaults
 from yaml2dag.diagnostics import Collector
-from yaml2dag.errors import ExpressionError, FlowValidationError
+from yaml2dag.errors import ExpressionError, FlowError, FlowValidationError
 from yaml2dag.expressions import needs_rendering, translate
 from yaml2dag.flowables import check_flowable
 from yaml2dag.inputs import check_input_list, check_inputs
@@ -25,7 +25,7 @@ from yaml2dag.tasktypes.flowable import FlowableBase, SlotPath, walk_task
 from yaml2dag.tasktypes.subflow import Pause
 from yaml2dag.triggers import check_triggers, has_schedule
 
-TASK_BLOCKS = ("tasks", "errors", "finally")
+TASK_BLOCKS = ("tasks", "errors", "finally", "afterExecution")
 #: Airflow's limit on DAG and task ids.
 AIRFLOW_ID_LENGTH = 250
 _PATTERN_MESSAGES = {
@@ -45,6 +45,8 @@ def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
     data = apply_plugin_defaults(data, collector)
 
     task_lists: dict[str, list[TaskBase]] = {}
+    #: Every task that parsed (with its children), by block and index: checked even when others did not.
+    parsed: dict[str, list[tuple[int, TaskBase]]] = {}
     failed_blocks: set[str] = set()
     for block in TASK_BLOCKS:
         raw = data.get(block)
@@ -55,6 +57,7 @@ def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
             failed_blocks.add(block)
             continue
         tasks = [_parse_task(item, (block, index), collector) for index, item in enumerate(raw)]
+        parsed[block] = [(index, task) for index, task in enumerate(tasks) if task is not None]
         task_lists[block] = [task for task in tasks if task is not None]
         if len(task_lists[block]) != len(raw):
             failed_blocks.add(block)
@@ -68,12 +71,36 @@ def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
         flow = Flow.model_validate(top_level)
     except pydantic.ValidationError as exc:
         _add_pydantic_errors(exc, (), Flow, data, collector)
-    if flow is not None and not collector.errors:
-        _check_flow(flow, data, collector)
+        bad = {error["loc"][0] for error in exc.errors() if error["loc"]}
+        flow = _flow_without(top_level, bad)
+        failed_blocks.update(bad & set(TASK_BLOCKS))
+        for block in bad & set(TASK_BLOCKS):
+            parsed.pop(block, None)
+    if flow is not None:
+        # Every stage in one pass: inputs, triggers, flow properties and the tasks that parsed are
+        # checked even when another task did not parse.
+        _check_flow(flow, data, collector, parsed if failed_blocks else None)
     if collector.errors:
-        raise FlowValidationError(collector.errors)
+        raise FlowValidationError(_sorted_unique(collector.errors))
     assert flow is not None
     return flow
+
+
+def _flow_without(top_level: dict[str, Any], bad: set[Any]) -> Flow | None:
+    """The flow with its invalid top-level properties left out (reported already), to check the rest."""
+    stand_ins = {"id": "placeholder", "namespace": "placeholder", "tasks": [_PLACEHOLDER_TASK]}
+    rest = {key: value for key, value in top_level.items() if key not in bad}
+    rest.update({key: stand_ins[key] for key in bad if key in stand_ins})
+    try:
+        return Flow.model_validate(rest)
+    except pydantic.ValidationError:
+        return None
+
+
+def _sorted_unique(errors: list[FlowError]) -> list[FlowError]:
+    """The errors by line and column (unlocated last), each reported once."""
+    unique = list(dict.fromkeys(errors))
+    return sorted(unique, key=lambda error: (error.line is None, error.line or 0, error.column or 0))
 
 
 _PLACEHOLDER_TASK = TASK_TYPES["io.kestra.plugin.core.log.Log"].model_construct(id="placeholder")
@@ -120,10 +147,16 @@ def _with_parsed_children(
     return parsed, children_ok
 
 
-def walk_tasks(flow: Flow, data: dict[str, Any]) -> Iterator[tuple[SlotPath, TaskBase, dict[str, Any]]]:
-    """Every task of the flow at any depth, with its YAML path and raw mapping, in file order."""
+def walk_tasks(
+    flow: Flow, data: dict[str, Any], parsed: dict[str, list[tuple[int, TaskBase]]] | None = None
+) -> Iterator[tuple[SlotPath, TaskBase, dict[str, Any]]]:
+    """Every task of the flow at any depth, with its YAML path and raw mapping, in file order.
+
+    `parsed` (block → (index, task)): walk these instead, when some tasks of the file did not parse.
+    """
     for block in TASK_BLOCKS:
-        for index, task in enumerate(_block(flow, block)):
+        tasks = parsed.get(block, []) if parsed is not None else list(enumerate(_block(flow, block)))
+        for index, task in tasks:
             yield from walk_task((block, index), task, data[block][index])
 
 
@@ -241,7 +274,9 @@ def _lower_first(text: str) -> str:
 # --- semantic checks ---------------------------------------------------------------------------
 
 
-def _check_flow(flow: Flow, data: dict[str, Any], collector: Collector) -> None:
+def _check_flow(
+    flow: Flow, data: dict[str, Any], collector: Collector, parsed: dict[str, list[tuple[int, TaskBase]]] | None
+) -> None:
     if flow.id in RESERVED_FLOW_IDS:
         collector.add(("id",), f"flow id `{flow.id}` is reserved by Kestra", "choose another id", prefer_key=False)
     if len(flow.dag_id) > AIRFLOW_ID_LENGTH:
@@ -251,13 +286,13 @@ def _check_flow(flow: Flow, data: dict[str, Any], collector: Collector) -> None:
             "shorten the id or the namespace",
             prefer_key=False,
         )
-    _check_unique_ids(flow, data, collector)
+    _check_unique_ids(flow, data, collector, parsed)
     _check_unsupported(flow, (), collector)
     check_inputs(flow, has_schedule(flow), collector)
     _check_unique([item.id for item in flow.inputs], "inputs", "input", collector)
     _check_unique([item.id for item in flow.triggers], "triggers", "trigger", collector)
     check_triggers(flow, collector)
-    for path, task, raw in walk_tasks(flow, data):
+    for path, task, raw in walk_tasks(flow, data, parsed):
         _check_unsupported(task, path, collector)
         _check_fixed_durations(task, path, collector)
         _check_expressions(task, raw, path, collector)
@@ -282,9 +317,11 @@ def _block(flow: Flow, block: str) -> list[TaskBase]:
     return flow.finally_ if block == "finally" else getattr(flow, block)
 
 
-def _check_unique_ids(flow: Flow, data: dict[str, Any], collector: Collector) -> None:
+def _check_unique_ids(
+    flow: Flow, data: dict[str, Any], collector: Collector, parsed: dict[str, list[tuple[int, TaskBase]]] | None
+) -> None:
     first_seen: dict[str, DocPath] = {}
-    for path, task, _ in walk_tasks(flow, data):
+    for path, task, _ in walk_tasks(flow, data, parsed):
         if task.id in first_seen:
             other = first_seen[task.id]
             line, _ = collector.positions.locate((*other, "id"))

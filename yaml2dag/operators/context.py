@@ -42,6 +42,8 @@ class FlowInfo:
     flowable_ids: frozenset[str] = frozenset()
     #: Task id → id of the ForEach it runs in (its outputs are keyed by value).
     loop_of: Mapping[str, str] = field(default_factory=dict)
+    #: Ids of the `afterExecution` tasks (at any depth): they see the run's final `execution.state`.
+    after_execution_ids: frozenset[str] = frozenset()
 
 
 class TaskOutputs(Mapping[str, Any]):
@@ -70,13 +72,16 @@ class TaskOutputs(Mapping[str, Any]):
         return self._cache[task_id]
 
     def _pull(self, task_id: str) -> Any:
-        if task_id in self._flow.flowable_ids:
-            return self._task_instance.xcom_pull(task_ids=start_task_id(task_id), key=OUTPUTS_XCOM_KEY, map_indexes=-1)
+        flowable = task_id in self._flow.flowable_ids
+        source, key = (start_task_id(task_id), OUTPUTS_XCOM_KEY) if flowable else (task_id, "return_value")
         loop = self._flow.loop_of.get(task_id)
         if loop is None:
+            if flowable:
+                return self._task_instance.xcom_pull(task_ids=source, key=key, map_indexes=-1)
             return self._task_instance.xcom_pull(task_ids=task_id)
+        # Inside a ForEach: one output per value, keyed by the value (as Kestra keys them).
         values = loop_values(self._task_instance, loop)
-        pulled = self._task_instance.xcom_pull(task_ids=task_id, map_indexes=range(len(values)))
+        pulled = self._task_instance.xcom_pull(task_ids=source, key=key, map_indexes=range(len(values)))
         by_value = {value: output for value, output in zip(values, pulled, strict=False) if output is not None}
         return by_value or None
 
@@ -103,6 +108,14 @@ def loop_values(task_instance: Any, loop_id: str) -> list[str]:
     """The values of the ForEach `loop_id` in this run (its start task's result), in map-index order."""
     values = task_instance.xcom_pull(task_ids=start_task_id(loop_id), map_indexes=-1)
     return list(values or [])
+
+
+def _final_state(task_instance: Any) -> str:
+    """The run's Kestra state as `_flow_state` recorded it (for `afterExecution` tasks)."""
+    from yaml2dag.states import STATE_TASK_ID
+
+    recorded = task_instance.xcom_pull(task_ids=STATE_TASK_ID)
+    return str(recorded.get("state", "FAILED")) if isinstance(recorded, dict) else "FAILED"
 
 
 def build_context(
@@ -136,11 +149,14 @@ def build_context(
         "outputs": TaskOutputs(task_instance, flow),
         "envs": environment_variables(),
     }
+    if task_id in flow.after_execution_ids:
+        context["execution"]["state"] = _final_state(task_instance)
     if loop_task_id is not None:
         values = task_instance.xcom_pull(task_ids=loop_task_id, map_indexes=-1) or []
         index = int(getattr(task_instance, "map_index", -1))
         if 0 <= index < len(values):
             context["taskrun"]["value"] = values[index]
+            context["taskrun"]["iteration"] = index
             context["parent"] = {"taskrun": {"value": values[index]}}
             context["parents"] = [context["parent"]]
     if flow.variables:

@@ -24,11 +24,15 @@ from yaml2dag.states import (
     EXIT_STATES,
     EXIT_XCOM_KEY,
     OUTPUTS_XCOM_KEY,
+    START_FAILURE_XCOM_KEY,
     STATE_XCOM_KEY,
     KestraState,
+    end_task_id,
     failure_reason,
+    flowable_of_start,
     is_internal,
     scope_state,
+    start_task_id,
 )
 from yaml2dag.tasktypes.flowable import Exit, ForEach, If, Switch
 
@@ -47,18 +51,28 @@ class FlowableStartOperator(KestraOperator):
 
     def execute(self, context: Any) -> Any:
         """Run the flowable's decision; skip what must not run (also when `runIf` is false)."""
-        from airflow.sdk.exceptions import AirflowSkipException, DownstreamTasksSkipped
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, DownstreamTasksSkipped
 
         self._skipped: list[str] = []
         try:
             result = super().execute(context)
         except AirflowSkipException as skip:
             self.log.info("%s: the whole flowable is skipped", skip)
-            raise DownstreamTasksSkipped(tasks=list(self.inner_task_ids)) from None
+            raise DownstreamTasksSkipped(tasks=_here(context, self.inner_task_ids)) from None
+        except (DownstreamTasksSkipped, AirflowFailException):
+            raise
+        except Exception as exc:  # noqa: BLE001 (any failure of its own evaluation)
+            # Kestra: the flowable itself is FAILED (its children never start). Failing this setup
+            # would make Airflow mark the whole group upstream_failed, so the end reports it.
+            end = end_task_id(flowable_of_start(self.task_id))
+            self.log.error("`%s` cannot start: %s", flowable_of_start(self.task_id), exc)
+            context["ti"].xcom_push(key=START_FAILURE_XCOM_KEY, value=str(exc))
+            inner = [task for task in self.inner_task_ids if task != end]
+            raise DownstreamTasksSkipped(tasks=_here(context, inner)) from None
         if self._skipped:
             if result is not None:
                 context["ti"].xcom_push(key="return_value", value=result)
-            raise DownstreamTasksSkipped(tasks=self._skipped)
+            raise DownstreamTasksSkipped(tasks=_here(context, self._skipped))
         return result
 
     def run(self, context: Any) -> Any:  # noqa: D102
@@ -69,6 +83,14 @@ class FlowableStartOperator(KestraOperator):
         context["ti"].xcom_push(key=OUTPUTS_XCOM_KEY, value=outputs)
         self.log.info("Following `%s`", branch if branch else "no branch")
         self._skipped = sorted({task for name, tasks in self.branches.items() if name != branch for task in tasks})
+
+
+def _here(context: Any, task_ids: Sequence[str]) -> list[str] | list[tuple[str, int]]:
+    """The tasks to skip: inside a ForEach iteration (a mapped start), only at its own map index."""
+    map_index = int(getattr(context["ti"], "map_index", -1))
+    if map_index < 0:
+        return list(task_ids)
+    return [(task_id, map_index) for task_id in task_ids]
 
 
 class IfOperator(FlowableStartOperator, task_type=If):
@@ -141,12 +163,16 @@ class FlowableEndOperator(BaseOperator):
     """Ends a flowable: its Kestra state from its direct children, as Kestra computes it.
 
     FAILED when a child failed (FAILED → WARNING with `allowFailure` / AllowFailure), else WARNING
-    when a child ended WARNING (→ SUCCESS with `allowWarning`), else SUCCESS.
+    when a child ended WARNING (→ SUCCESS with `allowWarning`), else SUCCESS. When an Exit inside
+    it ended the execution, the flowable takes the Exit's state (Kestra: its parents end so).
+    When its start was skipped (the flowable never started), it is skipped too; when its start
+    failed (its own evaluation: a ForEach's values, an If's condition), it is FAILED.
 
     :param flowable_id: the Kestra id of the flowable.
     :param child_task_ids: Airflow ids of the tasks holding the children's states.
     :param allow_failure: a failed child makes the flowable WARNING instead of FAILED.
     :param allow_warning: a WARNING flowable ends SUCCESS.
+    :param exit_task_ids: the Exit tasks inside the flowable, at any depth.
     """
 
     ui_color = "#f3eefc"
@@ -158,6 +184,7 @@ class FlowableEndOperator(BaseOperator):
         child_task_ids: Sequence[str],
         allow_failure: bool = False,
         allow_warning: bool = False,
+        exit_task_ids: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -165,8 +192,24 @@ class FlowableEndOperator(BaseOperator):
         self.child_task_ids = list(child_task_ids)
         self.allow_failure = allow_failure
         self.allow_warning = allow_warning
+        self.exit_task_ids = list(exit_task_ids)
 
     def execute(self, context: Any) -> None:  # noqa: D102
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        start = start_task_id(self.flowable_id)
+        start_state = str(_states(context, [start]).get(start, ""))
+        if start_state == "skipped":
+            raise AirflowSkipException(f"`{self.flowable_id}` never started: it is skipped")
+        exited = _exit_state(context, self.exit_task_ids)
+        if exited is not None:
+            self._exited(context, exited)
+            return
+        if start_state in ("failed", "upstream_failed"):
+            raise TaskFailure(f"`{self.flowable_id}` FAILED: its start `{start}` {start_state.replace('_', ' ')}")
+        start_failure = context["ti"].xcom_pull(task_ids=start, key=START_FAILURE_XCOM_KEY)
+        if start_failure:
+            raise TaskFailure(f"`{self.flowable_id}` FAILED: {start_failure}")
         state, reason = children_state(context, self.child_task_ids)
         if state is KestraState.FAILED and self.allow_failure:
             self.log.warning("%s, but failures are allowed: `%s` ends WARNING", reason, self.flowable_id)
@@ -181,6 +224,44 @@ class FlowableEndOperator(BaseOperator):
         else:
             self.log.info("`%s` ends SUCCESS", self.flowable_id)
 
+    def _exited(self, context: Any, exited: str) -> None:
+        """An Exit inside ended the execution: the flowable ends in its state (FAILED, KILLED… fail it)."""
+        state = KestraState.read(exited)
+        self.log.warning(
+            "An Exit inside `%s` ended the execution %s: so does `%s`", self.flowable_id, state, self.flowable_id
+        )
+        if state is KestraState.SUCCESS:
+            return
+        context["ti"].xcom_push(key=STATE_XCOM_KEY, value=state.value)
+        if state is not KestraState.WARNING:
+            raise TaskFailure(f"`{self.flowable_id}` {state.value}: an Exit inside it ended the execution")
+
+
+def _states(context: Any, task_ids: Sequence[str]) -> dict[str, object]:
+    """Airflow states of `task_ids` in this run (this map index only, inside a ForEach iteration)."""
+    if not task_ids:
+        return {}  # (Airflow reads every task of the run when given no ids)
+    task_instance = context["ti"]
+    run_id = context["dag_run"].run_id
+    map_index = int(getattr(task_instance, "map_index", -1))
+    found = task_instance.get_task_states(
+        dag_id=task_instance.dag_id,
+        run_ids=[run_id],
+        task_ids=list(task_ids),
+        map_index=map_index if map_index >= 0 else None,
+    ).get(run_id, {})
+    return dict(found)
+
+
+def _exit_state(context: Any, exit_task_ids: Sequence[str]) -> str | None:
+    """The state an Exit among `exit_task_ids` ended the execution in, or None."""
+    for task_id in exit_task_ids:
+        recorded = context["ti"].xcom_pull(task_ids=task_id, key=EXIT_XCOM_KEY)
+        for state in recorded if isinstance(recorded, list) else [recorded]:
+            if state:
+                return str(state)
+    return None
+
 
 def children_state(context: Any, task_ids: Sequence[str]) -> tuple[KestraState, str]:
     """The Kestra state (FAILED, WARNING, SUCCESS) of a scope from its tasks' states, and why.
@@ -188,14 +269,7 @@ def children_state(context: Any, task_ids: Sequence[str]) -> tuple[KestraState, 
     Reads this map index only when the scope is inside a ForEach iteration.
     """
     task_instance = context["ti"]
-    run_id = context["dag_run"].run_id
-    map_index = int(getattr(task_instance, "map_index", -1))
-    states = task_instance.get_task_states(
-        dag_id=task_instance.dag_id,
-        run_ids=[run_id],
-        task_ids=list(task_ids),
-        map_index=map_index if map_index >= 0 else None,
-    ).get(run_id, {})
+    states = _states(context, task_ids)
     if failure_reason(states):
         return scope_state(states, {})
     return scope_state(
@@ -213,6 +287,10 @@ class ExitOperator(KestraOperator, task_type=Exit):
     """
 
     ui_color = "#fde8e8"
+    #: End tasks of the flowables holding this Exit: they run on and take its state.
+    parent_end_ids: Sequence[str] = ()
+    #: The flow's `afterExecution` tasks: they run after the execution ended, Exit or not.
+    after_task_ids: Sequence[str] = ()
 
     def execute(self, context: Any) -> None:  # noqa: D102
         from airflow.sdk.exceptions import DownstreamTasksSkipped
@@ -223,10 +301,12 @@ class ExitOperator(KestraOperator, task_type=Exit):
             raise TaskFailure(f"`state` rendered `{self.state}`: use SUCCESS, WARNING, FAILED, CANCELED or KILLED")
         self.log.warning("Exit: the execution ends %s; no other task starts", state)
         context["ti"].xcom_push(key=EXIT_XCOM_KEY, value=state)
-        if state == KestraState.WARNING:
-            context["ti"].xcom_push(key=STATE_XCOM_KEY, value=KestraState.WARNING.value)
-        # The flow's own state and event tasks still run.
-        others = [task_id for task_id in self.dag.task_ids if task_id != self.task_id and not is_internal(task_id)]
+        if state != KestraState.SUCCESS:
+            # Kestra: the Exit task run itself ends in this state (Airflow shows it succeeded).
+            context["ti"].xcom_push(key=STATE_XCOM_KEY, value=KestraState.read(state).value)
+        # The flow's own state and event tasks still run, and the ends of the flowables holding it.
+        keep = {self.task_id, *self.parent_end_ids, *self.after_task_ids}
+        others = [task_id for task_id in self.dag.task_ids if task_id not in keep and not is_internal(task_id)]
         raise DownstreamTasksSkipped(tasks=others)
 
     def run(self, context: Any) -> None:  # noqa: D102

@@ -76,13 +76,12 @@ TASK_TYPES: Mapping[str, type[TaskBase]] = _TaskTypes()
 KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.core.flow.{name}"
     for name in (
-        "EachSequential", "EachParallel", "LoopUntil",
-        "ForEachItem", "Template", "WaitFor",
+        "LoopUntil", "ForEachItem", "Template", "WaitFor",
     )
 ) | frozenset(
     f"io.kestra.core.tasks.flows.{name}"
     for name in (
-        "EachSequential", "EachParallel", "ForEachItem", "Template",
+        "ForEachItem", "Template",
     )
 ) | frozenset(
     f"io.kestra.plugin.docker.{package}{name}"

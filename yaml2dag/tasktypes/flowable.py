@@ -156,6 +156,11 @@ class Switch(FlowableBase):
             return {java_string(key): tasks for key, tasks in value.items()}
         return value
 
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _null_defaults(cls, value: Any) -> Any:
+        return [] if value is None else value  # Kestra accepts `defaults: null` (no defaults)
+
     @classmethod
     def task_slots(cls, raw: dict[str, Any]) -> Iterator[tuple[SlotPath, Any]]:  # noqa: D102
         cases = raw.get("cases")
@@ -184,6 +189,36 @@ class ForEach(FlowableBase):
     )
     concurrencyLimit: int = Field(default=1, ge=0, description="Most values processed at once; 0 means no limit.")
     tasks: list[TaskBase] = Field(min_length=1, description="Tasks run for each value.")
+
+
+class EachSequential(ForEach):
+    """Deprecated in Kestra (use ForEach): run `tasks` once per value of `value`, one value at a time."""
+
+    TYPES: ClassVar = (f"{_CORE_FLOW}.EachSequential", f"{_LEGACY_FLOW}.EachSequential")
+
+    values: list[Any] | str = rendered(
+        alias="value",
+        description="The values: a list, or a JSON array text / expression rendering to one (`taskrun.value`).",
+    )
+    concurrencyLimit: int = Field(default=1, ge=1, le=1, exclude=True, description="Always one value at a time.")
+
+
+class EachParallel(ForEach):
+    """Deprecated in Kestra (use ForEach): run `tasks` for every value, all of them at once.
+
+    The tasks of one value run in parallel too (wrap them in a Sequential to chain them), and at
+    most `concurrent` values at a time (0: all).
+    """
+
+    TYPES: ClassVar = (f"{_CORE_FLOW}.EachParallel", f"{_LEGACY_FLOW}.EachParallel")
+
+    values: list[Any] | str = rendered(
+        alias="value",
+        description="The values: a list, or a JSON array text / expression rendering to one (`taskrun.value`).",
+    )
+    concurrencyLimit: int = Field(
+        default=0, ge=0, alias="concurrent", description="Most values processed at once; 0 means no limit."
+    )
 
 
 class DagTask(KestraModel):
@@ -229,4 +264,15 @@ class Exit(TaskBase):
     )
 
 
-TASK_TYPES: tuple[type[TaskBase], ...] = (Sequential, AllowFailure, Parallel, If, Switch, ForEach, Dag, Exit)
+TASK_TYPES: tuple[type[TaskBase], ...] = (
+    Sequential,
+    AllowFailure,
+    Parallel,
+    If,
+    Switch,
+    ForEach,
+    EachSequential,
+    EachParallel,
+    Dag,
+    Exit,
+)
