@@ -180,7 +180,11 @@ def test_cli_input_text_is_typed_per_input():
 @pytest.mark.parametrize(
     ("inputs_yaml", "path", "message"),
     [
-        ("    type: FILE\n", "inputs[0].type", "input type `FILE` is not supported by yaml2dag"),
+        (
+            "    type: FILE\n    defaults: /etc/passwd\n",
+            "inputs[0].defaults",
+            "`defaults` of a FILE input must be a file URI",
+        ),
         ("    type: INT\n    defaults: 1.5\n", "inputs[0].defaults", "`defaults` of a INT input must be a whole"),
         (
             "    type: SELECT\n    values: [a]\n    defaults: b\n",

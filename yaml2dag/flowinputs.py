@@ -18,8 +18,8 @@ INPUT_TYPES = (
     "STRING", "ENUM", "SELECT", "MULTISELECT", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME",
     "DATE", "TIME", "DURATION", "FILE", "JSON", "YAML", "URI", "SECRET", "ARRAY", "EMAIL",
 )  # fmt: skip
-#: Input types yaml2dag can turn into Airflow Params (FILE needs Kestra's internal storage).
-SUPPORTED_INPUT_TYPES = frozenset(INPUT_TYPES) - {"FILE"}
+#: Input types yaml2dag can turn into Airflow Params (a FILE input is a URI, see docs/files.md).
+SUPPORTED_INPUT_TYPES = frozenset(INPUT_TYPES)
 
 
 class InputDependency(KestraModel):

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from yaml2dag.diagnostics import Collector
 
 #: Input types whose value is one line of text.
-TEXT_TYPES = frozenset({"STRING", "SECRET", "ENUM", "SELECT", "URI", "EMAIL"})
+TEXT_TYPES = frozenset({"STRING", "SECRET", "ENUM", "SELECT", "URI", "EMAIL", "FILE"})
+#: What a FILE input's value may be: the trigger form has no upload, so a URI the run copies into storage.
+FILE_SCHEMES = ("kestra:///", "file:///", "s3://", "gs://", "http://", "https://")
 #: Types an ARRAY's `itemType` may name (Kestra refuses nested arrays and files as items).
-ITEM_TYPES = frozenset(SUPPORTED_INPUT_TYPES - {"ARRAY", "MULTISELECT", "ENUM", "SELECT", "SECRET"})
+ITEM_TYPES = frozenset(SUPPORTED_INPUT_TYPES - {"ARRAY", "MULTISELECT", "ENUM", "SELECT", "SECRET", "FILE"})
 _EMAIL = re.compile(r"^[a-zA-Z0-9_!#$%&'*+/=?`{|}~^.-]+@[a-zA-Z0-9.-]+$")
 _INTEGER = re.compile(r"^[-+]?\d+$")
 _TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$")
@@ -91,6 +93,8 @@ def param_value(flow_input: FlowInput | InputSpec, value: Any, item_type: str | 
             raise ValueError(f"must be an e-mail address, got `{text}`")
         if kind == "URI" and (not text or any(char.isspace() for char in text)):
             raise ValueError(f"must be a URI, got `{text}`")
+        if kind == "FILE" and not text.lower().startswith(FILE_SCHEMES):
+            raise ValueError(f"must be a file URI ({', '.join(FILE_SCHEMES)}…), got `{text}`")
         if isinstance(flow_input, FlowInput) and item_type is None:
             _check_text(flow_input, text)
         return text
@@ -412,7 +416,7 @@ def check_input_list(inputs: Sequence[FlowInput], path: tuple[str | int, ...], c
             collector.add(
                 (*where, "type"),
                 f"input type `{flow_input.type}` is not supported by yaml2dag",
-                "FILE inputs need Kestra's internal storage; use a STRING or URI input naming the file",
+                "use one of " + ", ".join(SUPPORTED_INPUT_TYPES),
                 prefer_key=False,
             )
             continue
@@ -601,6 +605,7 @@ _PARAM_TYPES: dict[str, dict[str, Any]] = {
     "JSON": {"type": "string", "format": "multiline"},
     "YAML": {"type": "string", "format": "multiline"},
     "URI": {"type": "string", "format": "uri"},
+    "FILE": {"type": "string", "pattern": "^(kestra|file|s3|gs|https?)://"},
     "EMAIL": {"type": "string", "format": "email"},
     "ARRAY": {"type": "array"},
 }
@@ -741,6 +746,11 @@ def inputs_of_run(
     except ValueError as exc:
         raise TaskFailure(str(exc)) from None
     _mask_secrets(specs, result)
+    for spec in specs:
+        if spec.type == "FILE" and isinstance(result.get(spec.id), str):
+            from yaml2dag.storage import input_file_uri
+
+            result[spec.id] = input_file_uri(airflow_context, spec.id, result[spec.id])
     return nested(result)
 
 

@@ -223,7 +223,6 @@ class Flow(KestraModel):
             "afterExecution",
             "listeners",
             "disabled",
-            "outputs",
             "sla",
             "checks",
             "workerGroup",

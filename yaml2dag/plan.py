@@ -316,18 +316,21 @@ class _Planner:
 
     def state_tasks(self, main_exits: list[str]) -> None:
         """`_flow_state` (fails the run when Kestra would end FAILED), then `_flow_event` (the end-state asset)."""
+        arguments: dict[str, Any] = {
+            "main_task_ids": main_exits,
+            "doc_md": "Fails when a main task failed, so the run ends in the flow's Kestra state.",
+        }
+        if self.flow.outputs:  # rendered by the state task: it needs the flow's variables
+            arguments["flow_outputs"] = [output.model_dump(exclude_none=True) for output in self.flow.outputs]
         self.add(
             _Draft(
                 STATE_TASK_ID,
                 f"{_STATE_OPERATORS}:FlowStateOperator",
-                {
-                    "main_task_ids": main_exits,
-                    "doc_md": "Fails when a main task failed, so the run ends in the flow's Kestra state.",
-                },
+                arguments,
                 trigger_rule="all_done_setup_success",
                 upstream=main_exits[-1:],
                 role="teardown",
-                takes_flow=False,
+                takes_flow=bool(self.flow.outputs),
                 fails_run=True,
             )
         )

@@ -69,12 +69,16 @@ class RunResult:
     duration: float
     state_task: TaskResult | None = None
 
+    #: The flow's `outputs` (rendered by `_flow_state` at the end of the run).
+    outputs: dict[str, Any] = field(default_factory=dict)
+
     def to_json(self) -> dict[str, Any]:
         """The `yaml2dag run --json` document."""
         return {
             "dag_id": self.dag_id,
             "run_id": self.run_id,
             "state": self.state,
+            "outputs": self.outputs,
             "tasks": {
                 task_id: {"state": task.state, "outputs": task.outputs or {}} for task_id, task in self.tasks.items()
             },
@@ -113,7 +117,10 @@ def _database_exists() -> bool:
 
 
 def coerce_inputs(flow: Flow, raw: Mapping[str, str]) -> dict[str, Any]:
-    """Turn `--input key=value` strings into values of each input's type (`n=5` on an INT gives 5)."""
+    """Turn `--input key=value` strings into values of each input's type (`n=5` on an INT gives 5).
+
+    A FILE input given as `f=@local/path` names a local file the run copies into its storage.
+    """
     from yaml2dag.inputs import InputValueError, given_value
 
     by_id = {item.id: item for item in flow.inputs}
@@ -123,6 +130,14 @@ def coerce_inputs(flow: Flow, raw: Mapping[str, str]) -> dict[str, Any]:
         if name not in by_id:
             known = ", ".join(by_id) or "none"
             raise FlowValidationError([FlowError(f"unknown input `{name}` (flow inputs: {known})", path="inputs")])
+        if by_id[name].type == "FILE" and isinstance(text, str) and text.startswith("@"):
+            from yaml2dag.storage import StorageError, allow_local_file
+
+            try:  # `f=@path`: the run copies this local file into its storage when it starts
+                text = allow_local_file(Path(text[1:]).expanduser())
+            except StorageError as exc:
+                errors.append(FlowError(str(exc), path=f"inputs.{name}"))
+                continue
         try:
             values[name] = given_value(by_id[name], text)
         except InputValueError as exc:
@@ -432,4 +447,5 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
     flow_state = xcoms.get((STATE_TASK_ID, "return_value")) or {}
     if run_state == "success" and flow_state.get("state") == "WARNING":
         run_state = "warning"
-    return RunResult(dag.dag_id, dag_run.run_id, run_state, tasks, duration, state_task)
+    outputs = flow_state.get("outputs") if isinstance(flow_state.get("outputs"), dict) else {}
+    return RunResult(dag.dag_id, dag_run.run_id, run_state, tasks, duration, state_task, outputs)

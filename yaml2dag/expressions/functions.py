@@ -19,6 +19,7 @@ from jinja2.runtime import Context
 
 from yaml2dag.errors import RenderError
 from yaml2dag.expressions.dates import DATE_PARAMS, now
+from yaml2dag.expressions.files import FILE_FUNCTIONS
 from yaml2dag.expressions.sequences import number_range
 from yaml2dag.expressions.serialization import DATA_FUNCTIONS
 from yaml2dag.expressions.values import compare, java_string
@@ -119,16 +120,40 @@ def secret(key: Any = None, namespace: Any = None, subkey: Any = None) -> str:
     return value
 
 
-def kv(key: Any = None, namespace: Any = None, error_on_missing: Any = None) -> Any:
-    """`kv('key', namespace?, errorOnMissing=true)`: an Airflow Variable, JSON-decoded when it is JSON."""
+@pass_context
+def kv(context: Context, key: Any = None, namespace: Any = None, error_on_missing: Any = None) -> Any:
+    """`kv('key', namespace?, errorOnMissing=true)`: a value of Kestra's KV store (`yaml2dag.kvstore`).
+
+    Without `namespace` the flow's namespace is searched, then its parents. A key found nowhere
+    falls back to a plain Airflow Variable named `key` (yaml2dag's own addition).
+    """
+    from yaml2dag import kvstore
+
     if not isinstance(key, str):
         raise RenderError("The 'kv' function expects an argument 'key'.")
+    if error_on_missing is not None and not isinstance(error_on_missing, bool):
+        raise RenderError("The 'kv' function expects an argument 'errorOnMissing' with type boolean.")
+    flow = context.get("flow")
+    flow_namespace = flow.get("namespace") if isinstance(flow, Mapping) else None
+    entry = None
+    try:
+        if isinstance(namespace, str):
+            entry = kvstore.get(namespace, key)
+        elif flow_namespace:
+            entry = kvstore.get_inherited(str(flow_namespace), key)
+    except kvstore.KVError as exc:
+        if error_on_missing is False:
+            return None
+        raise RenderError(str(exc)) from None
+    if entry is not None:
+        return entry.value
     try:
         value = _airflow_variable(key)
     except RenderError:
         if error_on_missing is False:
             return None
-        raise RenderError(f"The key '{key}' does not exist in the namespace '{namespace or 'of the flow'}'.") from None
+        where = namespace or flow_namespace or "of the flow"
+        raise RenderError(f"The key '{key}' does not exist in the namespace '{where}'.") from None
     import json
 
     try:
@@ -232,6 +257,7 @@ def _ksuid() -> str:
 #: name → (function, Pebble argument names or None for any positional arguments, required count)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None, int]] = {
     **DATA_FUNCTIONS,
+    **FILE_FUNCTIONS,
     "currentEachOutput": (current_each_output, ("outputs",), 1),
     "errorLogs": (error_logs, (), 0),
     "fetchContext": (fetch_context, (), 0),
@@ -254,12 +280,8 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None, int]] = {
 
 #: Kestra functions that cannot work on Airflow, with the reason given at compile time.
 UNSUPPORTED_FUNCTIONS = {
-    name: "Kestra's internal storage and namespace files do not exist on Airflow"
-    for name in ("read", "fileURI", "fileSize", "fileExists", "isFileEmpty")
-} | {
     "encrypt": "not supported by yaml2dag",
     "decrypt": "not supported by yaml2dag",
-    "fromIon": "Amazon Ion is not supported",
     "http": "make HTTP calls in a task (io.kestra.plugin.core.http.Request), not in an expression",
     "block": "template blocks are not supported",
     "parent": "template inheritance is not supported",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from yaml2dag.expressions.dates import DATE_FILTERS
+from yaml2dag.expressions.files import FILE_FILTERS
 from yaml2dag.expressions.functions import FUNCTIONS as _FUNCTIONS
 from yaml2dag.expressions.functions import UNSUPPORTED_FUNCTIONS
 from yaml2dag.expressions.predicates import TESTS
@@ -34,14 +35,13 @@ def _specs(*tables: Mapping[str, tuple[Callable[..., Any], tuple[str, ...] | Non
     return {name: Spec(*entry) for table in tables for name, entry in table.items()}
 
 
-FILTERS: dict[str, Spec] = _specs(STRING_FILTERS, COLLECTION_FILTERS, DATA_FILTERS, DATE_FILTERS)
+FILTERS: dict[str, Spec] = _specs(STRING_FILTERS, COLLECTION_FILTERS, DATA_FILTERS, DATE_FILTERS, FILE_FILTERS)
 FUNCTIONS: dict[str, Spec] = _specs(_FUNCTIONS)
 
 #: Filters whose input may be missing without an error (Pebble special-cases `default`).
 SAFE_FILTERS = frozenset({"default"})
 
 UNSUPPORTED_FILTERS = {
-    "toIon": "Amazon Ion is not supported",
     "escape": "Kestra removes the `escape` filter (there is no auto-escaping)",
     "raw": "Kestra removes the `raw` filter; use `{% raw %}...{% endraw %}`",
     "numberformat": "Kestra renamed it `numberFormat`",

@@ -32,14 +32,29 @@ class FlowStateOperator(BaseOperator):
     Its XCom `state` is the flow's Kestra state: FAILED, WARNING (a main task ended WARNING, which
     Airflow shows as success) or SUCCESS.
 
+    When the flow declares `outputs`, a run that did not fail renders them here and adds them to
+    the XCom as `outputs` (`yaml2dag run --json` shows them at the top level); a required output
+    that cannot be rendered or converted to its type fails the run, as in Kestra.
+
     :param main_task_ids: Airflow task ids of the flow's main `tasks`.
+    :param flow_outputs: the flow's `outputs` (id, type, value, required), rendered at the end.
+    :param flow: what the flow's tasks know (needed to render `flow_outputs`).
     """
 
     ui_color = "#dddddd"
 
-    def __init__(self, *, main_task_ids: Sequence[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        main_task_ids: Sequence[str],
+        flow_outputs: Sequence[dict[str, Any]] | None = None,
+        flow: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.main_task_ids = list(main_task_ids)
+        self.flow_outputs = list(flow_outputs or [])
+        self.flow = flow
 
     def execute(self, context: Any) -> dict[str, str]:  # noqa: D102
         task_instance = context["ti"]
@@ -54,7 +69,28 @@ class FlowStateOperator(BaseOperator):
             self.log.warning("Flow WARNING: %s; the Airflow run succeeds", reason)
         else:
             self.log.info("Flow SUCCESS: every main task succeeded or was skipped")
+        if self.flow_outputs:
+            return {"state": state.value, "outputs": self._outputs(context)}
         return {"state": state.value}
+
+    def _outputs(self, context: Any) -> dict[str, Any]:
+        """The flow's `outputs`, rendered and typed; a required one that fails fails the run."""
+        from yaml2dag.errors import RenderError
+        from yaml2dag.expressions import render_value
+        from yaml2dag.operators.context import build_context
+
+        variables = build_context(self.flow, self.task_id, "flow.outputs", context)
+        values: dict[str, Any] = {}
+        for output in self.flow_outputs:
+            try:
+                values[output["id"]] = typed_output(output, render_value(output.get("value"), variables))
+            except (RenderError, ValueError) as exc:
+                if output.get("required", True):
+                    context["ti"].xcom_push(key="return_value", value={"state": KestraState.FAILED.value})
+                    raise TaskFailure(f"Flow FAILED: output `{output['id']}` cannot be rendered: {exc}") from None
+                self.log.warning("Optional output `%s` left out: %s", output["id"], exc)
+        self.log.info("Flow outputs: %s", ", ".join(values) or "none")
+        return values
 
     def _exit(self, task_instance: Any, state: str) -> dict[str, str]:
         """The run ended through an Exit task: its state is the flow's (CANCELED and KILLED fail the run)."""
@@ -63,6 +99,29 @@ class FlowStateOperator(BaseOperator):
             raise TaskFailure(f"Flow {state}: an Exit task ended the execution")
         self.log.info("Flow %s: an Exit task ended the execution", state)
         return {"state": state}
+
+
+def typed_output(output: dict[str, Any], value: Any) -> Any:
+    """A rendered flow output converted to its declared `type` (ValueError when it does not fit)."""
+    import json
+
+    kind = str(output.get("type", "STRING")).upper()
+    if value is None:
+        return None
+    if kind in ("INT", "LONG"):
+        return int(str(value).strip())
+    if kind == "FLOAT":
+        return float(str(value).strip())
+    if kind in ("BOOLEAN", "BOOL"):
+        text = str(value).strip().lower()
+        if text not in ("true", "false"):
+            raise ValueError(f"`{value}` is not a BOOLEAN")
+        return text == "true"
+    if kind in ("JSON", "ARRAY", "MULTISELECT") and isinstance(value, str):
+        return json.loads(value)
+    if kind == "FILE" and not str(value).startswith("kestra:///"):
+        raise ValueError(f"`{value}` is not a kestra:/// storage URI")
+    return value
 
 
 def _exit_state(dag: Any, task_instance: Any) -> str | None:

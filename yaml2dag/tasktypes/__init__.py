@@ -13,6 +13,9 @@ from yaml2dag.tasktypes.base import TaskBase
 _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.docker.": "yaml2dag.tasktypes.docker",
     "io.kestra.plugin.redis.": "yaml2dag.tasktypes.redis",
+    "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
+    "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
+    "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
 }
 
 
@@ -96,6 +99,9 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.docker.{package}{name}"
     for package in ("", "cli.")
     for name in ("Build", "Compose", "Pull", "Push", "Rm", "Tag", "Prune", "ImageLs")
-) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"})  # fmt: skip
+) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset({
+    "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
+    "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
+})  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase", "plugin_origin"]
