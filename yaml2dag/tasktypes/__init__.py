@@ -16,6 +16,7 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
     "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
+    "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
 }
 
 
@@ -102,6 +103,13 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
 ) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset({
     "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
     "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
-})  # fmt: skip
+}) | frozenset(
+    f"io.kestra.plugin.serdes.{name}"
+    for name in (
+        "xml.XmlToIon", "xml.IonToXml", "yaml.YamlToIon", "yaml.IonToYaml", "yaml.JsonToYaml", "yaml.YamlToJson",
+        "json.JsonToJsonl", "json.JsonToToon", "json.ToonToJson", "markdown.MarkdownToHtml", "markdown.HtmlToMarkdown",
+        "markdown.MarkdownToText", "protobuf.ProtobufToIon", "avro.InferAvroSchemaFromIon",
+    )
+)  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase", "plugin_origin"]
