@@ -17,6 +17,7 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
     "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
+    "io.kestra.plugin.jdbc.": "yaml2dag.tasktypes.jdbc",
 }
 
 
