@@ -31,3 +31,17 @@ def _in_temporary_directory(start: Callable[[Path], Iterator[servers.Server]], n
         yield from start(base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3 API (moto in server mode) on a free loopback port: its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = servers.free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

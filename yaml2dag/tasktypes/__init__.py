@@ -18,6 +18,7 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
     "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
     "io.kestra.plugin.jdbc.": "yaml2dag.tasktypes.jdbc",
+    "io.kestra.plugin.aws.s3.": "yaml2dag.tasktypes.aws_s3",
 }
 
 
