@@ -248,3 +248,41 @@ def test_placeholders_skip_quotes_comments_and_casts():
     )
     assert bind_placeholders("SELECT :a", {"a": 1}, "duckdb") == "SELECT $a"
     assert bind_placeholders("SELECT :a", {"a": 1}, "sqlite") == "SELECT :a"
+
+
+def test_bad_declarations_are_located_errors(flow_file):
+    from yaml2dag.errors import FlowValidationError
+    from yaml2dag.flowfile import read_flow
+
+    path = flow_file(
+        """
+        id: bad_sql
+        namespace: tests.sql
+        tasks:
+          - id: wrong_scheme
+            type: io.kestra.plugin.jdbc.postgresql.Query
+            url: jdbc:mysql://127.0.0.1/db
+            sql: SELECT 1
+          - id: both
+            type: io.kestra.plugin.jdbc.mysql.Query
+            url: jdbc:mysql://127.0.0.1/db
+            connId: my_db
+            sql: SELECT 1
+          - id: duck_conn
+            type: io.kestra.plugin.jdbc.duckdb.Query
+            connId: my_duck
+            sql: SELECT 1
+          - id: bad_fetch
+            type: io.kestra.plugin.jdbc.sqlite.Query
+            url: "jdbc:sqlite:"
+            sql: SELECT 1
+            fetchType: ALL
+        """
+    )
+    with pytest.raises(FlowValidationError) as caught:
+        read_flow(path)
+    text = str(caught.value)
+    assert "flow.yaml:7:" in text and "needs a url starting with jdbc:postgresql:" in text
+    assert "set `url` (e.g. jdbc:postgresql://host:5432/db) or `connId`" in text
+    assert "`connId` is not available for DuckDB" in text
+    assert "flow.yaml:22:16: tasks[3].fetchType: must be one of NONE, FETCH_ONE, FETCH, STORE" in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from yaml2dag.tasktypes.base import Flag, TaskBase, Text, choice, is_expression, rendered
 
@@ -55,11 +55,19 @@ class _JdbcTask(TaskBase):
         if (self.url is None) == (self.connId is None):
             raise ValueError("set `url` (e.g. jdbc:postgresql://host:5432/db) or `connId` (an Airflow connection)")
         if self.connId is not None and self.DATABASE == "duckdb":
-            raise ValueError("DuckDB has no Airflow connection type: set `url` (jdbc:duckdb:/path/to/file.db)")
-        schemes = URL_SCHEMES[self.DATABASE]
-        if self.url is not None and not is_expression(self.url) and not self.url.startswith(schemes):
-            raise ValueError(f"a {self.DATABASE} task needs a url starting with {' or '.join(schemes)}")
+            raise ValueError(
+                "`connId` is not available for DuckDB (Airflow has no DuckDB connection type): "
+                "set `url` (jdbc:duckdb:/path/to/file.db)"
+            )
         return self
+
+    @field_validator("url")
+    @classmethod
+    def _url_of_this_database(cls, value: str | None) -> str | None:
+        schemes = URL_SCHEMES.get(cls.DATABASE, ("jdbc:",))
+        if value is not None and not is_expression(value) and not value.startswith(schemes):
+            raise ValueError(f"a {cls.DATABASE} task needs a url starting with {' or '.join(schemes)}")
+        return value
 
 
 class JdbcQuery(_JdbcTask):
