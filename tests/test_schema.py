@@ -154,7 +154,7 @@ INVALID = [
         HEADER + "tasks:\n" + LOG + "triggers:\n  - id: t\n    type: io.kestra.plugin.redis.list.RealtimeTrigger\n",
         "is not one of",
     ),
-    ("file input", HEADER + "inputs:\n  - id: f\n    type: FILE\ntasks:\n" + LOG, "is not one of"),
+    ("flow output without type", HEADER + "tasks:\n" + LOG + "outputs:\n  - id: o\n    value: x\n", "'type'"),
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -27,7 +27,7 @@ def to_plain(value: Any) -> Any:
         return None
     if isinstance(value, bool):
         return bool(value)
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(key): to_plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [to_plain(item) for item in value]

@@ -91,9 +91,7 @@ class _SerdesOperator(KestraOperator):
             time_zone=None if self.timeZoneId is None else self.text("timeZoneId"),
         )
 
-    def convert(
-        self, context: Any, extension: str, conversion: Callable[[BinaryIO, BinaryIO], int]
-    ) -> tuple[str, int]:
+    def convert(self, context: Any, extension: str, conversion: Callable[[BinaryIO, BinaryIO], int]) -> tuple[str, int]:
         """Read `from`, run `conversion(source, target)` into a new file; returns (new URI, rows)."""
         from yaml2dag import storage
         from yaml2dag.serdes import SerdesError
@@ -264,7 +262,11 @@ def _avro_options(operator: _SerdesOperator) -> Any:
 
     lists = {
         field: values
-        for field, name in (("true_values", "trueValues"), ("false_values", "falseValues"), ("null_values", "nullValues"))
+        for field, name in (
+            ("true_values", "trueValues"),
+            ("false_values", "falseValues"),
+            ("null_values", "nullValues"),
+        )
         if (values := operator.texts(name)) is not None
     }
     if as_flag(operator.inferAllFields, "inferAllFields"):
@@ -321,9 +323,7 @@ class IonToParquetOperator(_SerdesOperator, task_type=IonToParquet):
             page_size=self.number("pageSize"),
             dictionary_page_size=self.number("dictionaryPageSize"),
         )
-        uri, _ = self.convert(
-            context, ".parquet", lambda source, target: ion_to_parquet(source, target, avro, options)
-        )
+        uri, _ = self.convert(context, ".parquet", lambda source, target: ion_to_parquet(source, target, avro, options))
         return {"uri": uri}
 
 

@@ -13,10 +13,10 @@ from yaml2dag.tasktypes.base import TaskBase
 _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.docker.": "yaml2dag.tasktypes.docker",
     "io.kestra.plugin.redis.": "yaml2dag.tasktypes.redis",
+    "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
     "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
     "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
-    "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
     "io.kestra.plugin.jdbc.": "yaml2dag.tasktypes.jdbc",
     "io.kestra.plugin.aws.s3.": "yaml2dag.tasktypes.aws_s3",
 }
