@@ -46,8 +46,8 @@ def main() -> None:
 
     from airflow.models.connection import Connection
     from airflow.providers.postgres.hooks.postgres import PostgresHook
-
     from providers import servers
+
     from yaml2dag.operators.context import FlowInfo
     from yaml2dag.operators.jdbc import JdbcQueryOperator
 

@@ -52,7 +52,7 @@ def cell(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        return _decimal(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -66,6 +66,28 @@ def cell(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): cell(item) for key, item in value.items()}
     return str(value)
+
+
+def _decimal(value: decimal.Decimal) -> int | float:
+    """A whole decimal as an (exact) integer, any other as a float."""
+    number = float(value)
+    return int(value) if number.is_integer() else number
+
+
+#: The common database types → their JSON conversion (one dict lookup instead of an isinstance chain).
+_JSON_CONVERTERS: dict[type, Any] = {
+    decimal.Decimal: _decimal,
+    dt.datetime: dt.datetime.isoformat,
+    dt.date: dt.date.isoformat,
+    dt.time: dt.time.isoformat,
+    uuid.UUID: str,
+}
+
+
+def json_cell(value: Any) -> Any:
+    """`cell`, faster for the common database types."""
+    converter = _JSON_CONVERTERS.get(type(value))
+    return converter(value) if converter is not None else cell(value)
 
 
 def ion_cell(value: Any) -> Any:
@@ -89,6 +111,22 @@ def _duckdb_count(database: Database, cursor: Any) -> bool:
     if database.dialect != "duckdb" or [column[0] for column in cursor.description] != ["Count"]:
         return False
     return str(cursor.description[0][1]) == "BIGINT" and database.last_statement_changes
+
+
+#: Value types written as they are: to outputs (JSON) and to Ion files.
+_JSON_TYPES = frozenset({type(None), bool, int, float, str})
+_ION_TYPES = _JSON_TYPES | {decimal.Decimal, dt.datetime, dt.date, dt.time, bytes, dict}
+
+
+def row_maps(columns: list[str], batch: list[Any], convert: Any, kept: frozenset[type]) -> list[dict[str, Any]]:
+    """A batch of row tuples as maps, converting column by column only the columns holding other types."""
+    if not batch:
+        return []
+    by_column = list(zip(*batch, strict=True))
+    for index, values in enumerate(by_column):
+        if not set(map(type, values)) <= kept:
+            by_column[index] = tuple(map(convert, values))
+    return [dict(zip(columns, values, strict=True)) for values in zip(*by_column, strict=True)]
 
 
 class _JdbcOperator(KestraOperator):
@@ -157,18 +195,17 @@ class _JdbcOperator(KestraOperator):
             row = None if first is None else {name: cell(value) for name, value in zip(columns, first, strict=True)}
             return {"row": row, "size": 0 if row is None else 1}
         if kind == "FETCH":
-            rows = [{name: cell(value) for name, value in zip(columns, values, strict=True)}
-                    for values in self._batches(cursor)]  # fmt: skip
+            rows = [row for batch in self._batches(cursor) for row in row_maps(columns, batch, json_cell, _JSON_TYPES)]
             return {"rows": rows, "size": len(rows)}
         return self._store(context, cursor, columns)
 
-    def _batches(self, cursor: Any) -> Iterator[tuple[Any, ...]]:
+    def _batches(self, cursor: Any) -> Iterator[list[Any]]:
         size = int(self.fetchSize) or 10000
         while True:
             batch = cursor.fetchmany(size)
             if not batch:
                 return
-            yield from batch
+            yield batch
 
     def _store(self, context: Any, cursor: Any, columns: list[str]) -> dict[str, Any]:
         from yaml2dag import storage
@@ -176,8 +213,9 @@ class _JdbcOperator(KestraOperator):
 
         with storage.open_write(context, f"{self.task_id}.ion") as (uri, stream):
             writer = IonWriter(stream)
-            for values in self._batches(cursor):
-                writer.write({name: ion_cell(value) for name, value in zip(columns, values, strict=True)})
+            for batch in self._batches(cursor):
+                for row in row_maps(columns, batch, ion_cell, _ION_TYPES):
+                    writer.write(row)
             writer.flush()
         self.log.info("Stored %d rows in %s", writer.count, uri)
         return {"uri": uri, "size": writer.count}
