@@ -48,7 +48,8 @@ def url_password(url: str) -> str | None:
     parts = urlsplit(url.removeprefix("jdbc:").split(":", 1)[-1] if url.startswith("jdbc:") else url)
     if parts.password:
         return unquote(parts.password)
-    return (parse_qs(parts.query).get("password") or [None])[0]
+    passwords = parse_qs(parts.query).get("password")
+    return passwords[0] if passwords else None
 
 
 def open_url(url: str, username: str | None, password: str | None) -> Database:

@@ -13,7 +13,7 @@ _PREFIX = "io.kestra.plugin.aws.s3"
 Filter = choice("FILES", "DIRECTORY", "BOTH")
 
 
-class _S3Task(TaskBase):
+class _S3Connection(TaskBase):
     """Where S3 is and how to sign in: Kestra's AWS properties, or an Airflow AWS connection (`connId`)."""
 
     connId: str | None = Field(
@@ -24,6 +24,11 @@ class _S3Task(TaskBase):
     secretKeyId: Text | None = rendered(None, description="Secret access key (masked in logs).")
     sessionToken: Text | None = rendered(None, description="Session token (masked in logs).")
     endpointOverride: Text | None = rendered(None, description="S3 endpoint URL, for S3-compatible servers.")
+
+
+class _S3Task(_S3Connection):
+    """An S3 task on one bucket."""
+
     bucket: Text = rendered(description="The bucket.")
 
 
@@ -94,13 +99,12 @@ class Delete(_S3Task):
     key: Text = rendered(description="Object key.")
 
 
-class Copy(_S3Task):
+class Copy(_S3Connection):
     """Copy `from` (bucket, key, versionId) to `to` (bucket, key); `delete: true` removes the source (a move)."""
 
     TYPES: ClassVar = (f"{_PREFIX}.Copy",)
     OPERATOR: ClassVar = f"{_S3}:S3CopyOperator"
 
-    bucket: Text | None = rendered(None, description="Not used by Copy (give `from.bucket` / `to.bucket`).")
     from_: S3Location = rendered(alias="from", description="The source object.")
     to: S3Location = rendered(description="The destination (bucket defaults to the source's).")
     delete: Flag = rendered(False, description="Delete the source after copying.")
