@@ -121,7 +121,12 @@ def test_bad_sql_fails_the_task_with_the_database_message_and_runs_errors(run_fl
     assert PASSWORD not in result.tasks["bad"].log_text()
 
 
-def test_queries_roll_back_the_transaction_when_a_statement_fails(run_flow, postgres_server: Server):
+def test_queries_roll_back_the_transaction_when_a_statement_fails(run_flow, postgres_server: Server, monkeypatch):
+    server = postgres_server
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PG_CONN",
+        f"postgres://{server.user}:{server.password}@{server.host}:{server.port}/{server.database}",
+    )
     result = run_flow(
         _flow(
             """
@@ -143,9 +148,7 @@ def test_queries_roll_back_the_transaction_when_a_statement_fails(run_flow, post
                 sql: INSERT INTO tx VALUES (1); INSERT INTO tx VALUES (1);
               - id: count
                 type: io.kestra.plugin.jdbc.postgresql.Query
-                url: @PG_URL@
-                username: app
-                password: @PASSWORD@
+                connId: pg_conn
                 sql: SELECT count(*) AS n FROM tx
                 fetchType: FETCH_ONE
             """,
