@@ -14,6 +14,10 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# SQL tasks: real PostgreSQL and MariaDB servers; mysqlclient (MySqlHook's driver) builds against libmariadb
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+[ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+pkg-config --exists libmariadb 2>/dev/null || missing+=(libmariadb-dev pkg-config)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then

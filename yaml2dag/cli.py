@@ -95,6 +95,16 @@ def _parser() -> argparse.ArgumentParser:
         "and checks as you type (see docs/editors.md): yaml2dag schema > kestra-flow.schema.json",
     )
     schema.set_defaults(handler=_schema)
+
+    types = commands.add_parser(
+        "types",
+        help="list the task types yaml2dag compiles, with where each comes from",
+        description="List every accepted task type name (current and legacy), one per line with its origin: "
+        "`built-in`, or the package that registered it through the `yaml2dag.task_types` entry points "
+        "(docs/plugins.md).",
+    )
+    types.add_argument("--json", action="store_true", help="print a JSON object: type name → origin")
+    types.set_defaults(handler=_types)
     return parser
 
 
@@ -228,6 +238,19 @@ def _eval(args: argparse.Namespace) -> int:
         # The reader went away (`| head -c1`): quiet, like a tool killed by SIGPIPE (exit 128 + 13).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    return EXIT_SUCCESS
+
+
+def _types(args: argparse.Namespace) -> int:
+    from yaml2dag.tasktypes import TASK_TYPES, plugin_origin
+
+    origins = {name: plugin_origin(name) or "built-in" for name in sorted(TASK_TYPES)}
+    if args.json:
+        print(json.dumps(origins, indent=2))
+    else:
+        width = max(map(len, origins))
+        for name, origin in origins.items():
+            print(f"{name:<{width}}  {origin}")
     return EXIT_SUCCESS
 
 

@@ -28,7 +28,7 @@ from yaml2dag.model import (
     FlowInput,
     Trigger,
 )
-from yaml2dag.tasktypes import TASK_TYPES, TaskBase
+from yaml2dag.tasktypes import TASK_TYPES, TaskBase, plugin_origin
 from yaml2dag.tasktypes.base import KestraModel
 from yaml2dag.triggers import PROPERTIES
 
@@ -126,6 +126,10 @@ def _name_type(definition: dict[str, Any], model: type[TaskBase]) -> None:
     """A task type's own definition: its `type` takes its Kestra names (current first, then legacy)."""
     current, *legacy = model.TYPES
     description = _summary(model) + (f" Also accepted: {', '.join(f'`{name}`' for name in legacy)}." if legacy else "")
+    origin = plugin_origin(current)
+    if origin:
+        description += f" From the task-type plugin {origin}."
+        definition["x-yaml2dag-plugin"] = origin
     definition["properties"]["type"] = {"enum": list(model.TYPES), "description": description.strip()}
     definition["title"] = current
 

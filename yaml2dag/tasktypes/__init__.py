@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 
-from yaml2dag.tasktypes import core, flowable, subflow
+from yaml2dag.tasktypes import core, flowable, plugins, subflow
 from yaml2dag.tasktypes.base import TaskBase
 
 #: Families whose models are built only when a flow names one of their types (keeps parse-time
@@ -33,6 +33,8 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
     "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
+    "io.kestra.plugin.jdbc.": "yaml2dag.tasktypes.jdbc",
+    "io.kestra.plugin.aws.s3.": "yaml2dag.tasktypes.aws_s3",
 }
 
 
@@ -44,6 +46,9 @@ class _TaskTypes(Mapping[str, type[TaskBase]]):
         for family in (core.TASK_TYPES, flowable.TASK_TYPES, subflow.TASK_TYPES):
             self._add(family)
         self._pending = dict(_LAZY_FAMILIES)
+        self._plugins_read = False
+        #: Type name → the package that registered it, for types from `yaml2dag.task_types` plugins.
+        self.origins: dict[str, str] = {}
 
     def _add(self, family: tuple[type[TaskBase], ...]) -> None:
         self._classes.update((name, task_class) for task_class in family for name in task_class.TYPES)
@@ -51,15 +56,33 @@ class _TaskTypes(Mapping[str, type[TaskBase]]):
     def _load(self, prefix: str) -> None:
         self._add(importlib.import_module(self._pending.pop(prefix)).TASK_TYPES)
 
+    def _read_plugins(self) -> None:
+        """Add the types of installed `yaml2dag.task_types` plugins (once; built-in names win)."""
+        if self._plugins_read:
+            return
+        self._plugins_read = True
+        self._load_all_families()
+        for plugin in plugins.installed_plugins():
+            for task_class in plugin.task_types:
+                for name in task_class.TYPES:
+                    if name not in self._classes:
+                        self._classes[name] = task_class
+                        self.origins[name] = plugin.origin
+
     def __getitem__(self, name: str) -> type[TaskBase]:
         if name not in self._classes:
             for prefix in [prefix for prefix in self._pending if name.startswith(prefix)]:
                 self._load(prefix)
+        if name not in self._classes:
+            self._read_plugins()
         return self._classes[name]
 
-    def _load_all(self) -> dict[str, type[TaskBase]]:
+    def _load_all_families(self) -> None:
         for prefix in list(self._pending):
             self._load(prefix)
+
+    def _load_all(self) -> dict[str, type[TaskBase]]:
+        self._read_plugins()
         return self._classes
 
     def __iter__(self) -> Iterator[str]:
@@ -70,7 +93,14 @@ class _TaskTypes(Mapping[str, type[TaskBase]]):
 
 
 #: Every accepted type name, current and legacy, mapped to its model class.
-TASK_TYPES: Mapping[str, type[TaskBase]] = _TaskTypes()
+_REGISTRY = _TaskTypes()
+TASK_TYPES: Mapping[str, type[TaskBase]] = _REGISTRY
+
+
+def plugin_origin(name: str) -> str | None:
+    """The package that registered task type `name` through `yaml2dag.task_types`, or None if built in."""
+    return _REGISTRY.origins.get(name)
+
 
 #: Kestra task types that exist but that yaml2dag does not compile yet.
 KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
@@ -111,4 +141,4 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     )
 ) | frozenset({"io.kestra.plugin.core.http.SseRequest"})  # fmt: skip
 
-__all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]
+__all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase", "plugin_origin"]

@@ -1,0 +1,1 @@
+"""An example yaml2dag task-type plugin (see docs/plugins.md)."""
