@@ -59,6 +59,7 @@ def check_schedule_conditions(conditions: Any, at: Path, error: ErrorSink) -> No
 
 
 def _check(condition: Any, at: Path, error: ErrorSink) -> None:
+    """One Schedule condition: its type, its properties, then what its kind requires (`_KIND_CHECKS`)."""
     kind = kind_of(condition)
     if kind is None:
         name = condition.get("type") if isinstance(condition, dict) else condition
@@ -70,6 +71,14 @@ def _check(condition: Any, at: Path, error: ErrorSink) -> None:
         return
     for key in sorted(set(condition) - _PROPERTIES[kind] - {"type", "id", "description"}, key=str):
         error((*at, key), f"unknown property `{key}` for condition `{condition['type']}`", "")
+    _check_date(condition, at, error)
+    check = _KIND_CHECKS.get(kind)
+    if check is not None:
+        check(condition, kind, at, error)
+
+
+def _check_date(condition: dict[str, Any], at: Path, error: ErrorSink) -> None:
+    """`date`: only Kestra's default, the fire time (`{{ trigger.date }}`)."""
     date = condition.get("date")
     if date is not None and not (isinstance(date, str) and _TRIGGER_DATE.match(date.strip())):
         error(
@@ -77,32 +86,45 @@ def _check(condition: Any, at: Path, error: ErrorSink) -> None:
             'only the default `date: "{{ trigger.date }}"` is supported on a Schedule condition',
             "remove `date`: the condition tests the fire time",
         )
-    if kind in ("DayWeek", "DayWeekInMonth") and condition.get("dayOfWeek") not in DAYS:
+
+
+def _check_day_of_week(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """DayWeek: `dayOfWeek` is a day name."""
+    if condition.get("dayOfWeek") not in DAYS:
         error((*at, "dayOfWeek"), "`dayOfWeek` must be one of " + ", ".join(DAYS), "")
-    if kind == "DayWeekInMonth" and condition.get("dayInMonth") not in DAYS_IN_MONTH:
+
+
+def _check_day_in_month(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """DayWeekInMonth: `dayOfWeek` is a day name and `dayInMonth` FIRST … FOURTH or LAST."""
+    _check_day_of_week(condition, kind, at, error)
+    if condition.get("dayInMonth") not in DAYS_IN_MONTH:
         error((*at, "dayInMonth"), "`dayInMonth` must be one of " + ", ".join(DAYS_IN_MONTH), "")
-    if kind in ("TimeBetween", "DateTimeBetween"):
-        parse = offset_time if kind == "TimeBetween" else zoned_datetime
-        example = "08:00:00+02:00" if kind == "TimeBetween" else "2025-01-01T00:00:00Z"
-        if condition.get("after") is None and condition.get("before") is None:
-            error(at, f"a {kind} condition needs `after`, `before` or both", "")
-        for key in ("after", "before"):
-            if condition.get(key) is not None and parse(condition[key]) is None:
-                error((*at, key), f"`{key}` must be an ISO 8601 {'time' if kind == 'TimeBetween' else 'date-time'} "
-                      f"with an offset, e.g. `{example}`", "")  # fmt: skip
-    if kind == "PublicHoliday":
-        _check_holiday(condition, at, error)
-    if kind in ("Not", "Or"):
-        children = condition.get("conditions")
-        if not isinstance(children, list) or not children:
-            error(at, f"a {kind} condition needs a non-empty list of `conditions`", "")
-            return
-        for index, child in enumerate(children):
-            _check(child, (*at, "conditions", index), error)
 
 
-def _check_holiday(condition: dict[str, Any], at: Path, error: ErrorSink) -> None:
-    """`country` (required: Kestra's default is the server's locale) and `subDivision` the calendar knows."""
+def _check_between(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """TimeBetween and DateTimeBetween: `after` and/or `before`, each a time (date-time) with an offset."""
+    parse: Callable[[Any], object] = offset_time if kind == "TimeBetween" else zoned_datetime
+    example = "08:00:00+02:00" if kind == "TimeBetween" else "2025-01-01T00:00:00Z"
+    if condition.get("after") is None and condition.get("before") is None:
+        error(at, f"a {kind} condition needs `after`, `before` or both", "")
+    for key in ("after", "before"):
+        if condition.get(key) is not None and parse(condition[key]) is None:
+            error((*at, key), f"`{key}` must be an ISO 8601 {'time' if kind == 'TimeBetween' else 'date-time'} "
+                  f"with an offset, e.g. `{example}`", "")  # fmt: skip
+
+
+def _check_children(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """Not and Or: a non-empty list of `conditions`, each checked in turn."""
+    children = condition.get("conditions")
+    if not isinstance(children, list) or not children:
+        error(at, f"a {kind} condition needs a non-empty list of `conditions`", "")
+        return
+    for index, child in enumerate(children):
+        _check(child, (*at, "conditions", index), error)
+
+
+def _check_holiday(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """PublicHoliday: `country` (required: Kestra defaults to the server locale), a `subDivision` it knows."""
     country, subdivision = condition.get("country"), condition.get("subDivision")
     if not isinstance(country, str) or not country:
         error(at, "a PublicHoliday condition needs `country` (an ISO 3166 code such as `FR`)", "")
@@ -116,6 +138,18 @@ def _check_holiday(condition: dict[str, Any], at: Path, error: ErrorSink) -> Non
         error((*at, "subDivision" if subdivision and country.upper() in str(exc) else "country"), str(exc), "")
 
 
+#: What each kind of Schedule condition requires beyond its known properties (Weekend: nothing).
+_KIND_CHECKS: dict[str, Callable[[dict[str, Any], str, Path, ErrorSink], None]] = {
+    "DayWeek": _check_day_of_week,
+    "DayWeekInMonth": _check_day_in_month,
+    "TimeBetween": _check_between,
+    "DateTimeBetween": _check_between,
+    "PublicHoliday": _check_holiday,
+    "Not": _check_children,
+    "Or": _check_children,
+}
+
+
 @functools.cache
 def holiday_calendar(country: str, subdivision: str | None) -> Any:
     """The public holidays of a country (and subdivision), from the `holidays` library (imported here only)."""
@@ -124,7 +158,7 @@ def holiday_calendar(country: str, subdivision: str | None) -> Any:
     return holidays.country_holidays(country.upper(), subdiv=subdivision)
 
 
-def offset_time(value: Any) -> int | None:
+def offset_time(value: Any) -> float | None:
     """A Java `OffsetTime` (`08:00:00+02:00`, `Z` for UTC) as Java compares it: seconds of day minus offset."""
     if not isinstance(value, str):
         return None
@@ -196,10 +230,10 @@ def _between(value: Any, after: Any, before: Any) -> bool:
 
 def earliest_after(conditions: list[dict[str, Any]]) -> dt.datetime | None:
     """The latest `after` of the top-level DateTimeBetween conditions: no fire time before it can hold."""
-    found = [
+    candidates = [
         zoned_datetime(condition.get("after"))
         for condition in conditions
         if kind_of(condition) == "DateTimeBetween" and condition.get("after") is not None
     ]
-    found = [value for value in found if value is not None]
+    found = [value for value in candidates if value is not None]
     return max(found) if found else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 from airflow.timetables.trigger import CronTriggerTimetable
@@ -23,6 +23,13 @@ from yaml2dag.schedule_conditions import conditions_hold, earliest_after
 
 #: Fire times tried before giving up on finding one where the conditions hold (None: no run planned).
 MAX_SKIPPED = 100_000
+
+
+class Schedule(TypedDict):
+    """One Schedule trigger of the timetable: its 5-field cron and its conditions, as written in the flow."""
+
+    cron: str
+    conditions: list[dict[str, Any]]
 
 
 class KestraScheduleTimetable(Timetable):
@@ -34,7 +41,9 @@ class KestraScheduleTimetable(Timetable):
     """
 
     def __init__(self, schedules: list[dict[str, Any]], *, timezone: str) -> None:
-        self.schedules = [{"cron": str(item["cron"]), "conditions": list(item["conditions"])} for item in schedules]
+        self.schedules: list[Schedule] = [
+            {"cron": str(item["cron"]), "conditions": list(item["conditions"])} for item in schedules
+        ]
         self.timezone = timezone
         never_past = dt.timedelta(0)
         self._crons = [

@@ -21,8 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from yaml2dag.model import FLOW_TRIGGER_TYPES, SCHEDULE_TYPES, WEBHOOK_TYPES, Flow, Trigger
 
@@ -305,6 +305,26 @@ def _condition_kind(condition: Any) -> str | None:
     return FLOW_CONDITION_TYPES.get(str(condition.get("type")))
 
 
+class ErrorSink(Protocol):
+    """Where the checks of a Flow trigger report a located error (`collector.add`, or nowhere)."""
+
+    def __call__(self, at: Path, message: str, hint: str = "") -> None: ...
+
+
+#: One upstream flow as written: where, its namespace and flowId, its own `states` (None: the trigger's).
+_Named = tuple[Path, str | None, str | None, Iterable[str] | None]
+
+
+@dataclass
+class _Listening:
+    """What a Flow trigger listens to, gathered from its conditions, preconditions and dependsOn."""
+
+    accepted: set[str]
+    named: list[_Named] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    scope: tuple[str, str | None] = ("any", None)
+
+
 def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = None) -> list[Upstream]:
     """The upstream executions a Flow trigger listens to, with their states; errors go to `collector`.
 
@@ -317,10 +337,32 @@ def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = N
         if collector is not None:
             collector.add(at, message, hint, prefer_key=False)
 
-    accepted = set(trigger.states or _DEFAULT_FLOW_STATES)
-    named: list[tuple[Path, str | None, str | None, Iterable[str] | None]] = []
-    sources = []
-    scope: tuple[str, str | None] = ("any", None)
+    listening = _Listening(set(trigger.states or _DEFAULT_FLOW_STATES))
+    _listen_conditions(listening, trigger, path, error)
+    if sum(1 for source in listening.sources if source == "conditions") > 1:
+        error(
+            (*path, "conditions"),
+            "several ExecutionFlow conditions can never hold together (an execution belongs to one flow)",
+            "list the flows in `preconditions.flows` to wait for all of them",
+        )
+        return []
+    if trigger.preconditions is not None and not _listen_preconditions(listening, trigger, path, error):
+        return []
+    if trigger.dependsOn is not None:
+        for index, upstream in enumerate(trigger.dependsOn):
+            listening.named.append(((*path, "dependsOn", index), upstream.namespace, upstream.flowId, upstream.states))
+        listening.sources.append("dependsOn")
+    if trigger.mode == "AT_LEAST":
+        error((*path, "mode"), "`mode: AT_LEAST` is not supported by yaml2dag", "use ALL or ANY")
+    sources = set(listening.sources)
+    if len(sources - {"conditions"}) > 1 or ("conditions" in sources and len(sources) > 1):
+        error(path, "name the upstream flows in one place: `conditions`, `preconditions` or `dependsOn`")
+        return []
+    return _resolve_upstreams(listening, path, error)
+
+
+def _listen_conditions(listening: _Listening, trigger: Trigger, path: Path, error: ErrorSink) -> None:
+    """Check each of the trigger's `conditions` and add what it listens to (`_CONDITION_LISTENERS`)."""
     for index, condition in enumerate(trigger.conditions or []):
         at = (*path, "conditions", index)
         kind = _condition_kind(condition)
@@ -334,57 +376,76 @@ def flow_upstreams(trigger: Trigger, path: Path, collector: Collector | None = N
             )
             continue
         _check_condition(condition, kind, at, error)
-        if kind == "ExecutionFlow":
-            if condition.get("namespace") and condition.get("flowId"):  # else reported by _check_condition
-                named.append((at, condition.get("namespace"), condition.get("flowId"), None))
-            sources.append("conditions")
-        elif kind == "ExecutionStatus":
-            accepted = _filter_states(accepted, condition, at, error)
-        elif kind == "ExecutionNamespace" and scope[0] == "any":
-            scope = namespace_scope(str(condition.get("namespace") or ""), _comparison(condition))
-        elif kind == "MultipleCondition":
-            children = condition.get("conditions")
-            for key, child in (children if isinstance(children, dict) else {}).items():
-                if isinstance(child, dict) and child.get("namespace") and child.get("flowId"):
-                    named.append(((*at, "conditions", key), child.get("namespace"), child.get("flowId"), None))
-            sources.append("multiple")
-    if sum(1 for source in sources if source == "conditions") > 1:
-        error(
-            (*path, "conditions"),
-            "several ExecutionFlow conditions can never hold together (an execution belongs to one flow)",
-            "list the flows in `preconditions.flows` to wait for all of them",
-        )
-        return []
-    if trigger.preconditions is not None:
-        _check_preconditions(trigger, path, error)
-        where = trigger.preconditions.where
-        if where:
-            if not _check_where(trigger, (*path, "preconditions"), error) or scope[0] != "any":
-                if scope[0] != "any":
-                    error((*path, "preconditions", "where"), "use either ExecutionNamespace or `where`, not both")
-                return []
-            scope, accepted = _where_scope(where[0], accepted)
-        for index, upstream in enumerate(trigger.preconditions.flows):
-            at = (*path, "preconditions", "flows", index)
-            named.append((at, upstream.namespace, upstream.flowId, upstream.states))
-        sources.append("preconditions")
-    if trigger.dependsOn is not None:
-        for index, upstream in enumerate(trigger.dependsOn):
-            named.append(((*path, "dependsOn", index), upstream.namespace, upstream.flowId, upstream.states))
-        sources.append("dependsOn")
-    if trigger.mode == "AT_LEAST":
-        error((*path, "mode"), "`mode: AT_LEAST` is not supported by yaml2dag", "use ALL or ANY")
-    if len(set(sources) - {"conditions"}) > 1 or ("conditions" in sources and len(set(sources)) > 1):
-        error(path, "name the upstream flows in one place: `conditions`, `preconditions` or `dependsOn`")
-        return []
-    if not named:
+        listen = _CONDITION_LISTENERS.get(kind)
+        if listen is not None:
+            listen(listening, condition, at, error)
+
+
+def _listen_execution_flow(listening: _Listening, condition: dict[str, Any], at: Path, error: ErrorSink) -> None:
+    """ExecutionFlow: one named upstream flow (without `namespace` or `flowId`: reported by `_check_condition`)."""
+    if condition.get("namespace") and condition.get("flowId"):
+        listening.named.append((at, condition.get("namespace"), condition.get("flowId"), None))
+    listening.sources.append("conditions")
+
+
+def _listen_execution_status(listening: _Listening, condition: dict[str, Any], at: Path, error: ErrorSink) -> None:
+    """ExecutionStatus: narrows the states the trigger accepts."""
+    listening.accepted = _filter_states(listening.accepted, condition, at, error)
+
+
+def _listen_namespace(listening: _Listening, condition: dict[str, Any], at: Path, error: ErrorSink) -> None:
+    """ExecutionNamespace: the scope of the trigger (the first such condition sets it)."""
+    if listening.scope[0] == "any":
+        listening.scope = namespace_scope(str(condition.get("namespace") or ""), _comparison(condition))
+
+
+def _listen_multiple(listening: _Listening, condition: dict[str, Any], at: Path, error: ErrorSink) -> None:
+    """MultipleCondition: each complete ExecutionFlow child is a named upstream flow."""
+    children = condition.get("conditions")
+    for key, child in (children if isinstance(children, dict) else {}).items():
+        if isinstance(child, dict) and child.get("namespace") and child.get("flowId"):
+            listening.named.append(((*at, "conditions", key), child.get("namespace"), child.get("flowId"), None))
+    listening.sources.append("multiple")
+
+
+#: What each kind of condition adds to what the trigger listens to (the others are checked at run start).
+_CONDITION_LISTENERS: dict[str, Callable[[_Listening, dict[str, Any], Path, ErrorSink], None]] = {
+    "ExecutionFlow": _listen_execution_flow,
+    "ExecutionStatus": _listen_execution_status,
+    "ExecutionNamespace": _listen_namespace,
+    "MultipleCondition": _listen_multiple,
+}
+
+
+def _listen_preconditions(listening: _Listening, trigger: Trigger, path: Path, error: ErrorSink) -> bool:
+    """Check `preconditions` and add its `where` scope and `flows`; False when the trigger cannot be compiled."""
+    assert trigger.preconditions is not None
+    _check_preconditions(trigger, path, error)
+    where = trigger.preconditions.where
+    if where:
+        if not _check_where(trigger, (*path, "preconditions"), error) or listening.scope[0] != "any":
+            if listening.scope[0] != "any":
+                error((*path, "preconditions", "where"), "use either ExecutionNamespace or `where`, not both")
+            return False
+        listening.scope, listening.accepted = _where_scope(where[0], listening.accepted)
+    for index, upstream in enumerate(trigger.preconditions.flows):
+        at = (*path, "preconditions", "flows", index)
+        listening.named.append((at, upstream.namespace, upstream.flowId, upstream.states))
+    listening.sources.append("preconditions")
+    return True
+
+
+def _resolve_upstreams(listening: _Listening, path: Path, error: ErrorSink) -> list[Upstream]:
+    """The upstreams of what the trigger listens to: its named flows, else its scope, with the end states kept."""
+    accepted = listening.accepted
+    if not listening.named:
         kept = tuple(state for state in FLOW_END_STATES if state in accepted)
         if not kept:
             error(path, _never_fires("a flow", accepted), _NEVER_FIRES_HINT)
             return []
-        return [Upstream(scope[1], None, kept, scope[0])]
+        return [Upstream(listening.scope[1], None, kept, listening.scope[0])]
     upstreams = []
-    for at, namespace, flow_id, states in named:
+    for at, namespace, flow_id, states in listening.named:
         if not namespace or not flow_id:
             error(
                 at,
@@ -434,44 +495,61 @@ def namespace_scope(namespace: str, comparison: str) -> tuple[str, str | None]:
     return ("any", None)
 
 
-def _check_condition(condition: dict[str, Any], kind: str, at: Path, error: Any) -> None:
-    """Properties of one Flow trigger condition (recursively for Not and Or)."""
+def _check_condition(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """Properties of one Flow trigger condition (recursively for Not and Or), by kind (`_CONDITION_CHECKS`)."""
     keys = {"type", "id", "description"} | _CONDITION_PROPERTIES[kind]
     _only_keys(condition, keys, at, error)
-    if kind == "ExecutionFlow" and (not condition.get("namespace") or not condition.get("flowId")):
+    check = _CONDITION_CHECKS.get(kind)
+    if check is not None:
+        check(condition, kind, at, error)
+
+
+def _check_execution_flow(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """ExecutionFlow: `namespace` and `flowId`."""
+    if not condition.get("namespace") or not condition.get("flowId"):
         error(at, "an ExecutionFlow condition needs `namespace` and `flowId`")
-    elif kind == "ExecutionNamespace":
-        if not isinstance(condition.get("namespace"), str) or not condition["namespace"]:
-            error(at, "an ExecutionNamespace condition needs `namespace`")
-        if condition.get("comparison") not in (None, "EQUALS", "PREFIX", "SUFFIX"):
-            error((*at, "comparison"), "`comparison` must be EQUALS, PREFIX or SUFFIX")
-    elif kind == "ExecutionLabels":
-        if labels_map(condition.get("labels")) is None:
-            error((*at, "labels"), "`labels` must be a map of label values, or a list of `{key, value}`")
-    elif kind == "Expression":
-        if not isinstance(condition.get("expression"), str) or not condition["expression"].strip():
-            error(at, "an Expression condition needs `expression`")
-    elif kind in ("Not", "Or"):
-        children = condition.get("conditions")
-        if not isinstance(children, list) or not children:
-            error(at, f"a {kind} condition needs a non-empty list of `conditions`")
-            return
-        for index, child in enumerate(children):
-            child_kind = _condition_kind(child)
-            if child_kind is None or child_kind == "MultipleCondition":
-                error(
-                    (*at, "conditions", index),
-                    f"condition `{child.get('type') if isinstance(child, dict) else child}` is not supported "
-                    f"inside {kind} by yaml2dag",
-                    "use ExecutionFlow, ExecutionStatus, ExecutionNamespace, ExecutionLabels, Expression, Not or Or",
-                )
-                continue
-            _check_condition(child, child_kind, (*at, "conditions", index), error)
-    elif kind == "MultipleCondition":
-        _check_multiple(condition, at, error)
 
 
-def _check_multiple(condition: dict[str, Any], at: Path, error: Any) -> None:
+def _check_execution_namespace(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """ExecutionNamespace: a `namespace`, and a known `comparison`."""
+    if not isinstance(condition.get("namespace"), str) or not condition["namespace"]:
+        error(at, "an ExecutionNamespace condition needs `namespace`")
+    if condition.get("comparison") not in (None, "EQUALS", "PREFIX", "SUFFIX"):
+        error((*at, "comparison"), "`comparison` must be EQUALS, PREFIX or SUFFIX")
+
+
+def _check_execution_labels(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """ExecutionLabels: `labels` as a map or a list of `{key, value}`."""
+    if labels_map(condition.get("labels")) is None:
+        error((*at, "labels"), "`labels` must be a map of label values, or a list of `{key, value}`")
+
+
+def _check_expression(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """Expression: a non-blank `expression`."""
+    if not isinstance(condition.get("expression"), str) or not condition["expression"].strip():
+        error(at, "an Expression condition needs `expression`")
+
+
+def _check_children(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
+    """Not and Or: a non-empty list of `conditions`, each supported and checked (no MultipleCondition)."""
+    children = condition.get("conditions")
+    if not isinstance(children, list) or not children:
+        error(at, f"a {kind} condition needs a non-empty list of `conditions`")
+        return
+    for index, child in enumerate(children):
+        child_kind = _condition_kind(child)
+        if child_kind is None or child_kind == "MultipleCondition":
+            error(
+                (*at, "conditions", index),
+                f"condition `{child.get('type') if isinstance(child, dict) else child}` is not supported "
+                f"inside {kind} by yaml2dag",
+                "use ExecutionFlow, ExecutionStatus, ExecutionNamespace, ExecutionLabels, Expression, Not or Or",
+            )
+            continue
+        _check_condition(child, child_kind, (*at, "conditions", index), error)
+
+
+def _check_multiple(condition: dict[str, Any], kind: str, at: Path, error: ErrorSink) -> None:
     """MultipleCondition: a map of ExecutionFlow conditions, waited for without a window (the default)."""
     children = condition.get("conditions")
     if not isinstance(children, dict) or not children:
@@ -500,6 +578,18 @@ def _check_multiple(condition: dict[str, Any], at: Path, error: Any) -> None:
         error((*at, "resetOnSuccess"), "`resetOnSuccess: false` is not supported", "remove it")
 
 
+#: What each kind of Flow trigger condition requires beyond its known properties (ExecutionStatus: nothing here).
+_CONDITION_CHECKS: dict[str, Callable[[dict[str, Any], str, Path, ErrorSink], None]] = {
+    "ExecutionFlow": _check_execution_flow,
+    "ExecutionNamespace": _check_execution_namespace,
+    "ExecutionLabels": _check_execution_labels,
+    "Expression": _check_expression,
+    "Not": _check_children,
+    "Or": _check_children,
+    "MultipleCondition": _check_multiple,
+}
+
+
 _WHERE_FIELDS = ("FLOW_ID", "NAMESPACE", "STATE", "EXPRESSION")
 _WHERE_TYPES = (
     "EQUAL_TO", "NOT_EQUAL_TO", "IN", "NOT_IN", "IS_TRUE", "IS_FALSE", "IS_NULL", "IS_NOT_NULL",
@@ -507,7 +597,7 @@ _WHERE_TYPES = (
 )  # fmt: skip
 
 
-def _check_where(trigger: Trigger, at: Path, error: Any) -> bool:
+def _check_where(trigger: Trigger, at: Path, error: ErrorSink) -> bool:
     """`preconditions.where`: one execution filter, without `flows` (any execution it matches fires)."""
     assert trigger.preconditions is not None
     where = trigger.preconditions.where or []
@@ -621,7 +711,7 @@ def where_holds(
     return any(results) if entry.get("operand") == "OR" else all(results)
 
 
-def _check_preconditions(trigger: Trigger, path: Path, error: Any) -> None:
+def _check_preconditions(trigger: Trigger, path: Path, error: ErrorSink) -> None:
     assert trigger.preconditions is not None
     if not trigger.preconditions.resetOnSuccess:
         error(
@@ -646,12 +736,12 @@ def _label_text(value: Any) -> str:
     return str(value)
 
 
-def _only_keys(condition: dict[str, Any], allowed: set[str], at: Path, error: Any) -> None:
+def _only_keys(condition: dict[str, Any], allowed: set[str], at: Path, error: ErrorSink) -> None:
     for key in sorted(set(condition) - allowed, key=str):
         error((*at, key), f"unknown property `{key}` for condition `{condition['type']}`")
 
 
-def _filter_states(accepted: set[str], condition: dict[str, Any], at: Path, error: Any) -> set[str]:
+def _filter_states(accepted: set[str], condition: dict[str, Any], at: Path, error: ErrorSink) -> set[str]:
     from yaml2dag.model import EXECUTION_STATES
 
     for key in ("in", "notIn"):

@@ -35,7 +35,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Protocol, cast
 from urllib.parse import unquote
 
 from yaml2dag.errors import TaskFailure
@@ -65,6 +65,7 @@ from yaml2dag.tasktypes.scripts import (
     ShellScript,
     TerraformCLI,
     WorkingDirectory,
+    _ScriptTask,
 )
 
 #: The directory holding the `kestra` helper module put on the scripts' PYTHONPATH.
@@ -126,10 +127,20 @@ def _decode(raw: bytes | bytearray) -> str:
     return bytes(raw).rstrip(b"\r").decode("utf-8", errors="replace")
 
 
+class TaskLog(Protocol):
+    """The logger methods the script machinery calls: Airflow's task logger (`self.log`) or a `logging.Logger`."""
+
+    def log(self, level: int, msg: str, /, *args: Any) -> Any: ...
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
+
+
 class OutputReader:
     """Log each output line and read Kestra's `::{...}::` lines into `vars` and metrics."""
 
-    def __init__(self, log: logging.Logger) -> None:
+    def __init__(self, log: TaskLog) -> None:
         self.log = log
         self.vars: dict[str, Any] = {}
         self.stderr_lines = 0
@@ -299,6 +310,12 @@ class _ScriptOperator(KestraOperator):
                 context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
         return outputs
 
+    def _default_image(self) -> str:
+        """The Docker runner's image when `containerImage` is not set: the task type's `DEFAULT_IMAGE`."""
+        declaration = self.declaration
+        assert declaration is not None and issubclass(declaration, _ScriptTask), "a script task's declaration"
+        return declaration.DEFAULT_IMAGE
+
     def _environment(self, base: dict[str, str], module_dir: str, workdir: str) -> dict[str, str]:
         env = dict(base)
         env.update({str(key): str(value) for key, value in (self.env or {}).items()})
@@ -333,16 +350,16 @@ class _ScriptOperator(KestraOperator):
         from docker.utils.socket import frames_iter
 
         runner = dict(self.taskRunner or {})
-        spec = _DockerSpec(runner, str(self.containerImage or self.declaration.DEFAULT_IMAGE), self.log)
+        spec = _DockerSpec(runner, str(self.containerImage or self._default_image()), self.log)
         try:
             privileged = as_flag(runner["privileged"], "privileged") if runner.get("privileged") is not None else None
-            settings = _ContainerSettings.build(spec, privileged)  # type: ignore[arg-type]
+            settings = _ContainerSettings.build(spec.as_docker_run(), privileged)
         except ValueError as exc:
             raise TaskFailure(str(exc)) from None
         client = _docker_client(runner.get("host"))
         try:
-            image = spec._image_name()
-            spec._ensure_image(client, image)
+            image = DockerRunOperator._image_name(spec.as_docker_run())
+            DockerRunOperator._ensure_image(spec.as_docker_run(), client, image)
             env = self._environment({}, CONTAINER_MODULE_DIR, CONTAINER_WORKING_DIR)
             try:
                 created = client.create_container(
@@ -494,7 +511,7 @@ class AwsCLIOperator(_CommandsOperator, task_type=AwsCLI):
         for secret in (self.secretKeyId, self.sessionToken):
             if secret:
                 mask_secret(secret)
-        self.env = {**{key: value for key, value in settings.items() if value}, **(self.env or {})}
+        self.env: dict[str, Any] = {**{key: value for key, value in settings.items() if value}, **(self.env or {})}
 
 
 class CloneOperator(KestraOperator, task_type=Clone):
@@ -634,7 +651,7 @@ class _DockerSpec:
     _pull = DockerRunOperator._pull
     _auth = DockerRunOperator._auth
 
-    def __init__(self, runner: dict[str, Any], image: str, log: logging.Logger) -> None:
+    def __init__(self, runner: dict[str, Any], image: str, log: TaskLog) -> None:
         self.containerImage = image
         self.log = log
         self.pullPolicy = runner.get("pullPolicy") or "IF_NOT_PRESENT"
@@ -646,6 +663,10 @@ class _DockerSpec:
         self.cpu = runner.get("cpu")
         self.memory = runner.get("memory")
         self.shmSize = runner.get("shmSize")
+
+    def as_docker_run(self) -> DockerRunOperator:
+        """The spec where Docker Run's machinery expects its operator: it reads only the attributes set here."""
+        return cast(DockerRunOperator, self)
 
 
 def _docker_client(host: str | None) -> Any:
@@ -713,7 +734,7 @@ def _glob_pattern(glob: str) -> re.Pattern[str]:
     return re.compile("".join(mapping.get(part, re.escape(part)) for part in parts) + r"\Z")
 
 
-def _write_namespace_files(settings: Any, namespace: str, workdir: Path, log: logging.Logger) -> None:
+def _write_namespace_files(settings: Any, namespace: str, workdir: Path, log: TaskLog) -> None:
     """Copy the namespace's files (`include`d, not `exclude`d) from the storage into the working directory."""
     from yaml2dag.storage import NAMESPACE_FILES_DIR, download_local, list_files, make_uri, namespace_segments
 

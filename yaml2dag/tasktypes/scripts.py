@@ -56,7 +56,7 @@ class DockerRunner(KestraModel):
     type: Literal["io.kestra.plugin.scripts.runner.docker.Docker"] = Field(description="The runner type.")
     host: Text | None = Field(default=None, description="Docker API URL; default DOCKER_HOST or the local socket.")
     credentials: Credentials | None = Field(default=None, description="Registry login used when pulling.")
-    pullPolicy: choice("IF_NOT_PRESENT", "ALWAYS", "NEVER") = Field(
+    pullPolicy: choice("IF_NOT_PRESENT", "ALWAYS", "NEVER") = Field(  # type: ignore[valid-type]
         default="IF_NOT_PRESENT", description="When to pull the image."
     )
     volumes: list[Text] | None = Field(default=None, description="Bind mounts `hostPath:containerPath[:ro|rw]`.")
@@ -118,7 +118,7 @@ class _ScriptTask(TaskBase):
         False, description="When true, a successful script that wrote to stderr ends WARNING."
     )
     failFast: Flag = rendered(True, description="Stop at the first failing command (`set -e`).")
-    targetOS: choice("AUTO", "LINUX", "WINDOWS") = Field(
+    targetOS: choice("AUTO", "LINUX", "WINDOWS") = Field(  # type: ignore[valid-type]
         default="AUTO", description="Operating system of the runner: Linux only."
     )
     inputFiles: dict[str, Text] | Text | None = rendered(
