@@ -241,7 +241,13 @@ def open_read(uri: str) -> Iterator[BinaryIO]:
     except Exception as exc:  # noqa: BLE001 - any backend failure becomes a located task error
         raise StorageError(f"`{uri}` cannot be read: {type(exc).__name__}: {exc}") from None
     with handle:
-        yield handle
+        handle.read(0)  # Airflow records the read for lineage once, not on every call
+        yield _unwrapped(handle)
+
+
+def _unwrapped(handle: Any) -> BinaryIO:
+    """The file object under Airflow's lineage-tracking wrapper, which costs a path rendering per call."""
+    return getattr(handle, "_obj", handle)
 
 
 @contextlib.contextmanager
@@ -267,7 +273,8 @@ def open_uri_write(uri: str) -> Iterator[BinaryIO]:
         raise StorageError(f"`{uri}` cannot be written: {type(exc).__name__}: {exc}") from None
     try:
         with handle:
-            yield handle
+            handle.write(b"")  # Airflow records the write for lineage once, not on every call
+            yield _unwrapped(handle)
     except BaseException:
         with contextlib.suppress(Exception):
             target.unlink()
