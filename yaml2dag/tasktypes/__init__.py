@@ -74,6 +74,7 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
 ) | frozenset({"io.kestra.plugin.redis.cli.RedisCLI"}) | frozenset({
     "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
     "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
+    "io.kestra.plugin.core.namespace.UploadFiles", "io.kestra.plugin.core.namespace.DownloadFiles",
 })  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase"]
