@@ -226,3 +226,53 @@ def test_file_inputs_outside_the_allowed_roots_or_missing_fail_clearly(
     allowed = run_flow(FILE_FLOW, {"data": (tmp_path / "allowed" / "ok.txt").as_uri()})
     assert allowed.state == "success", failures(allowed)
     assert allowed.tasks["show"].outputs["value"].endswith("|fine")
+
+
+def test_yaml2dag_run_uploads_a_local_file_and_prints_the_flow_outputs(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "input.txt"
+    data.write_text("line one\nline two\n")
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        """
+id: cli_files
+namespace: tests.cli
+inputs:
+  - id: data
+    type: FILE
+tasks:
+  - id: size
+    type: io.kestra.plugin.core.storage.Size
+    uri: "{{ inputs.data }}"
+outputs:
+  - id: bytes
+    type: INT
+    value: "{{ outputs.size.size }}"
+  - id: first
+    type: STRING
+    value: "{{ read(inputs.data) | split('\\n') | first }}"
+"""
+    )
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    process = subprocess.run(
+        [sys.executable, "-m", "yaml2dag.cli", "run", str(flow), "--input", f"data=@{data}", "--json"],
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    report = json.loads(process.stdout)
+    assert report["outputs"] == {"bytes": 18, "first": "line one"}
+    missing = subprocess.run(
+        [sys.executable, "-m", "yaml2dag.cli", "run", str(flow), "--input", f"data=@{tmp_path / 'nope.txt'}"],
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=300,
+    )
+    assert missing.returncode != 0
+    assert "no such local file" in missing.stdout + missing.stderr

@@ -170,3 +170,27 @@ def test_the_file_pipeline_runs_on_each_backend(backend: str, run_flow: Any) -> 
     from test_storage_tasks import PIPELINE, check_pipeline
 
     check_pipeline(run_flow(PIPELINE))
+
+
+def test_file_functions_read_namespace_files_and_ion(backend: str) -> None:
+    from yaml2dag.errors import RenderError
+    from yaml2dag.expressions import render
+
+    with storage.open_uri_write(storage.namespace_file_uri("company.team", "queries/q.sql")) as stream:
+        stream.write(b"select 1")
+    variables = {"flow": {"namespace": "company.team", "id": "flow_a"}}
+    assert render("{{ read('queries/q.sql') }}", variables) == "select 1"
+    assert render("{{ fileURI('queries/q.sql') }}", variables) == "kestra:///company/team/_files/queries/q.sql"
+    assert render("{{ fileSize('queries/q.sql') }} {{ fileExists('nope.sql') }}", variables) == "8 false"
+    assert render("{{ fromIon('{a:1,b:\"x\"}').b }}", {}) == "x"
+    assert render("{{ fromIon('{a:1} {a:2}', allRows=true) | length }}", {}) == "2"
+    assert render("{{ {'a': 1} | toIon }}", {}) == "{a:1}"
+    for template, message in [
+        ("{{ read('../../etc/passwd') }}", "not a valid namespace file path"),
+        ("{{ read('kestra:///company/team/other.txt') }}", "not an execution file nor a namespace file"),
+        ("{{ read('kestra:///company/team/f/executions/e/tasks/t/r/x.txt') }}", "no such file"),
+        ("{{ fromIon('{a:') }}", "Invalid ion"),
+        ("{{ read('q.sql', namespace='company.team.queries') }}", "company/team/queries/_files/q.sql`: no such file"),
+    ]:
+        with pytest.raises(RenderError, match=message):
+            render(template, variables)

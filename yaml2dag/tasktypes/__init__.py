@@ -132,6 +132,7 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
 }) | frozenset({
     "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
     "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
+    "io.kestra.plugin.core.namespace.UploadFiles", "io.kestra.plugin.core.namespace.DownloadFiles",
 }) | frozenset(
     f"io.kestra.plugin.serdes.{name}"
     for name in (
