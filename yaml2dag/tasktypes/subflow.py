@@ -51,7 +51,8 @@ class Subflow(TaskBase):
 
 
 def _supported_input(flow_input: FlowInput) -> FlowInput:
-    if flow_input.type not in SUPPORTED_INPUT_TYPES:
+    # A FILE given when resuming would have to be copied into the run's storage as run inputs are.
+    if flow_input.type not in SUPPORTED_INPUT_TYPES or flow_input.type == "FILE":
         raise ValueError(f"input type `{flow_input.type}` is not supported by yaml2dag yet")
     return flow_input
 
