@@ -1,4 +1,4 @@
-"""The `yaml2dag` command: run, validate, compile and eval Kestra flows; print the flow schema."""
+"""The `yaml2dag` command: run, validate, compile and eval Kestra flows; list the task types; print the schema."""
 
 from __future__ import annotations
 
@@ -108,6 +108,15 @@ def _parser() -> argparse.ArgumentParser:
         "and checks as you type (see docs/editors.md): yaml2dag schema > kestra-flow.schema.json",
     )
     schema.set_defaults(handler=_schema)
+
+    types = commands.add_parser(
+        "types",
+        help="list the supported task types",
+        description="List the task types yaml2dag compiles, one per line: the Kestra type name, its Kestra "
+        "docs page and the legacy names (aliases) accepted for it.",
+    )
+    types.add_argument("--json", action="store_true", help="print a JSON list of {type, aliases, summary, docs}")
+    types.set_defaults(handler=_types)
     return parser
 
 
@@ -149,8 +158,11 @@ def _run_in_home(args: argparse.Namespace, coerce_inputs: Any, ensure_database: 
         variables = dict(_split_pair("--var", item) for item in args.var)
         override_variables(flow, variables, str(args.flow))
     except (FlowValidationError, ValueError) as exc:
-        errors = exc.errors if isinstance(exc, FlowValidationError) else [FlowError(str(exc), str(args.flow))]
+        errors = exc.errors if isinstance(exc, FlowValidationError) else [FlowError(str(exc), "command line")]
         _print_errors(errors, args.json)
+        return EXIT_INVALID
+    except OSError as exc:
+        _print_errors([FlowError(f"cannot read file: {exc.strerror}", str(args.flow))], args.json)
         return EXIT_INVALID
     from yaml2dag.runner import quiet_console
 
@@ -278,6 +290,23 @@ def _schema(args: argparse.Namespace) -> int:
         # `yaml2dag schema | head`: the reader closed the pipe. Exit quietly with 141 (128 + SIGPIPE),
         # what a shell reports for a tool killed by SIGPIPE, so `set -o pipefail` still sees the
         # output was cut short. Point stdout at /dev/null so the interpreter's final flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return EXIT_SUCCESS
+
+
+def _types(args: argparse.Namespace) -> int:
+    from yaml2dag.typelist import supported_types
+
+    found = supported_types()
+    try:
+        if args.json:
+            print(json.dumps([item.to_dict() for item in found], indent=2), flush=True)
+        else:
+            for item in found:
+                aliases = f"  (aliases: {', '.join(item.aliases)})" if item.aliases else ""
+                print(f"{item.name}  {item.docs_url}{aliases}", flush=True)
+    except BrokenPipeError:  # `yaml2dag types | head`: quiet, as `schema` does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     return EXIT_SUCCESS

@@ -205,6 +205,12 @@ def _database_exists() -> bool:
     return inspect(engine).has_table("dag_run")
 
 
+#: Deepest nesting of lists/objects accepted in an `--input` value (Airflow's serializers recurse on the stack).
+MAX_INPUT_DEPTH = 256
+#: Where errors about `--input` values say they come from (the command line, not the flow file).
+INPUT_SOURCE = "--input"
+
+
 def coerce_inputs(flow: Flow, raw: Mapping[str, str]) -> dict[str, Any]:
     """Turn `--input key=value` strings into values of each input's type (`n=5` on an INT gives 5)."""
     from yaml2dag.inputs import InputValueError, given_value
@@ -215,14 +221,47 @@ def coerce_inputs(flow: Flow, raw: Mapping[str, str]) -> dict[str, Any]:
     for name, text in raw.items():
         if name not in by_id:
             known = ", ".join(by_id) or "none"
-            raise FlowValidationError([FlowError(f"unknown input `{name}` (flow inputs: {known})", path="inputs")])
+            raise FlowValidationError([_input_error(name, f"unknown input `{name}` (flow inputs: {known})")])
+        depth = nesting_depth(text)
+        if depth > MAX_INPUT_DEPTH:
+            errors.append(_input_error(name, f"nested {depth} levels deep; at most {MAX_INPUT_DEPTH} are supported"))
+            continue
         try:
             values[name] = given_value(by_id[name], text)
         except InputValueError as exc:
-            errors.append(FlowError(str(exc), path=f"inputs.{name}"))
+            errors.append(_input_error(name, str(exc)))
+        except RecursionError:
+            errors.append(_input_error(name, "too deeply nested to be read"))
     if errors:
         raise FlowValidationError(errors)
     return values
+
+
+def _input_error(name: str, message: str) -> FlowError:
+    """An error about the value given for input `name`, located at `--input`, path `inputs.<name>`."""
+    return FlowError(message.removeprefix(f"input `{name}`: "), file=INPUT_SOURCE, path=f"inputs.{name}")
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply `[`/`{` nest in JSON-like `text` (brackets inside double-quoted strings not counted)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 class _LogCapture:
@@ -505,7 +544,7 @@ def _check_params(dag: Any, conf: dict[str, Any]) -> None:
             reason = str(exc).splitlines()[0]
             if "No value passed" in reason:
                 reason = "missing required input (pass it with --input name=value)"
-            errors.append(FlowError(f"input `{name}`: {reason}", path=f"inputs.{name}"))
+            errors.append(_input_error(name, reason))
     if errors:
         raise FlowValidationError(errors)
 
@@ -516,7 +555,7 @@ def _check_input_values(flow: Flow, conf: dict[str, Any]) -> None:
 
     problems = check_run_values(flow, conf)
     if problems:
-        raise FlowValidationError([FlowError(str(error), path=f"inputs.{error.input_id}") for error in problems])
+        raise FlowValidationError([_input_error(error.input_id, str(error)) for error in problems])
 
 
 #: The state that represents several map indexes of one task: the worst one wins.
