@@ -338,10 +338,13 @@ class _Interruption:
         self._install = signal.signal
         #: The task that was running when the first signal came.
         self.task: str | None = None
+        self._second = False
+        self._raised = False
 
     def __enter__(self) -> _Interruption:
         for signum in self.SIGNALS:
             self._previous[signum] = self._install(signum, self._handle)
+        self._previous[signal.SIGALRM] = self._install(signal.SIGALRM, self._retry)
         # Airflow's task runner sets its own SIGTERM handler for each task (it calls the operator's
         # `on_kill` and nothing else, so the run went on): while the run lasts, a handler set for
         # SIGINT/SIGTERM is recorded, to be called by ours, instead of replacing ours.
@@ -350,6 +353,7 @@ class _Interruption:
 
     def __exit__(self, *exc: object) -> None:
         signal.signal = self._install
+        signal.setitimer(signal.ITIMER_REAL, 0)
         for signum, handler in self._previous.items():
             self._install(signum, handler)
 
@@ -361,24 +365,58 @@ class _Interruption:
         return previous
 
     def _handle(self, signum: int, frame: Any) -> None:
-        from airflow.sdk.exceptions import AirflowTaskTerminated
-
         first = self.signum is None
         self.signum = self.signum or signum
-        name = signal.Signals(signum).name
         if first:
             self.task = self.capture.current if self.capture.phase else None
-        if not first or self.capture.phase is None:
+        else:
+            self._second = True
+        self._act(frame)
+
+    def _retry(self, signum: int, frame: Any) -> None:
+        """SIGALRM: act on a signal that came while Airflow's machinery was mid-way (see `_act`)."""
+        self._act(frame)
+
+    def _act(self, frame: Any) -> None:
+        """Raise what interrupts the run, unless Airflow is inside a database or API call just now.
+
+        An exception raised inside SQLAlchemy or the in-process API call would leave a transaction
+        half-done; the decision is then taken again 50 ms later (SIGALRM), until the code is outside.
+        """
+        from airflow.sdk.exceptions import AirflowTaskTerminated
+
+        assert self.signum is not None
+        if _inside_library(frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
+        name = signal.Signals(self.signum).name
+        if self._second or self.capture.phase is None:
             raise RunAborted(name)
+        if self._raised:
+            return  # the running task was interrupted already; it is ending
+        self._raised = True
         if self.capture.phase == "task":
             on_kill = self._task_handlers.get(signal.SIGTERM)
             if callable(on_kill):
                 with contextlib.suppress(Exception):
-                    on_kill(signum, frame)  # the operator stops what it started (a container, a process)
+                    on_kill(self.signum, frame)  # the operator stops what it started (a container, a process)
         if self.capture.phase == "trigger":
             # dag.test() fails the task on an Exception raised while its trigger runs, then goes on.
             raise RuntimeError(f"interrupted by {name} while waiting")
         raise AirflowTaskTerminated(f"interrupted by {name}")
+
+
+#: Code a signal must not interrupt with an exception (a database transaction, an in-process API call).
+_LIBRARIES = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}httpx{os.sep}", f"{os.sep}a2wsgi{os.sep}")
+
+
+def _inside_library(frame: Any) -> bool:
+    """Whether `frame` or a caller of it runs SQLAlchemy, httpx or a2wsgi code."""
+    while frame is not None:
+        if any(part in frame.f_code.co_filename for part in _LIBRARIES):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _logged_error(logs: list[LogLine]) -> str | None:
@@ -476,8 +514,9 @@ def _abort(dag_id: str, reason: str) -> Any:
     from airflow.utils.state import DagRunState, State, TaskInstanceState
     from sqlalchemy import select
 
-    with contextlib.suppress(Exception):
-        settings.Session.rollback()  # dag.test()'s own session may be mid-transaction
+    if settings.Session is not None:
+        with contextlib.suppress(Exception):
+            settings.Session.rollback()  # dag.test()'s own session may be mid-transaction
     with create_session() as session:
         dag_run = session.scalars(
             select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
