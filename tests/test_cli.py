@@ -49,7 +49,7 @@ def test_run_prints_states_and_table_and_exits_0_on_success(tmp_path: Path):
     process = yaml2dag("run", str(flow), "--input", "who=kestra", "--var", "greeting=hello")
     assert process.returncode == 0, process.stdout + process.stderr
     lines = process.stdout.splitlines()
-    assert lines[0].split() == ["ret", "success"], process.stdout
+    assert lines[:2] == [f"{'ret':<30} INFO    Returning `hello kestra`", f"{'ret':<30} success"], process.stdout
     assert any(line.split()[:3] == ["ret", "success", '{"value":'] for line in lines)
     assert '"hello kestra"' in process.stdout
     assert "tests.cli.cli: run success" in process.stdout

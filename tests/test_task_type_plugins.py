@@ -134,7 +134,7 @@ def test_entry_points_are_read_only_for_types_that_are_not_built_in(plugin_path:
 def test_types_command_lists_plugin_types_with_their_origin(plugin_path: Path, tmp_path: Path) -> None:
     done = _yaml2dag(plugin_path, "types", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    origins = json.loads(done.stdout)
+    origins = {entry["type"]: entry["origin"] for entry in json.loads(done.stdout)}
     assert origins["io.kestra.plugin.core.log.Log"] == "built-in"
     assert origins["io.kestra.plugin.jdbc.postgresql.Query"] == "built-in"
     assert origins[GREET].startswith("yaml2dag-example-plugin 0.1.0 (example = yaml2dag_example_plugin.tasktypes)")

@@ -1,4 +1,4 @@
-"""The `yaml2dag` command: run, validate, compile and eval Kestra flows; print the flow schema."""
+"""The `yaml2dag` command: run, validate, compile and eval Kestra flows; list the task types; print the schema."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from yaml2dag.errors import FlowError, FlowValidationError
 if TYPE_CHECKING:
     from yaml2dag.inputs import ParamSpec
     from yaml2dag.plan import DagPlan, PlannedTask
+    from yaml2dag.runner import LogLine, RunResult
     from yaml2dag.triggers import AssetCondition, ScheduleSpec
 
 EXIT_SUCCESS, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -26,7 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `yaml2dag` console script; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:  # Ctrl-C before or after a run (a run itself handles it): no traceback
+        print(file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run one flow on Airflow in this process",
-        description="Compile FLOW and run it once on Airflow (dag.test()). Exit 0 when the run "
-        "succeeded, 1 when it failed, 2 when the flow does not compile or an input is invalid. "
+        description="Compile FLOW and run it once on Airflow (dag.test()), printing each task's log lines "
+        "and state as it ends, then a table with outputs and the error of each failed task. Exit 0 when "
+        "the run succeeded, 1 when it failed, 2 when the flow does not compile or an input is invalid, "
+        "130/143 when interrupted by SIGINT/SIGTERM (the running task fails; errors/finally run). "
         "Uses a throw-away AIRFLOW_HOME unless AIRFLOW_HOME is set.",
     )
     run.add_argument("flow", type=Path, help="the flow file (.yaml)")
@@ -54,7 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         help="override a flow variable, e.g. --var host=127.0.0.1 (repeatable)",
     )
     run.add_argument("--json", action="store_true", help="print one JSON object with the run's result")
-    run.add_argument("--verbose", "-v", action="store_true", help="also show Airflow's own output")
+    run.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also show Airflow's own output; log lines and errors in full (default: one line each)",
+    )
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser(
@@ -98,12 +111,14 @@ def _parser() -> argparse.ArgumentParser:
 
     types = commands.add_parser(
         "types",
-        help="list the task types yaml2dag compiles, with where each comes from",
-        description="List every accepted task type name (current and legacy), one per line with its origin: "
-        "`built-in`, or the package that registered it through the `yaml2dag.task_types` entry points "
-        "(docs/plugins.md).",
+        help="list the supported task types",
+        description="List the task types yaml2dag compiles, one per line: the Kestra type name, its Kestra "
+        "docs page, the legacy names (aliases) accepted for it and, for task types of installed packages "
+        "(`yaml2dag.task_types` entry points, docs/plugins.md), the package.",
     )
-    types.add_argument("--json", action="store_true", help="print a JSON object: type name → origin")
+    types.add_argument(
+        "--json", action="store_true", help="print a JSON list of {type, aliases, summary, docs, origin}"
+    )
     types.set_defaults(handler=_types)
     return parser
 
@@ -146,8 +161,11 @@ def _run_in_home(args: argparse.Namespace, coerce_inputs: Any, ensure_database: 
         variables = dict(_split_pair("--var", item) for item in args.var)
         override_variables(flow, variables, str(args.flow))
     except (FlowValidationError, ValueError) as exc:
-        errors = exc.errors if isinstance(exc, FlowValidationError) else [FlowError(str(exc), str(args.flow))]
+        errors = exc.errors if isinstance(exc, FlowValidationError) else [FlowError(str(exc), "command line")]
         _print_errors(errors, args.json)
+        return EXIT_INVALID
+    except OSError as exc:
+        _print_errors([FlowError(f"cannot read file: {exc.strerror}", str(args.flow))], args.json)
         return EXIT_INVALID
     from yaml2dag.runner import quiet_console
 
@@ -158,16 +176,38 @@ def _run_in_home(args: argparse.Namespace, coerce_inputs: Any, ensure_database: 
         if not args.json:
             print(f"{task_id:<30} {_colour(state, state)}", flush=True)
 
+    def log_line(task_id: str, line: LogLine) -> None:
+        if not args.json and line.from_task():
+            print(f"{task_id:<30} {line.level:<7} {_one_line(line.message, args.verbose)}", flush=True)
+
     try:
-        result = run_flow(args.flow, inputs, variables, on_task_done=task_done, quiet=not args.verbose)
+        result = run_flow(
+            args.flow, inputs, variables, on_task_done=task_done, on_log_line=log_line, quiet=not args.verbose
+        )
     except FlowValidationError as exc:
         _print_errors(exc.errors, args.json)
         return EXIT_INVALID
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:
-        _print_table(result)
+        _print_table(result, args.verbose)
+    if result.signum is not None:
+        return 128 + result.signum
     return EXIT_SUCCESS if result.state in ("success", "warning") else EXIT_FAILED
+
+
+#: The longest log line or error printed without --verbose.
+_LINE_LIMIT = 300
+
+
+def _one_line(text: str, verbose: bool) -> str:
+    """`text` in full with --verbose; otherwise its first line, cut at _LINE_LIMIT characters, `…` marking a cut."""
+    if verbose:
+        return text
+    first, _, rest = text.strip().partition("\n")
+    if len(first) > _LINE_LIMIT or rest.strip():
+        return first[:_LINE_LIMIT] + " …"
+    return first
 
 
 def _split_pair(option: str, item: str) -> tuple[str, str]:
@@ -177,13 +217,16 @@ def _split_pair(option: str, item: str) -> tuple[str, str]:
     return name, value
 
 
-def _print_table(result: Any) -> None:
+def _print_table(result: RunResult, verbose: bool) -> None:
     print()
     print(f"{'TASK':<30} {'STATE':<16} OUTPUTS")
     for task_id, task in result.tasks.items():
         outputs = json.dumps(task.outputs, default=str) if task.outputs else ""
-        print(f"{task_id:<30} {_colour(f'{task.state:<16}', task.state)} {outputs}")
-    print(f"\n{result.dag_id}: run {_colour(result.state, result.state)} in {result.duration:.1f}s")
+        print(f"{task_id:<30} {_colour(f'{task.state:<16}', task.state)} {outputs}".rstrip())
+        if task.error:
+            print(f"{'':<30} {_colour('error:', 'error')} {_one_line(task.error, verbose)}")
+    interrupted = f" (interrupted by {signal.Signals(result.signum).name})" if result.signum else ""
+    print(f"\n{result.dag_id}: run {_colour(result.state, result.state)} in {result.duration:.1f}s{interrupted}")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -241,19 +284,6 @@ def _eval(args: argparse.Namespace) -> int:
     return EXIT_SUCCESS
 
 
-def _types(args: argparse.Namespace) -> int:
-    from yaml2dag.tasktypes import TASK_TYPES, plugin_origin
-
-    origins = {name: plugin_origin(name) or "built-in" for name in sorted(TASK_TYPES)}
-    if args.json:
-        print(json.dumps(origins, indent=2))
-    else:
-        width = max(map(len, origins))
-        for name, origin in origins.items():
-            print(f"{name:<{width}}  {origin}")
-    return EXIT_SUCCESS
-
-
 def _schema(args: argparse.Namespace) -> int:
     from yaml2dag.schema import flow_schema
 
@@ -263,6 +293,24 @@ def _schema(args: argparse.Namespace) -> int:
         # `yaml2dag schema | head`: the reader closed the pipe. Exit quietly with 141 (128 + SIGPIPE),
         # what a shell reports for a tool killed by SIGPIPE, so `set -o pipefail` still sees the
         # output was cut short. Point stdout at /dev/null so the interpreter's final flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return EXIT_SUCCESS
+
+
+def _types(args: argparse.Namespace) -> int:
+    from yaml2dag.typelist import supported_types
+
+    found = supported_types()
+    try:
+        if args.json:
+            print(json.dumps([item.to_dict() for item in found], indent=2), flush=True)
+        else:
+            for item in found:
+                aliases = f"  (aliases: {', '.join(item.aliases)})" if item.aliases else ""
+                origin = f"  [{item.origin}]" if item.origin != "built-in" else ""
+                print(f"{item.name}  {item.docs_url}{aliases}{origin}", flush=True)
+    except BrokenPipeError:  # `yaml2dag types | head`: quiet, as `schema` does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     return EXIT_SUCCESS

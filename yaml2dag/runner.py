@@ -7,10 +7,13 @@ anything imports `airflow`; the CLI and the test suite call it first.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import logging
 import os
+import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -24,6 +27,8 @@ from yaml2dag.flowfile import read_flow
 from yaml2dag.model import Flow
 
 LOADER_NAME = "yaml2dag_run_flow.py"
+#: Set to the AIRFLOW_HOME that `prepare_airflow_home` created (its database may come from the cache).
+_THROW_AWAY = "YAML2DAG_THROW_AWAY_HOME"
 _LOADER_TEMPLATE = '''"""airflow DAG file written by `yaml2dag run`: compiles the flow being run."""
 
 import json
@@ -41,6 +46,11 @@ class LogLine:
 
     level: str
     message: str
+    logger: str = ""
+
+    def from_task(self) -> bool:
+        """Whether the task itself wrote the line (its operator's logger), not Airflow's machinery."""
+        return self.logger.startswith("airflow.task.operators")
 
 
 @dataclass
@@ -52,6 +62,7 @@ class TaskResult:
     logs: list[LogLine] = field(default_factory=list)
     start: Any = None
     end: Any = None
+    error: str | None = None
 
     def log_text(self) -> str:
         """All log messages joined by newlines (handy in assertions)."""
@@ -68,6 +79,8 @@ class RunResult:
     tasks: dict[str, TaskResult]
     duration: float
     state_task: TaskResult | None = None
+    #: The signal (SIGINT 2, SIGTERM 15) that interrupted the run, None when it ran to its end.
+    signum: int | None = None
 
     #: The flow's `outputs` (rendered by `_flow_state` at the end of the run).
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -79,8 +92,15 @@ class RunResult:
             "run_id": self.run_id,
             "state": self.state,
             "outputs": self.outputs,
+            "interrupted_by": signal.Signals(self.signum).name if self.signum else None,
             "tasks": {
-                task_id: {"state": task.state, "outputs": task.outputs or {}} for task_id, task in self.tasks.items()
+                task_id: {
+                    "state": task.state,
+                    "outputs": task.outputs or {},
+                    "error": task.error,
+                    "logs": [{"level": line.level, "message": line.message} for line in task.logs if line.from_task()],
+                }
+                for task_id, task in self.tasks.items()
             },
         }
 
@@ -93,6 +113,7 @@ def prepare_airflow_home() -> Path:
     """
     if "AIRFLOW_HOME" not in os.environ:
         os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="yaml2dag-airflow-")
+        os.environ[_THROW_AWAY] = os.environ["AIRFLOW_HOME"]
     dags_folder = Path(os.environ["AIRFLOW_HOME"], "yaml2dag-run-dags")
     if "AIRFLOW__CORE__DAGS_FOLDER" not in os.environ:
         dags_folder = Path(tempfile.mkdtemp(prefix="yaml2dag-run-dags-"))
@@ -103,10 +124,82 @@ def prepare_airflow_home() -> Path:
 
 
 def ensure_database() -> None:
-    """Create or migrate the Airflow metadata database if it is not current."""
+    """Create or migrate the Airflow metadata database if it is not current.
+
+    A throw-away home's SQLite database is copied from a per-Airflow-version cache (see
+    `_database_cache`) instead of being created table by table; the cache is filled on first use.
+    """
+    cache = _database_cache()
+    target = _throw_away_database()
+    if cache is not None and target is not None and not target.exists() and _migrated(cache):
+        shutil.copyfile(cache, target)
+        return
     from airflow.utils import db
 
     db.initdb() if not _database_exists() else db.upgradedb()
+    if cache is not None and target is not None and target.is_file() and not cache.exists():
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            _sqlite_copy(target, partial)
+            os.replace(partial, cache)  # atomic: a concurrent run sees the whole file or none
+
+
+def _migrated(database: Path) -> bool:
+    """Whether `database` is an SQLite file with Airflow's tables, stamped by its migrations."""
+    import sqlite3
+
+    if not database.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            stamped = "alembic_version" in tables and connection.execute("SELECT 1 FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(stamped) and {"dag_run", "task_instance", "xcom"} <= tables
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """A consistent copy of a live SQLite database (its write-ahead log included), by SQLite's backup API."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(source)) as reader, contextlib.closing(sqlite3.connect(target)) as writer:
+        reader.backup(writer)
+
+
+def _throw_away_database() -> Path | None:
+    """The SQLite file of the throw-away home `prepare_airflow_home` made, None for a user's own database."""
+    home = os.environ.get("AIRFLOW_HOME", "")
+    if os.environ.get(_THROW_AWAY) != home or any(
+        key in os.environ for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD")
+    ):
+        return None
+    return Path(home, "airflow.db")
+
+
+def _database_cache() -> Path | None:
+    """Where a freshly migrated database of these Airflow packages is kept (None: caching disabled).
+
+    `$YAML2DAG_CACHE_DIR`, else `$XDG_CACHE_HOME/yaml2dag`, else `~/.cache/yaml2dag`; the name holds
+    a digest of every installed `apache-airflow*` distribution and version (providers add tables),
+    so an upgrade gets a new file. `YAML2DAG_CACHE_DIR=` (empty) disables the cache.
+    """
+    from importlib.metadata import distributions
+
+    folder = os.environ.get("YAML2DAG_CACHE_DIR")
+    if folder == "":
+        return None
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        folder = str(Path(base, "yaml2dag"))
+    versions = sorted(
+        f"{dist.metadata['Name']}=={dist.version}"
+        for dist in distributions()
+        if str(dist.metadata["Name"] or "").lower().startswith("apache-airflow")
+    )
+    digest = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]
+    return Path(folder, f"airflow-metadata-{digest}.db")
 
 
 def _database_exists() -> bool:
@@ -114,6 +207,12 @@ def _database_exists() -> bool:
     from sqlalchemy import inspect
 
     return inspect(engine).has_table("dag_run")
+
+
+#: Deepest nesting of lists/objects accepted in an `--input` value (Airflow's serializers recurse on the stack).
+MAX_INPUT_DEPTH = 256
+#: Where errors about `--input` values say they come from (the command line, not the flow file).
+INPUT_SOURCE = "--input"
 
 
 def coerce_inputs(flow: Flow, raw: Mapping[str, str]) -> dict[str, Any]:
@@ -129,22 +228,55 @@ def coerce_inputs(flow: Flow, raw: Mapping[str, str]) -> dict[str, Any]:
     for name, text in raw.items():
         if name not in by_id:
             known = ", ".join(by_id) or "none"
-            raise FlowValidationError([FlowError(f"unknown input `{name}` (flow inputs: {known})", path="inputs")])
+            raise FlowValidationError([_input_error(name, f"unknown input `{name}` (flow inputs: {known})")])
+        depth = nesting_depth(text)
+        if depth > MAX_INPUT_DEPTH:
+            errors.append(_input_error(name, f"nested {depth} levels deep; at most {MAX_INPUT_DEPTH} are supported"))
+            continue
         if by_id[name].type == "FILE" and isinstance(text, str) and text.startswith("@"):
             from yaml2dag.storage import StorageError, allow_local_file
 
             try:  # `f=@path`: the run copies this local file into its storage when it starts
                 text = allow_local_file(Path(text[1:]).expanduser())
             except StorageError as exc:
-                errors.append(FlowError(str(exc), path=f"inputs.{name}"))
+                errors.append(_input_error(name, str(exc)))
                 continue
         try:
             values[name] = given_value(by_id[name], text)
         except InputValueError as exc:
-            errors.append(FlowError(str(exc), path=f"inputs.{name}"))
+            errors.append(_input_error(name, str(exc)))
+        except RecursionError:
+            errors.append(_input_error(name, "too deeply nested to be read"))
     if errors:
         raise FlowValidationError(errors)
     return values
+
+
+def _input_error(name: str, message: str) -> FlowError:
+    """An error about the value given for input `name`, located at `--input`, path `inputs.<name>`."""
+    return FlowError(message.removeprefix(f"input `{name}`: "), file=INPUT_SOURCE, path=f"inputs.{name}")
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply `[`/`{` nest in JSON-like `text` (brackets inside double-quoted strings not counted)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 class _LogCapture:
@@ -157,6 +289,8 @@ class _LogCapture:
     ) -> None:
         self.lines: dict[str, list[LogLine]] = {}
         self.current: str | None = None
+        #: "task" while a task's code runs, "trigger" while its deferral is waited on, None between tasks.
+        self.phase: str | None = None
         self.on_line = on_line
         self.on_finished = on_finished
 
@@ -166,10 +300,11 @@ class _LogCapture:
             if event.get("positional_args"):
                 with contextlib.suppress(TypeError, ValueError):
                     message = message % tuple(event["positional_args"])
-            self._add(LogLine(method_name.upper(), message))
+            name = str(event.get("logger") or event.get("logger_name") or getattr(logger, "name", "") or "")
+            self._add(LogLine(method_name.upper(), message, name))
             error = _logged_exception(event.get("exc_info"))
             if error is not None:
-                self._add(LogLine(method_name.upper(), f"{type(error).__name__}: {error}"))
+                self._add(LogLine(method_name.upper(), f"{type(error).__name__}: {error}", name))
         return event
 
     def _add(self, line: LogLine) -> None:
@@ -184,9 +319,126 @@ class _LogCapture:
         args = record.args if isinstance(record.args, tuple) else ()
         if message.startswith("[DAG TEST] starting task_id=") and args:
             self.current = str(args[0])
-        elif message.startswith("[DAG TEST] end task task_id=") and args and self.on_finished:
-            self.on_finished(str(args[0]))
+            self.phase = "task"
+        elif message.startswith("[DAG TEST] running trigger in line"):
+            self.phase = "trigger"
+        elif message.startswith("[DAG TEST] Trigger completed"):
+            self.phase = "task"
+        elif message.startswith("[DAG TEST] end task task_id=") and args:
+            self.phase = None
+            if self.on_finished:
+                self.on_finished(str(args[0]))
         return True
+
+
+class RunAborted(BaseException):
+    """A second signal, or one between tasks: the run is ended at once (failed), nothing more runs."""
+
+
+class _Interruption:
+    """SIGINT/SIGTERM during a run: the running task fails, as a worker's task does when killed.
+
+    The first signal fails the task that is running (its wait for a trigger, e.g. a Sleep, included),
+    so `errors` and `finally` tasks then run by their trigger rules as on Airflow; a second signal,
+    or one arriving between tasks, aborts the run (`RunAborted`).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, capture: _LogCapture) -> None:
+        self.capture = capture
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._task_handlers: dict[int, Any] = {}
+        self._install = signal.signal
+        #: The task that was running when the first signal came.
+        self.task: str | None = None
+        self._second = False
+        self._raised = False
+
+    def __enter__(self) -> _Interruption:
+        for signum in self.SIGNALS:
+            self._previous[signum] = self._install(signum, self._handle)
+        self._previous[signal.SIGALRM] = self._install(signal.SIGALRM, self._retry)
+        # Airflow's task runner sets its own SIGTERM handler for each task (it calls the operator's
+        # `on_kill` and nothing else, so the run went on): while the run lasts, a handler set for
+        # SIGINT/SIGTERM is recorded, to be called by ours, instead of replacing ours.
+        signal.signal = self._record  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal = self._install
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in self._previous.items():
+            self._install(signum, handler)
+
+    def _record(self, signum: int, handler: Any) -> Any:
+        if signum not in self.SIGNALS:
+            return self._install(signum, handler)
+        previous = self._task_handlers.get(signum, self._handle)
+        self._task_handlers[signum] = handler
+        return previous
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        first = self.signum is None
+        self.signum = self.signum or signum
+        if first:
+            self.task = self.capture.current if self.capture.phase else None
+        else:
+            self._second = True
+        self._act(frame)
+
+    def _retry(self, signum: int, frame: Any) -> None:
+        """SIGALRM: act on a signal that came while Airflow's machinery was mid-way (see `_act`)."""
+        self._act(frame)
+
+    def _act(self, frame: Any) -> None:
+        """Raise what interrupts the run, unless Airflow is inside a database or API call just now.
+
+        An exception raised inside SQLAlchemy or the in-process API call would leave a transaction
+        half-done; the decision is then taken again 50 ms later (SIGALRM), until the code is outside.
+        """
+        from airflow.sdk.exceptions import AirflowTaskTerminated
+
+        assert self.signum is not None
+        if _inside_library(frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
+        name = signal.Signals(self.signum).name
+        if self._second or self.capture.phase is None:
+            raise RunAborted(name)
+        if self._raised:
+            return  # the running task was interrupted already; it is ending
+        self._raised = True
+        if self.capture.phase == "task":
+            on_kill = self._task_handlers.get(signal.SIGTERM)
+            if callable(on_kill):
+                with contextlib.suppress(Exception):
+                    on_kill(self.signum, frame)  # the operator stops what it started (a container, a process)
+        if self.capture.phase == "trigger":
+            # dag.test() fails the task on an Exception raised while its trigger runs, then goes on.
+            raise RuntimeError(f"interrupted by {name} while waiting")
+        raise AirflowTaskTerminated(f"interrupted by {name}")
+
+
+#: Code a signal must not interrupt with an exception (a database transaction, an in-process API call).
+_LIBRARIES = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}httpx{os.sep}", f"{os.sep}a2wsgi{os.sep}")
+
+
+def _inside_library(frame: Any) -> bool:
+    """Whether `frame` or a caller of it runs SQLAlchemy, httpx or a2wsgi code."""
+    while frame is not None:
+        if any(part in frame.f_code.co_filename for part in _LIBRARIES):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _logged_error(logs: list[LogLine]) -> str | None:
+    """The last exception Airflow's task runner logged for a task (`Type: message`), if any."""
+    errors = [line.message for line in logs if line.level == "ERROR" and line.logger == "task"]
+    errors = [message for message in errors if message != "Task failed with exception"]
+    return errors[-1] if errors else None
 
 
 def _logged_exception(exc_info: Any) -> BaseException | None:
@@ -233,7 +485,7 @@ def run_flow(
                 console.call(on_task_done, task_id, _latest_state(dag.dag_id, task_id))
 
         def line(task_id: str, log_line: LogLine) -> None:
-            if on_log_line:
+            if on_log_line and task_id in flow_task_ids:
                 console.call(on_log_line, task_id, log_line)
 
         flow_task_ids = {task.id for task in flow.all_tasks()}
@@ -247,13 +499,53 @@ def run_flow(
         # as a real worker's log handler would.
         structlog.configure(processors=[mask_logs, capture.processor, *previous])
         started = time.monotonic()
+        interruption = _Interruption(capture)
         try:
-            dag_run = dag.test(run_conf=conf)
+            with interruption:
+                try:
+                    dag_run = dag.test(run_conf=conf)
+                except BaseException as exc:  # RunAborted, or what a signal raised elsewhere
+                    if interruption.signum is None:
+                        raise
+                    dag_run = _abort(dag.dag_id, str(exc) or "interrupted")
         finally:
             structlog.configure(processors=previous)
             dag_logger.removeFilter(log_filter)
         duration = time.monotonic() - started
-    return _collect(dag, flow, dag_run, capture, duration)
+    result = _collect(dag, flow, dag_run, capture, duration)
+    result.signum = interruption.signum
+    stopped = result.tasks.get(interruption.task or "")
+    if stopped is not None and result.signum and stopped.error is None and stopped.state == "failed":
+        stopped.error = f"interrupted by {signal.Signals(result.signum).name}"
+    return result
+
+
+def _abort(dag_id: str, reason: str) -> Any:
+    """End the latest run of `dag_id` failed: every unfinished task instance failed; returns the run."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
+    from sqlalchemy import select
+
+    if settings.Session is not None:
+        with contextlib.suppress(Exception):
+            settings.Session.rollback()  # dag.test()'s own session may be mid-transaction
+    with create_session() as session:
+        dag_run = session.scalars(
+            select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
+        ).one()
+        for ti in session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id)
+        ):
+            if ti.state not in State.finished:
+                ti.state = TaskInstanceState.FAILED if ti.start_date else TaskInstanceState.UPSTREAM_FAILED
+        dag_run.state = DagRunState.FAILED
+        session.flush()
+        session.expunge(dag_run)
+    logging.getLogger(__name__).warning("run aborted: %s", reason)
+    return dag_run
 
 
 def _latest_state(dag_id: str, task_id: str) -> str:
@@ -306,7 +598,7 @@ def _check_params(dag: Any, conf: dict[str, Any]) -> None:
             reason = str(exc).splitlines()[0]
             if "No value passed" in reason:
                 reason = "missing required input (pass it with --input name=value)"
-            errors.append(FlowError(f"input `{name}`: {reason}", path=f"inputs.{name}"))
+            errors.append(_input_error(name, reason))
     if errors:
         raise FlowValidationError(errors)
 
@@ -317,7 +609,7 @@ def _check_input_values(flow: Flow, conf: dict[str, Any]) -> None:
 
     problems = check_run_values(flow, conf)
     if problems:
-        raise FlowValidationError([FlowError(str(error), path=f"inputs.{error.input_id}") for error in problems])
+        raise FlowValidationError([_input_error(error.input_id, str(error)) for error in problems])
 
 
 #: The state that represents several map indexes of one task: the worst one wins.
@@ -394,6 +686,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
     from sqlalchemy import select
 
     from yaml2dag.states import (
+        ERROR_XCOM_KEY,
         OUTPUTS_XCOM_KEY,
         STATE_TASK_ID,
         STATE_XCOM_KEY,
@@ -426,7 +719,13 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
         state, start, end = instances_by_id[task_id]
         state = reported_state(state, xcoms.get((task_id, STATE_XCOM_KEY)))
         outputs = xcoms.get((output_id or task_id, output_key)) if task_id != STATE_TASK_ID else None
-        return TaskResult(state, outputs, capture.lines.get(task_id, []), start, end)
+        logs = capture.lines.get(task_id, [])
+        error = xcoms.get((task_id, ERROR_XCOM_KEY))
+        if isinstance(error, dict):  # a mapped task: one message per map index
+            error = "; ".join(str(message) for _, message in sorted(error.items()))
+        if error is None and state in ("failed", "up_for_retry"):
+            error = _logged_error(logs)
+        return TaskResult(state, outputs, logs, start, end, None if error is None else str(error))
 
     tasks = {}
     loops = flow.loop_members()
