@@ -168,7 +168,7 @@ def _unknown_type(task_type: str) -> tuple[str, str]:
     if not close:
         short = task_type.rsplit(".", 1)[-1].lower()
         close = [name for name in names if name.rsplit(".", 1)[-1].lower() == short][:1]
-    hint = f"did you mean `{close[0]}`?" if close else "run `yaml2dag schema` to list the supported types"
+    hint = f"did you mean `{close[0]}`?" if close else "run `yaml2dag types` to list the supported types"
     return f"unknown task type `{task_type}`", hint
 
 
