@@ -14,9 +14,8 @@ pytestmark = pytest.mark.airflow
 PROCESS = "taskRunner: {type: io.kestra.plugin.core.runner.Process}"
 
 
-@pytest.fixture
-def wheel_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Build the wheel of a one-module package `y2d_answer` and point pip at it only (no index, no network)."""
+def build_wheel(tmp_path: Path) -> Path:
+    """Build the wheel of a one-module package `y2d_answer` (ANSWER = 42) into a folder; return the folder."""
     project = tmp_path / "project"
     (project / "y2d_answer").mkdir(parents=True)
     (project / "y2d_answer" / "__init__.py").write_text("ANSWER = 42\n")
@@ -25,24 +24,17 @@ def wheel_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         '[project]\nname = "y2d-answer"\nversion = "1.0"\n\n[tool.setuptools]\npackages = ["y2d_answer"]\n'
     )
     wheels = tmp_path / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheels),
-            str(project),
-        ],
-        check=True,
-    )
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)]
+    subprocess.run([*argv, str(project)], check=True)
     assert list(wheels.glob("y2d_answer-1.0-*.whl"))
+    return wheels
+
+
+@pytest.fixture
+def wheel_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point pip at the local wheel only (no index, no network) and the cache at a fresh folder; return it."""
     monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.setenv("PIP_FIND_LINKS", str(build_wheel(tmp_path)))
     monkeypatch.setenv("AIRFLOW__YAML2DAG__PYTHON_DEPENDENCY_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
