@@ -379,6 +379,9 @@ class _ScriptOperator(KestraOperator):
         try:
             _pump_pipes(process, pip_reader)
             code = process.wait()
+        except BaseException:  # timeout or kill: never leave a half install behind
+            shutil.rmtree(installing, ignore_errors=True)
+            raise
         finally:
             self._process = None
             _kill_group(process)
