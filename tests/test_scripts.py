@@ -311,7 +311,8 @@ def test_unknown_interpreter_is_a_clear_failure(run_flow):
     ("extra", "message"),
     [
         ("targetOS: WINDOWS", "`targetOS: WINDOWS` is not supported by yaml2dag yet"),
-        ("dependencies: [pandas]", "property `dependencies` is not supported by yaml2dag yet"),
+        ("dependencyCacheEnabled: false", "property `dependencyCacheEnabled` is not supported by yaml2dag yet"),
+        ('pythonVersion: "3.12"', "property `pythonVersion` is not supported by yaml2dag yet"),
         (
             "namespaceFiles: {enabled: true, namespaces: [other]}",
             "property `namespaces` is not supported by yaml2dag yet",

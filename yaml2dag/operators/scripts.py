@@ -51,6 +51,16 @@ from yaml2dag.operators.docker import (
     _remove,
 )
 from yaml2dag.operators.flowable import FlowableStartOperator
+from yaml2dag.operators.python_deps import (
+    cache_key,
+    cache_root,
+    docker_install_line,
+    new_install_dir,
+    pip_environment,
+    pip_install_argv,
+    publish,
+    python_tag,
+)
 from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.scripts import (
     DOCKER_RUNNER,
@@ -281,7 +291,11 @@ class _ScriptOperator(KestraOperator):
             restore_directory(context, self.working_directory, workdir)
         _write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
         _write_input_files(self.inputFiles, workdir)
-        lines = (["set -e"] if fail_fast else []) + [str(line) for line in self.beforeCommands or []]
+        requirements = self._requirements()
+        lines = ["set -e"] if fail_fast else []
+        if requirements and runner == "docker":
+            lines.append(docker_install_line(requirements))
+        lines += [str(line) for line in self.beforeCommands or []]
         lines += self.main_commands(workdir, seen)
         argv = [str(part) for part in self.interpreter] + ["\n".join(lines)]
         reader = OutputReader(self.log)
@@ -290,7 +304,7 @@ class _ScriptOperator(KestraOperator):
             exit_code, container_id = self._run_docker(argv, workdir, reader, context)
             outputs["taskRunner"] = {"containerId": container_id}
         else:
-            exit_code = self._run_process(argv, workdir, reader)
+            exit_code = self._run_process(argv, workdir, reader, requirements)
         outputs = {"exitCode": exit_code, "vars": reader.vars, **outputs}
         if self.working_directory:
             save_directory(context, self.working_directory, self._output_root(workdir))
@@ -323,10 +337,17 @@ class _ScriptOperator(KestraOperator):
         env.setdefault("WORKING_DIR", workdir)
         return env
 
-    def _run_process(self, argv: list[str], workdir: Path, reader: OutputReader) -> int:
+    def _requirements(self) -> list[str]:
+        """The Python `dependencies` (rendered), or [] for other task types."""
+        return [str(item) for item in getattr(self, "dependencies", None) or [] if str(item).strip()]
+
+    def _run_process(self, argv: list[str], workdir: Path, reader: OutputReader, requirements: list[str]) -> int:
         env = self._environment(dict(os.environ), str(KESTRA_MODULE_DIR), str(workdir))
         if shutil.which(argv[0], path=env.get("PATH")) is None:
             raise TaskFailure(f"interpreter `{argv[0]}` not found on the Airflow worker (PATH={env.get('PATH', '')})")
+        if requirements:
+            target = self._install_dependencies(requirements, env)
+            env["PYTHONPATH"] = f"{target}:{env['PYTHONPATH']}"
         self.log.info("Running the script on the Airflow worker (Process runner) in %s", workdir)
         process = subprocess.Popen(
             argv,
@@ -345,6 +366,52 @@ class _ScriptOperator(KestraOperator):
             self._process = None
             _kill_group(process)
 
+    def _install_dependencies(self, requirements: list[str], env: dict[str, str]) -> Path:
+        """Install `requirements` with the worker's Python into the shared cache (once); return the folder."""
+        python = shutil.which("python", path=env.get("PATH")) or shutil.which("python3", path=env.get("PATH"))
+        if python is None:
+            raise TaskFailure("`dependencies` need `python` or `python3` on the Airflow worker: neither found")
+        pip_env = {**env, "PYTHONPATH": ""}
+        try:
+            tag = python_tag(python, pip_env)
+        except RuntimeError as exc:
+            raise TaskFailure(str(exc)) from None
+        root = cache_root()
+        final = root / cache_key(requirements, tag)
+        if final.is_dir():
+            self.log.info("Reusing the cached Python dependencies %s in %s", requirements, final)
+            return final
+        installing = new_install_dir(root)
+        self.log.info("Installing the Python dependencies %s with %s (pip)", requirements, python)
+        pip_reader = OutputReader(self.log)
+        process = subprocess.Popen(
+            pip_install_argv(python, installing, requirements),
+            env=pip_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._process = process
+        try:
+            _pump_pipes(process, pip_reader)
+            code = process.wait()
+        except BaseException:  # timeout or kill: never leave a half install behind
+            shutil.rmtree(installing, ignore_errors=True)
+            raise
+        finally:
+            self._process = None
+            _kill_group(process)
+        if code != 0:
+            shutil.rmtree(installing, ignore_errors=True)
+            tail = "\n".join(pip_reader.stderr_tail)
+            raise TaskFailure(f"pip could not install the dependencies {requirements} (exit code {code}):\n{tail}")
+        if publish(installing, final):
+            self.log.info("Python dependencies installed and cached in %s", final)
+        else:
+            self.log.info("Another task cached the same Python dependencies first: reusing %s", final)
+        return final
+
     def _run_docker(self, argv: list[str], workdir: Path, reader: OutputReader, context: Any) -> tuple[int, str]:
         from docker.errors import APIError
         from docker.utils.socket import frames_iter
@@ -360,7 +427,8 @@ class _ScriptOperator(KestraOperator):
         try:
             image = DockerRunOperator._image_name(spec.as_docker_run())
             DockerRunOperator._ensure_image(spec.as_docker_run(), client, image)
-            env = self._environment({}, CONTAINER_MODULE_DIR, CONTAINER_WORKING_DIR)
+            base = pip_environment(dict(os.environ)) if self._requirements() else {}
+            env = self._environment(base, CONTAINER_MODULE_DIR, CONTAINER_WORKING_DIR)
             try:
                 created = client.create_container(
                     image,

@@ -159,17 +159,20 @@ class _ScriptTask(TaskBase):
 
 
 class _PythonTask(_ScriptTask):
-    """Python-specific properties (dependency installation is not supported: there is no package index)."""
+    """Python-specific properties: `dependencies` are installed with pip before the script runs."""
 
     DEFAULT_IMAGE: ClassVar[str] = "ghcr.io/kestra-io/kestrapy:latest"
 
-    dependencies: Any = None
+    dependencies: list[Text] | None = rendered(
+        None,
+        description="pip requirement strings installed before the script: cached on the worker (Process runner), "
+        "installed in the container (Docker runner).",
+    )
     dependencyCacheEnabled: Any = None
     pythonVersion: Any = None
     packageManager: Any = None
 
     UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {
-        "dependencies",
         "dependencyCacheEnabled",
         "pythonVersion",
         "packageManager",
