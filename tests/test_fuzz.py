@@ -308,10 +308,20 @@ def _model_rules(model: Any) -> dict[str, Any]:
     """Properties model validators need beyond the schema's `required` (one of two must be set)."""
     extra: dict[str, Any] = {}
     if "url" in model.model_fields and "connId" in model.model_fields:
-        extra["url"] = "redis://localhost:6379/0"
+        from yaml2dag.tasktypes.jdbc import URL_SCHEMES
+
+        database = getattr(model, "DATABASE", None)
+        extra["url"] = f"{URL_SCHEMES[database][0]}//localhost/db" if database else "redis://localhost:6379/0"
     if "maxRecords" in model.model_fields:
         extra["maxRecords"] = 10
+    if "messageText" in model.model_fields:  # webhooks: `payload` or `messageText`
+        extra["messageText"] = "hello"
+    extra.update(ONE_OF_RULES.get(model.__name__, {}))
     return extra
+
+
+#: Task models whose validators need one of several properties (beyond what the schema says).
+ONE_OF_RULES: dict[str, dict[str, Any]] = {"Split": {"rows": 10}}
 
 
 COMMON_PROPERTIES = st.fixed_dictionaries(
@@ -344,6 +354,7 @@ _FIXED_DEFAULTS = {
     "DURATION": "PT5M",
     "URI": "https://example.com/a",
     "EMAIL": "team@example.com",
+    "FILE": "kestra:///tests/fuzz/data.csv",
 }
 _DEFAULTS = {
     "STRING": TEXT,

@@ -71,6 +71,15 @@ def is_template_field(field: FieldInfo) -> bool:
     return isinstance(extra, dict) and extra.get(DYNAMIC_KEY) is True
 
 
+def literal_or_expression(schema: dict[str, Any]) -> WithJsonSchema:
+    """The JSON Schema of a property taking a literal matching `schema`, or an expression rendering to one.
+
+    Put it in the `Annotated` of a type whose validator refuses more than its Python type does, so
+    that editors (and the schema-driven fuzzing tests) accept exactly what validation accepts.
+    """
+    return WithJsonSchema({"anyOf": [schema, EXPRESSION_JSON_SCHEMA]})
+
+
 class KestraModel(BaseModel):
     """Base of every flow-model class: unknown properties are errors, values are immutable."""
 

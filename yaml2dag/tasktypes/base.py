@@ -26,6 +26,7 @@ from yaml2dag.properties import (
     is_expression,
     is_rendered,
     is_template_field,
+    literal_or_expression,
     parse_duration,
     plain_data,
     rendered,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
 
 __all__ = [
+    "literal_or_expression",
     "DURATION_JSON_SCHEMA",
     "DYNAMIC_KEY",
     "DurationText",

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
-from yaml2dag.tasktypes.base import DurationText, Flag, KestraModel, TaskBase, Text, choice, is_expression, rendered
+from yaml2dag.tasktypes.base import (
+    DurationText,
+    Flag,
+    KestraModel,
+    TaskBase,
+    Text,
+    choice,
+    is_expression,
+    literal_or_expression,
+    rendered,
+)
 
 _HTTP = "yaml2dag.operators.http"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
@@ -34,9 +44,23 @@ def _no_line_breaks(value: Any) -> Any:
 
 
 #: An http(s) URL, or an expression rendering to one.
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
+HttpUrl = Annotated[
+    str,
+    AfterValidator(_http_url),
+    literal_or_expression({"type": "string", "pattern": "^\\s*[Hh][Tt][Tt][Pp][Ss]?://"}),
+]
 #: Request headers: name → value (a literal value with CR/LF is refused at validation, a rendered one at run time).
-Headers = Annotated[dict[str, Text], AfterValidator(_no_line_breaks)]
+Headers = Annotated[
+    dict[str, Text],
+    AfterValidator(_no_line_breaks),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": "^[^\\r\\n\\x00]*$"},
+            "additionalProperties": {"type": "string", "pattern": "^[^\\r\\n\\x00]*$"},
+        }
+    ),
+]
 
 
 class TimeoutOptions(KestraModel):

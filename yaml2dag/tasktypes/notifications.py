@@ -10,7 +10,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, model_validator
 
-from yaml2dag.tasktypes.base import KestraModel, TaskBase, Text, choice, is_expression, rendered
+from yaml2dag.tasktypes.base import KestraModel, TaskBase, Text, choice, is_expression, literal_or_expression, rendered
 from yaml2dag.tasktypes.http import HttpOptions, HttpUrl
 
 _WEBHOOK = "yaml2dag.operators.notifications"
@@ -27,7 +27,9 @@ def _port(value: Any) -> Any:
     return value
 
 
-Port = Annotated[int | str, AfterValidator(_port)]
+Port = Annotated[
+    int | str, AfterValidator(_port), literal_or_expression({"type": "integer", "minimum": 1, "maximum": 65535})
+]
 
 
 class _Webhook(TaskBase):

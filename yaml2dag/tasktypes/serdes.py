@@ -11,7 +11,16 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
-from yaml2dag.tasktypes.base import EXPRESSION_JSON_SCHEMA, Flag, TaskBase, Text, choice, is_expression, rendered
+from yaml2dag.tasktypes.base import (
+    EXPRESSION_JSON_SCHEMA,
+    Flag,
+    TaskBase,
+    Text,
+    choice,
+    is_expression,
+    literal_or_expression,
+    rendered,
+)
 
 _SERDES = "yaml2dag.operators.serdes"
 _PLUGIN = "io.kestra.plugin.serdes"
@@ -36,9 +45,13 @@ def _count(value: Any) -> Any:
 
 
 #: A `kestra://` URI, or an expression rendering to one.
-StorageUri = Annotated[str, AfterValidator(_storage_uri)]
+StorageUri = Annotated[
+    str, AfterValidator(_storage_uri), literal_or_expression({"type": "string", "pattern": "^kestra://"})
+]
 #: One character (`fieldSeparator`, `textDelimiter`, `decimalSeparator`).
-Character = Annotated[str, AfterValidator(_character)]
+Character = Annotated[
+    str, AfterValidator(_character), literal_or_expression({"type": "string", "minLength": 1, "maxLength": 1})
+]
 #: A whole number ≥ 0, or an expression.
 Count = Annotated[
     int | str,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, model_validator
 
-from yaml2dag.tasktypes.base import Flag, TaskBase, Text, choice, is_expression, rendered
+from yaml2dag.tasktypes.base import Flag, TaskBase, Text, choice, is_expression, literal_or_expression, rendered
 
 _STORAGE = "yaml2dag.operators.storage"
 _CORE = "io.kestra.plugin.core.storage."
@@ -52,9 +52,20 @@ def _count(value: Any) -> Any:
 
 
 #: A readable size such as `10MB`.
-ByteSize = Annotated[str | int, AfterValidator(_size)]
+ByteSize = Annotated[
+    str | int,
+    AfterValidator(_size),
+    literal_or_expression(
+        {
+            "anyOf": [
+                {"type": "integer"},
+                {"type": "string", "pattern": "^\\s*\\d+(\\.\\d+)?\\s*([KMGTkmgt]?[Bb]?)\\s*$"},
+            ]
+        }
+    ),
+]
 #: A positive whole number, or an expression.
-Count = Annotated[int | str, AfterValidator(_count)]
+Count = Annotated[int | str, AfterValidator(_count), literal_or_expression({"type": "integer", "minimum": 1})]
 
 
 class Write(TaskBase):
