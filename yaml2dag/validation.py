@@ -71,7 +71,8 @@ def parse_flow(data: Any, filename: str = "<string>", text: str = "") -> Flow:
         flow = Flow.model_validate(top_level)
     except pydantic.ValidationError as exc:
         _add_pydantic_errors(exc, (), Flow, data, collector)
-        bad = {error["loc"][0] for error in exc.errors() if error["loc"]}
+        # Errors of the top-level model: the first location item is a field name.
+        bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
         flow = _flow_without(top_level, bad)
         failed_blocks.update(bad & set(TASK_BLOCKS))
         for block in bad & set(TASK_BLOCKS):

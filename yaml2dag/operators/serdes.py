@@ -260,15 +260,10 @@ class ExcelToIonOperator(_SerdesOperator, task_type=ExcelToIon):
 def _avro_options(operator: _SerdesOperator) -> Any:
     from yaml2dag.serdes.avro import AvroOptions
 
-    lists = {
-        field: values
-        for field, name in (
-            ("true_values", "trueValues"),
-            ("false_values", "falseValues"),
-            ("null_values", "nullValues"),
-        )
-        if (values := operator.texts(name)) is not None
-    }
+    defaults = AvroOptions()
+    true_values = operator.texts("trueValues")
+    false_values = operator.texts("falseValues")
+    null_values = operator.texts("nullValues")
     if as_flag(operator.inferAllFields, "inferAllFields"):
         raise TaskFailure("`inferAllFields: true` is not supported by yaml2dag yet")
     return AvroOptions(
@@ -282,7 +277,9 @@ def _avro_options(operator: _SerdesOperator) -> Any:
         time_zone=None if operator.timeZoneId is None else operator.text("timeZoneId"),
         on_bad_lines=operator.choice("onBadLines", "ERROR", "WARN", "SKIP"),
         warn=operator.log.warning,
-        **lists,
+        true_values=defaults.true_values if true_values is None else true_values,
+        false_values=defaults.false_values if false_values is None else false_values,
+        null_values=defaults.null_values if null_values is None else null_values,
     )
 
 

@@ -57,7 +57,7 @@ class FlowStateOperator(BaseOperator):
         self.flow_outputs = list(flow_outputs or [])
         self.flow = flow
 
-    def execute(self, context: Any) -> dict[str, str]:  # noqa: D102
+    def execute(self, context: Any) -> dict[str, Any]:  # noqa: D102
         task_instance = context["ti"]
         exited = _exit_state(self.dag, task_instance)
         if exited is not None:

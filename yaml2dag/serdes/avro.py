@@ -105,7 +105,7 @@ class RowConverter:
                 return self._compile_container(kind, inner, path)
             if schema.get("logicalType") in _LOGICAL_TYPES:
                 logical = schema["logicalType"]
-                return lambda value: self._logical(schema, logical, value, path)  # type: ignore[arg-type]
+                return lambda value: self._logical(schema, logical, value, path)
         kind = schema if isinstance(schema, str) else schema["type"]
         method = getattr(self, f"_{kind}", None)
         if method is None or kind in ("union", "logical", "record"):
@@ -367,60 +367,86 @@ class RowConverter:
         return found
 
     def _logical(self, schema: dict[str, Any], logical: str, value: Any, path: str) -> Any:
-        if logical == "date":
-            if isinstance(value, dt.datetime):
-                return value.date()
-            if isinstance(value, dt.date):
-                return value
-            if isinstance(value, str):
-                found = self._parsed(self.options.date_format, value, path, "date")
-                if found.date is not None:
-                    return found.date
-            return self._integer(value, path, "date (days)", _INT_RANGE)
-        if logical in ("time-millis", "time-micros"):
-            if isinstance(value, dt.time):
-                return value.replace(tzinfo=None)
-            if isinstance(value, dt.datetime):
-                return value.time()
-            if isinstance(value, str):
-                found = self._parsed(self.options.time_format, value, path, "time")
-                if found.time is not None:
-                    return found.time
-            raise self._fail(value, logical, path)
-        if logical in ("timestamp-millis", "timestamp-micros", "local-timestamp-millis", "local-timestamp-micros"):
-            local = logical.startswith("local")
-            if isinstance(value, str):
-                found = self._parsed(self.options.datetime_format, value, path, "datetime")
-                if found.date is None:
-                    raise self._fail(value, logical, path)
-                value = dt.datetime.combine(found.date, found.time or dt.time(0), found.offset)
-            elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-                value = dt.datetime.combine(value, dt.time(0))
-            if not isinstance(value, dt.datetime):
-                raise self._fail(value, logical, path)
-            if local:
-                return (
-                    value.replace(tzinfo=None)
-                    if value.tzinfo is None
-                    else value.astimezone(self._zone).replace(tzinfo=None)
-                )
-            return value if value.tzinfo is not None else value.replace(tzinfo=self._zone)
-        if logical == "decimal":
-            scale = int(schema.get("scale", 0))
-            try:
-                if isinstance(value, str):
-                    number = Decimal(value.strip().replace(self.options.decimal_separator, "."))
-                elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-                    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-                else:
-                    raise InvalidOperation
-                return number.quantize(Decimal(1).scaleb(-scale))
-            except InvalidOperation:
-                raise self._fail(value, f"decimal({schema.get('precision')}, {scale})", path) from None
-        if logical == "uuid":
-            return str(value)
-        return _NOT_LOGICAL
+        """`value` converted for the Avro logical type `logical`, or `_NOT_LOGICAL` for an unknown one."""
+        convert = _LOGICAL_CONVERTERS.get(logical)
+        if convert is None:
+            return _NOT_LOGICAL
+        return convert(self, schema, logical, value, path)
 
+    def _logical_date(self, schema: dict[str, Any], logical: str, value: Any, path: str) -> Any:
+        """A `date` logical value: a date, a text in the date format, or a number of days."""
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            found = self._parsed(self.options.date_format, value, path, "date")
+            if found.date is not None:
+                return found.date
+        return self._integer(value, path, "date (days)", _INT_RANGE)
+
+    def _logical_time(self, schema: dict[str, Any], logical: str, value: Any, path: str) -> dt.time:
+        """A `time-millis` / `time-micros` value: a naive time, from a time, a datetime or a text."""
+        if isinstance(value, dt.time):
+            return value.replace(tzinfo=None)
+        if isinstance(value, dt.datetime):
+            return value.time()
+        if isinstance(value, str):
+            found = self._parsed(self.options.time_format, value, path, "time")
+            if found.time is not None:
+                return found.time
+        raise self._fail(value, logical, path)
+
+    def _logical_timestamp(self, schema: dict[str, Any], logical: str, value: Any, path: str) -> dt.datetime:
+        """A `(local-)timestamp-millis/micros` value: naive in the zone for `local-*`, else aware."""
+        if isinstance(value, str):
+            found = self._parsed(self.options.datetime_format, value, path, "datetime")
+            if found.date is None:
+                raise self._fail(value, logical, path)
+            value = dt.datetime.combine(found.date, found.time or dt.time(0), found.offset)
+        elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time(0))
+        if not isinstance(value, dt.datetime):
+            raise self._fail(value, logical, path)
+        if logical.startswith("local"):
+            return (
+                value.replace(tzinfo=None)
+                if value.tzinfo is None
+                else value.astimezone(self._zone).replace(tzinfo=None)
+            )
+        return value if value.tzinfo is not None else value.replace(tzinfo=self._zone)
+
+    def _logical_decimal(self, schema: dict[str, Any], logical: str, value: Any, path: str) -> Decimal:
+        """A `decimal` value at the schema's scale, from a text (with the decimal separator) or a number."""
+        scale = int(schema.get("scale", 0))
+        try:
+            if isinstance(value, str):
+                number = Decimal(value.strip().replace(self.options.decimal_separator, "."))
+            elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+            else:
+                raise InvalidOperation
+            return number.quantize(Decimal(1).scaleb(-scale))
+        except InvalidOperation:
+            raise self._fail(value, f"decimal({schema.get('precision')}, {scale})", path) from None
+
+    def _logical_uuid(self, schema: dict[str, Any], logical: str, value: Any, path: str) -> str:
+        """A `uuid` value: its text."""
+        return str(value)
+
+
+#: Avro logical type → the `RowConverter` method converting a value to it.
+_LOGICAL_CONVERTERS: dict[str, Callable[[RowConverter, dict[str, Any], str, Any, str], Any]] = {
+    "date": RowConverter._logical_date,
+    "time-millis": RowConverter._logical_time,
+    "time-micros": RowConverter._logical_time,
+    "timestamp-millis": RowConverter._logical_timestamp,
+    "timestamp-micros": RowConverter._logical_timestamp,
+    "local-timestamp-millis": RowConverter._logical_timestamp,
+    "local-timestamp-micros": RowConverter._logical_timestamp,
+    "decimal": RowConverter._logical_decimal,
+    "uuid": RowConverter._logical_uuid,
+}
 
 _NOT_LOGICAL = object()
 _LOGICAL_TYPES = frozenset({
@@ -529,7 +555,8 @@ def _infer_record(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
     keys: dict[str, None] = {}
     for row in rows:
         keys.update(dict.fromkeys(row))
-    fields, taken = [], set()
+    fields: list[dict[str, Any]] = []
+    taken: set[str] = set()
     for key in keys:
         avro_name = _avro_name(str(key), taken)
         item: dict[str, Any] = {

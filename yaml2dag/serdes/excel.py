@@ -64,14 +64,18 @@ def ion_to_excel(sheets: list[tuple[str, BinaryIO]], target: BinaryIO, options: 
     return total
 
 
-def _write_sheet(workbook: Any, sheet: Any, rows: Iterator[Any], options: ExcelOptions) -> int:
-    from openpyxl.cell import WriteOnlyCell
+class _CellValue:
+    """Converts a row value to what openpyxl writes in a cell of `sheet`, as Kestra's IonToExcel does."""
 
-    date_format = options.formats.date_format
-    zone = options.formats.zone()
-    count = 0
+    def __init__(self, sheet: Any, options: ExcelOptions) -> None:
+        from openpyxl.cell import WriteOnlyCell
 
-    def cell(value: Any) -> Any:
+        self._cell = WriteOnlyCell
+        self._sheet = sheet
+        self._zone = options.formats.zone()
+        self._number_format = options.formats.date_format if options.styles else "General"
+
+    def __call__(self, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         if isinstance(value, int):
@@ -82,15 +86,20 @@ def _write_sheet(workbook: Any, sheet: Any, rows: Iterator[Any], options: ExcelO
             return float(value)
         if isinstance(value, dt.datetime | dt.date):
             if isinstance(value, dt.datetime) and value.tzinfo is not None:
-                value = value.astimezone(zone).date()
-            written = WriteOnlyCell(sheet, value=value)
-            written.number_format = date_format if options.styles else "General"
+                value = value.astimezone(self._zone).date()
+            written = self._cell(self._sheet, value=value)
+            written.number_format = self._number_format
             return written
         if isinstance(value, str):
             return "=" + value[len("Formula:") :] if value.startswith("Formula:") else value
         from yaml2dag.expressions.values import java_string
 
         return java_string(value) if not isinstance(value, dt.time) else value.isoformat()
+
+
+def _write_sheet(workbook: Any, sheet: Any, rows: Iterator[Any], options: ExcelOptions) -> int:
+    cell = _CellValue(sheet, options)
+    count = 0
 
     first = True
     for row in rows:

@@ -33,7 +33,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from yaml2dag.serdes import SerdesError
 
@@ -58,6 +58,8 @@ _STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _SYMBOL = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _QUOTED_SYMBOL = re.compile(r"'((?:[^'\\\n]|\\.)*)'")
 _SPACE = re.compile(r"[ \t\r\n]*")
+#: `_SPACE.match`, typed as it behaves: the pattern matches the empty string, so the match is never None.
+_space_match = cast(Callable[[str, int], re.Match[str]], _SPACE.match)
 #: A bare struct field name (after `{` or `,`): quoted, it makes a Kestra row line JSON. A match inside a
 #: string literal can only make the JSON invalid (the inserted quote ends the string before a letter).
 _BARE_FIELD = re.compile(r"(?<=[{,])([A-Za-z_$][\w$]*)(?=:(?!:))")
@@ -71,6 +73,8 @@ _TYPED_STRINGS: dict[str, Callable[[str], Any]] = {
     "ZonedDateTime": lambda text: dt.datetime.fromisoformat(text.split("[", 1)[0]),
     "Instant": dt.datetime.fromisoformat,
 }
+#: Ion keywords read as Python values.
+_WORDS: dict[str, Any] = {"null": None, "true": True, "false": False, "nan": math.nan}
 
 
 # --------------------------------------------------------------------------------------------- writing
@@ -122,50 +126,86 @@ def _datetime(value: dt.datetime) -> str:
     return text + value.isoformat()[-6:]
 
 
+def _dump_dict(value: dict[Any, Any]) -> str:
+    """A dict as an Ion struct (rows: cached field names, text and null values written inline)."""
+    parts = []
+    for key, item in value.items():
+        name = _FIELD_NAMES.get(key) or _field_name(key)
+        if item is None:
+            parts.append(name + ":null")
+        elif type(item) is str:
+            parts.append(name + ":" + _quote(item))
+        else:
+            parts.append(name + ":" + dumps(item))
+    return "{" + ",".join(parts) + "}"
+
+
+def _dump_mapping(value: dict[Any, Any]) -> str:
+    """A dict subclass as an Ion struct."""
+    return "{" + ",".join(f"{_field_name(key)}:{dumps(item)}" for key, item in value.items()) + "}"
+
+
+def _dump_sequence(value: list[Any] | tuple[Any, ...]) -> str:
+    """A list or tuple as an Ion list."""
+    return "[" + ",".join(dumps(item) for item in value) + "]"
+
+
+def _dump_time(value: dt.time) -> str:
+    """A time as Kestra writes a LocalTime / OffsetTime: an annotated string."""
+    return f'{"LocalTime" if value.utcoffset() is None else "OffsetTime"}::"{value.isoformat()}"'
+
+
+def _dump_bytes(value: bytes | bytearray | memoryview) -> str:
+    """Bytes as an Ion blob."""
+    return "{{" + base64.b64encode(bytes(value)).decode("ascii") + "}}"
+
+
+def _dump_date(value: dt.date) -> str:
+    """A date as an Ion timestamp of day precision."""
+    return value.isoformat()
+
+
+#: Ion text of a value by its exact type (the hot path: one dict lookup per value).
+_DUMPERS: dict[type, Callable[[Any], str]] = {
+    type(None): lambda value: "null",
+    str: _quote,
+    int: str,
+    bool: lambda value: "true" if value else "false",
+    float: _float,
+    dict: _dump_dict,
+    list: _dump_sequence,
+    tuple: _dump_sequence,
+    Decimal: _decimal,
+    dt.datetime: _datetime,
+    dt.date: _dump_date,
+    dt.time: _dump_time,
+    bytes: _dump_bytes,
+    bytearray: _dump_bytes,
+    memoryview: _dump_bytes,
+}
+#: Ion text of an instance of a subclass, by the first base class it is an instance of (order matters).
+_SUBCLASS_DUMPERS: tuple[tuple[type | tuple[type, ...], Callable[[Any], str]], ...] = (
+    (dict, _dump_mapping),
+    ((list, tuple), _dump_sequence),
+    (Decimal, _decimal),
+    (dt.datetime, _datetime),
+    (dt.date, _dump_date),
+    (dt.time, _dump_time),
+    ((bytes, bytearray, memoryview), _dump_bytes),
+    (str, lambda value: _quote(str(value))),
+    (int, lambda value: str(int(value))),
+    (float, lambda value: _float(float(value))),
+)
+
+
 def dumps(value: Any) -> str:
     """One Python value as Ion text (no newline); raises `SerdesError` for a type Ion cannot hold."""
-    if value is None:
-        return "null"
-    kind = type(value)
-    if kind is str:
-        return _quote(value)
-    if kind is int:
-        return str(value)
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is float:
-        return _float(value)
-    if kind is dict:
-        parts = []
-        for key, item in value.items():
-            name = _FIELD_NAMES.get(key) or _field_name(key)
-            if item is None:
-                parts.append(name + ":null")
-            elif type(item) is str:
-                parts.append(name + ":" + _quote(item))
-            else:
-                parts.append(name + ":" + dumps(item))
-        return "{" + ",".join(parts) + "}"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_field_name(key)}:{dumps(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(dumps(item) for item in value) + "]"
-    if isinstance(value, Decimal):
-        return _decimal(value)
-    if isinstance(value, dt.datetime):
-        return _datetime(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.time):
-        return f'{"LocalTime" if value.utcoffset() is None else "OffsetTime"}::"{value.isoformat()}"'
-    if isinstance(value, bytes | bytearray | memoryview):
-        return "{{" + base64.b64encode(bytes(value)).decode("ascii") + "}}"
-    if isinstance(value, str):
-        return _quote(str(value))
-    if isinstance(value, bool | int):
-        return dumps(bool(value)) if isinstance(value, bool) else str(int(value))
-    if isinstance(value, float):
-        return _float(float(value))
+    dump = _DUMPERS.get(type(value))
+    if dump is not None:
+        return dump(value)
+    for base, dump in _SUBCLASS_DUMPERS:
+        if isinstance(value, base):
+            return dump(value)
     raise SerdesError(f"cannot write a value of type {type(value).__name__} to Ion: {value!r}")
 
 
@@ -287,69 +327,74 @@ class _Parser:
     def values(self) -> list[Any]:
         out = []
         text = self.text
-        self.pos = _SPACE.match(text, 0).end()
+        self.pos = _space_match(text, 0).end()
         while self.pos < len(text):
             out.append(self.value())
-            self.pos = _SPACE.match(text, self.pos).end()
+            self.pos = _space_match(text, self.pos).end()
         return out
 
     def value(self) -> Any:
+        """The value at `pos`, moving `pos` past it."""
         text, pos = self.text, self.pos
         char = text[pos]
         if char == "{":
-            if text.startswith("{{", pos):
-                return self.blob()
-            return self.struct()
+            return self.blob() if text.startswith("{{", pos) else self.struct()
         if char == '"':
-            match = _STRING.match(text, pos)
-            if match is None:
-                raise _Fallback
-            self.pos = match.end()
-            return _unescape(match.group(1))
+            return self.string()
         if char == "[":
             return self.sequence()
         if char.isdigit() or char == "-":
-            match = _TIMESTAMP.match(text, pos) if char != "-" else None
-            if match is not None:
-                self.pos = match.end()
-                return _timestamp(match)
-            match = _NUMBER.match(text, pos)
-            if match is None:
-                raise _Fallback
-            self.pos = match.end()
-            number = match.group(0)
-            fraction, exponent = match.groups()
-            if exponent is None:
-                return Decimal(number) if fraction is not None else int(number)
-            if exponent[0] in "eE":
-                return float(number)
-            return Decimal(number.replace("d", "e").replace("D", "e"))
-        match = _SYMBOL.match(text, pos)
+            return self.number(char)
+        return self.word()
+
+    def string(self) -> str:
+        """A short string literal."""
+        match = _STRING.match(self.text, self.pos)
+        if match is None:
+            raise _Fallback
+        self.pos = match.end()
+        return _unescape(match.group(1))
+
+    def number(self, char: str) -> Any:
+        """A timestamp, an int, a decimal or a float (`char` is the first character)."""
+        text, pos = self.text, self.pos
+        match = _TIMESTAMP.match(text, pos) if char != "-" else None
         if match is not None:
-            word = match.group(0)
-            end = match.end()
-            if text.startswith("::", end):
-                self.pos = _SPACE.match(text, end + 2).end()
-                annotated = self.value()
-                return _typed_string(word, annotated) if isinstance(annotated, str) else annotated
-            if word == "null" and text.startswith(".", end):
-                end = _SYMBOL.match(text, end + 1).end() if _SYMBOL.match(text, end + 1) else end
-                self.pos = end
-                return None
-            self.pos = end
-            if word == "null":
-                return None
-            if word == "true":
-                return True
-            if word == "false":
-                return False
-            if word == "nan":
-                return math.nan
-            return word
-        if text.startswith("+inf", pos):
-            self.pos = pos + 4
-            return math.inf
-        raise _Fallback
+            self.pos = match.end()
+            return _timestamp(match)
+        match = _NUMBER.match(text, pos)
+        if match is None:
+            raise _Fallback
+        self.pos = match.end()
+        number = match.group(0)
+        fraction, exponent = match.groups()
+        if exponent is None:
+            return Decimal(number) if fraction is not None else int(number)
+        if exponent[0] in "eE":
+            return float(number)
+        return Decimal(number.replace("d", "e").replace("D", "e"))
+
+    def word(self) -> Any:
+        """A symbol: an annotation on the next value, a (typed) null, a bool, nan, +inf or a symbol as text."""
+        text, pos = self.text, self.pos
+        match = _SYMBOL.match(text, pos)
+        if match is None:
+            if text.startswith("+inf", pos):
+                self.pos = pos + 4
+                return math.inf
+            raise _Fallback
+        word = match.group(0)
+        end = match.end()
+        if text.startswith("::", end):
+            self.pos = _space_match(text, end + 2).end()
+            annotated = self.value()
+            return _typed_string(word, annotated) if isinstance(annotated, str) else annotated
+        if word == "null" and text.startswith(".", end):
+            null_type = _SYMBOL.match(text, end + 1)
+            self.pos = null_type.end() if null_type else end
+            return None
+        self.pos = end
+        return _WORDS.get(word, word)
 
     def blob(self) -> bytes:
         end = self.text.find("}}", self.pos)
@@ -367,22 +412,22 @@ class _Parser:
     def struct(self) -> dict[str, Any]:
         text = self.text
         out: dict[str, Any] = {}
-        self.pos = _SPACE.match(text, self.pos + 1).end()
+        self.pos = _space_match(text, self.pos + 1).end()
         if text.startswith("}", self.pos):
             self.pos += 1
             return out
         while True:
             key = self.field_name()
-            self.pos = _SPACE.match(text, self.pos).end()
+            self.pos = _space_match(text, self.pos).end()
             if not text.startswith(":", self.pos) or text.startswith("::", self.pos):
                 raise _Fallback
-            self.pos = _SPACE.match(text, self.pos + 1).end()
+            self.pos = _space_match(text, self.pos + 1).end()
             if self.pos >= len(text):
                 raise _Fallback
             out[key] = self.value()
-            self.pos = _SPACE.match(text, self.pos).end()
+            self.pos = _space_match(text, self.pos).end()
             if text.startswith(",", self.pos):
-                self.pos = _SPACE.match(text, self.pos + 1).end()
+                self.pos = _space_match(text, self.pos + 1).end()
                 if text.startswith("}", self.pos):
                     self.pos += 1
                     return out
@@ -407,7 +452,7 @@ class _Parser:
     def sequence(self) -> list[Any]:
         text = self.text
         out: list[Any] = []
-        self.pos = _SPACE.match(text, self.pos + 1).end()
+        self.pos = _space_match(text, self.pos + 1).end()
         if text.startswith("]", self.pos):
             self.pos += 1
             return out
@@ -415,9 +460,9 @@ class _Parser:
             if self.pos >= len(text):
                 raise _Fallback
             out.append(self.value())
-            self.pos = _SPACE.match(text, self.pos).end()
+            self.pos = _space_match(text, self.pos).end()
             if text.startswith(",", self.pos):
-                self.pos = _SPACE.match(text, self.pos + 1).end()
+                self.pos = _space_match(text, self.pos + 1).end()
                 if text.startswith("]", self.pos):
                     self.pos += 1
                     return out
@@ -487,14 +532,7 @@ def read_values(source: BinaryIO) -> Iterator[Any]:
     json_tries = json_failures = 0
     for raw in _lines(source):
         line_number += 1
-        try:
-            line = decoder.decode(raw)
-        except UnicodeDecodeError as exc:
-            raise SerdesError(f"line {line_number}: not UTF-8 Ion text ({exc.reason} at byte {exc.start})") from None
-        if line_number == 1 and line.startswith("\ufeff"):
-            line = line[1:]
-        if line_number == 1 and raw.startswith(b"\xe0\x01\x00\xea"):
-            raise SerdesError("binary Ion is not supported: Kestra's row files are Ion text")
+        line = _decode_line(decoder, raw, line_number)
         if not pending:
             if json_failures < 16 or json_failures * 4 < json_tries:
                 json_tries += 1
@@ -528,6 +566,20 @@ def read_values(source: BinaryIO) -> Iterator[Any]:
         yield from values
     if pending:
         raise SerdesError(f"line {pending_start}: not valid Ion ({_reason(last_error)})")
+
+
+def _decode_line(decoder: codecs.IncrementalDecoder, raw: bytes, line_number: int) -> str:
+    """The text of one line (without the first line's BOM); `SerdesError` for bad UTF-8 or binary Ion."""
+    try:
+        line = decoder.decode(raw)
+    except UnicodeDecodeError as exc:
+        raise SerdesError(f"line {line_number}: not UTF-8 Ion text ({exc.reason} at byte {exc.start})") from None
+    if line_number == 1:
+        if line.startswith("\ufeff"):
+            line = line[1:]
+        if raw.startswith(b"\xe0\x01\x00\xea"):
+            raise SerdesError("binary Ion is not supported: Kestra's row files are Ion text")
+    return line
 
 
 def _reason(exc: BaseException) -> str:

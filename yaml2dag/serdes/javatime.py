@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -87,38 +88,53 @@ def _offset(value: dt.date | dt.time, width: int, letter: str) -> str | None:
     return f"{sign}{hours:02d}:{minutes:02d}"
 
 
+def _year(value: dt.date, width: int) -> str:
+    """`y`/`u`: the year, its last two digits for a width of 2."""
+    return f"{value.year % 100:02d}" if width == 2 else f"{value.year:0{width}d}"
+
+
+def _month(value: dt.date, width: int) -> str:
+    """`M`: the month as a number, or its English name (full from width 4, else abbreviated)."""
+    if width >= 4:
+        return _MONTHS[value.month - 1]
+    return _MONTHS[value.month - 1][:3] if width == 3 else f"{value.month:0{width}d}"
+
+
+def _weekday(value: dt.date, width: int) -> str:
+    """`E`: the English day name (full from width 4, else abbreviated)."""
+    return _DAYS[value.weekday()] if width >= 4 else _DAYS[value.weekday()][:3]
+
+
+#: Pattern letters of date fields → their text for a date.
+_DATE_FIELDS: dict[str, Callable[[dt.date, int], str]] = {
+    "y": _year,
+    "u": _year,
+    "M": _month,
+    "d": lambda value, width: f"{value.day:0{width}d}",
+    "E": _weekday,
+}
+#: Pattern letters of time fields → their text for a datetime or a time.
+_TIME_FIELDS: dict[str, Callable[[dt.datetime | dt.time, int], str]] = {
+    "H": lambda value, width: f"{value.hour:0{width}d}",
+    "h": lambda value, width: f"{(value.hour % 12) or 12:0{width}d}",
+    "m": lambda value, width: f"{value.minute:0{width}d}",
+    "s": lambda value, width: f"{value.second:0{width}d}",
+    "S": lambda value, width: f"{value.microsecond:06d}{'0' * 3}"[:width],
+    "a": lambda value, width: "AM" if value.hour < 12 else "PM",
+}
+
+
 def _field(token: str, value: dt.date | dt.time) -> str | None:
+    """The text of one pattern field for `value`, or None when `value` does not have that field."""
     letter, width = token[0], len(token)
-    has_date = isinstance(value, dt.date)
-    has_time = isinstance(value, dt.datetime | dt.time)
-    if letter in "yu":
-        if not has_date:
-            return None
-        return f"{value.year % 100:02d}" if width == 2 else f"{value.year:0{width}d}"
-    if letter == "M":
-        if not has_date:
-            return None
-        if width >= 4:
-            return _MONTHS[value.month - 1]
-        return _MONTHS[value.month - 1][:3] if width == 3 else f"{value.month:0{width}d}"
-    if letter == "d":
-        return f"{value.day:0{width}d}" if has_date else None
-    if letter == "E":
-        return (_DAYS[value.weekday()] if width >= 4 else _DAYS[value.weekday()][:3]) if has_date else None
-    if not has_time:
+    date_field = _DATE_FIELDS.get(letter)
+    if date_field is not None:
+        return date_field(value, width) if isinstance(value, dt.date) else None
+    if not isinstance(value, dt.datetime | dt.time):
         return None
-    if letter == "H":
-        return f"{value.hour:0{width}d}"
-    if letter == "h":
-        return f"{(value.hour % 12) or 12:0{width}d}"
-    if letter == "m":
-        return f"{value.minute:0{width}d}"
-    if letter == "s":
-        return f"{value.second:0{width}d}"
-    if letter == "S":
-        return f"{value.microsecond:06d}{'0' * 3}"[:width]
-    if letter == "a":
-        return "AM" if value.hour < 12 else "PM"
+    time_field = _TIME_FIELDS.get(letter)
+    if time_field is not None:
+        return time_field(value, width)
     return _offset(value, width, letter)
 
 

@@ -93,6 +93,10 @@ class _JsonEncoder:
 
             text = java_double(value)
             return text if math.isfinite(value) else f'"{text}"'
+        return self._other(value)
+
+    def _other(self, value: Any) -> str:
+        """JSON of a value that is not None, str, bool, int or float (nor a dict of those)."""
         if isinstance(value, dict):
             return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{self(v)}" for k, v in value.items()) + "}"
         if isinstance(value, list):

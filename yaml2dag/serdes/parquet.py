@@ -36,8 +36,6 @@ class ParquetOptions:
 
 def arrow_type(schema: Any, named: dict[str, Any] | None = None) -> Any:
     """The Arrow type of an Avro schema (unions with null are nullable; other unions are refused)."""
-    import pyarrow as pa
-
     named = {} if named is None else named
     if isinstance(schema, list):
         branches = [branch for branch in schema if branch != "null"]
@@ -45,18 +43,35 @@ def arrow_type(schema: Any, named: dict[str, Any] | None = None) -> Any:
             raise SerdesError(f"Avro union {schema} cannot be written to Parquet: use one type (and null)")
         return arrow_type(branches[0], named)
     if isinstance(schema, str):
-        if schema in named:
-            return arrow_type(named[schema], named)
-        simple = {
-            "null": pa.null(), "boolean": pa.bool_(), "int": pa.int32(), "long": pa.int64(),
-            "float": pa.float32(), "double": pa.float64(), "string": pa.string(), "bytes": pa.binary(),
-        }  # fmt: skip
-        if schema not in simple:
-            raise SerdesError(f"unknown Avro type `{schema}`")
-        return simple[schema]
+        return _arrow_named(schema, named)
     kind, logical = schema["type"], schema.get("logicalType")
     if isinstance(kind, dict | list):
         return arrow_type(kind, named)
+    logical_type = _arrow_logical(schema, logical)
+    if logical_type is not None:
+        return logical_type
+    return _arrow_complex(schema, kind, named)
+
+
+def _arrow_named(schema: str, named: dict[str, Any]) -> Any:
+    """The Arrow type of an Avro type given by name: a named (record, enum, fixed) type or a primitive."""
+    import pyarrow as pa
+
+    if schema in named:
+        return arrow_type(named[schema], named)
+    simple = {
+        "null": pa.null(), "boolean": pa.bool_(), "int": pa.int32(), "long": pa.int64(),
+        "float": pa.float32(), "double": pa.float64(), "string": pa.string(), "bytes": pa.binary(),
+    }  # fmt: skip
+    if schema not in simple:
+        raise SerdesError(f"unknown Avro type `{schema}`")
+    return simple[schema]
+
+
+def _arrow_logical(schema: dict[str, Any], logical: str | None) -> Any:
+    """The Arrow type of an Avro logical type, or None when `logical` is not one Arrow maps."""
+    import pyarrow as pa
+
     logical_types = {
         "date": pa.date32(),
         "time-millis": pa.time32("ms"),
@@ -72,6 +87,13 @@ def arrow_type(schema: Any, named: dict[str, Any] | None = None) -> Any:
     if logical == "decimal":
         precision = int(schema["precision"])
         return (pa.decimal128 if precision <= 38 else pa.decimal256)(precision, int(schema.get("scale", 0)))
+    return None
+
+
+def _arrow_complex(schema: dict[str, Any], kind: str, named: dict[str, Any]) -> Any:
+    """The Arrow type of an Avro record, enum, fixed, array or map (else of the type named by `kind`)."""
+    import pyarrow as pa
+
     if kind == "record":
         named[schema["name"]] = schema
         return pa.struct([pa.field(item["name"], arrow_type(item["type"], named), _nullable(item["type"]))
@@ -153,7 +175,7 @@ def parquet_to_ion(source: BinaryIO, target: BinaryIO) -> int:
         if not (hasattr(source, "seekable") and source.seekable()):
             shutil.copyfileobj(source, spool, 1 << 20)
             spool.seek(0)
-            readable = spool  # type: ignore[assignment]
+            readable = spool
         writer = IonWriter(target)
         try:
             parquet = pq.ParquetFile(readable)

@@ -178,7 +178,7 @@ class Switch(FlowableBase):
 class ForEach(FlowableBase):
     """Run `tasks` once per value of `values`, `concurrencyLimit` values at a time (0: all)."""
 
-    TYPES: ClassVar = (f"{_CORE_FLOW}.ForEach",)
+    TYPES: ClassVar[tuple[str, ...]] = (f"{_CORE_FLOW}.ForEach",)
     OPERATOR: ClassVar = f"{_FLOW}:ForEachValuesOperator"
 
     STRUCTURAL: ClassVar[frozenset[str]] = FlowableBase.STRUCTURAL | {"concurrencyLimit"}
