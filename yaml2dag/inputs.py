@@ -119,7 +119,11 @@ def _scalar_text(value: Any) -> str:
 
 
 def _check_text(flow_input: FlowInput, text: str) -> None:
-    if flow_input.validator and not re.fullmatch(flow_input.validator, text):
+    try:
+        mismatch = bool(flow_input.validator) and not re.fullmatch(flow_input.validator or "", text)
+    except re.error as exc:  # reported on `validator` itself when the flow is checked
+        raise ValueError(f"cannot be checked: the validator is not a regular expression ({exc})") from None
+    if mismatch:
         shown = "the value" if flow_input.type == "SECRET" else f"`{text}`"
         raise ValueError(f"must match the validator `{flow_input.validator}`: {shown} does not")
     choices = flow_input.values or flow_input.options
