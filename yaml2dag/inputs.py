@@ -402,7 +402,7 @@ def check_inputs(flow: Flow, scheduled: bool, collector: Collector) -> None:
         from yaml2dag.triggers import trigger_kind
 
         # Runs started by a Flow trigger get no values: the Schedule triggers cannot stand in for defaults.
-        kinds = {trigger_kind(item) for item in flow.triggers if not item.disabled} & {"Schedule", "Flow"}
+        kinds = {str(trigger_kind(item)) for item in flow.triggers if not item.disabled} & {"Schedule", "Flow"}
         if "Flow" in kinds:
             schedule_values = [*schedule_values, {}]
         starter = " or ".join(f"{kind} trigger" for kind in sorted(kinds, reverse=True))

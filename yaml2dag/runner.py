@@ -81,7 +81,6 @@ class RunResult:
     state_task: TaskResult | None = None
     #: The signal (SIGINT 2, SIGTERM 15) that interrupted the run, None when it ran to its end.
     signum: int | None = None
-
     #: The flow's `outputs` (rendered by `_flow_state` at the end of the run).
     outputs: dict[str, Any] = field(default_factory=dict)
 
@@ -678,10 +677,24 @@ class _Console:
             self._stream.close()
 
 
+def _run_xcoms(session: Any, dag_id: str, run_id: str) -> dict[tuple[str, str], Any]:
+    """Every XCom of a run: (task id, key) → value, or map index → value for mapped tasks."""
+    from airflow.models.xcom import XComModel
+
+    rows = cast("Iterable[XComModel]", session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id)))
+    xcoms: dict[tuple[str, str], Any] = {}
+    for row in rows:
+        value = XComModel.deserialize_value(row)
+        if row.map_index >= 0:
+            xcoms.setdefault((row.task_id, row.key), {})[row.map_index] = value
+        else:
+            xcoms[(row.task_id, row.key)] = value
+    return xcoms
+
+
 def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration: float) -> RunResult:
     """Read back every task's state, outputs and logs; WARNING (Airflow: success) is reported as such."""
     from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
@@ -697,16 +710,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
     from yaml2dag.tasktypes.flowable import FlowableBase
 
     with create_session() as session:
-        rows = cast(
-            "Iterable[XComModel]", session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id))
-        )
-        xcoms: dict[tuple[str, str], Any] = {}
-        for row in rows:
-            value = XComModel.deserialize_value(row)
-            if row.map_index >= 0:
-                xcoms.setdefault((row.task_id, row.key), {})[row.map_index] = value
-            else:
-                xcoms[(row.task_id, row.key)] = value
+        xcoms = _run_xcoms(session, dag.dag_id, dag_run.run_id)
         instances = session.scalars(
             select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
         )
@@ -746,5 +750,6 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
     flow_state = xcoms.get((STATE_TASK_ID, "return_value")) or {}
     if run_state == "success" and flow_state.get("state") == "WARNING":
         run_state = "warning"
-    outputs = flow_state.get("outputs") if isinstance(flow_state.get("outputs"), dict) else {}
-    return RunResult(dag.dag_id, dag_run.run_id, run_state, tasks, duration, state_task, outputs)
+    found = flow_state.get("outputs")
+    outputs: dict[str, Any] = found if isinstance(found, dict) else {}
+    return RunResult(dag.dag_id, dag_run.run_id, run_state, tasks, duration, state_task, outputs=outputs)

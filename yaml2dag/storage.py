@@ -28,7 +28,7 @@ import re
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import quote, unquote
 
 from yaml2dag.errors import TaskFailure
@@ -248,7 +248,7 @@ def open_read(uri: str) -> Iterator[BinaryIO]:
         handle.read(0)  # Airflow records the read for lineage once, not on every call
         stream = _unwrapped(handle)
         # fsspec's remote files read lines slowly: a standard buffer makes line iteration fast.
-        yield io.BufferedReader(stream, CHUNK_SIZE) if remote else stream  # type: ignore[arg-type]
+        yield io.BufferedReader(cast("io.RawIOBase", stream), CHUNK_SIZE) if remote else stream
 
 
 def _is_local(target: ObjectStoragePath) -> bool:
