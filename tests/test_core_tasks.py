@@ -232,9 +232,9 @@ def test_missing_required_input_is_refused_before_any_task_runs(run_flow):
             type: io.kestra.plugin.core.log.Log
             message: "{{ inputs.name }}"
         """
-    with pytest.raises(FlowValidationError, match="input `name`: missing required input"):
+    with pytest.raises(FlowValidationError, match="inputs.name: missing required input"):
         run_flow(flow)
-    with pytest.raises(FlowValidationError, match="input `name`"):
+    with pytest.raises(FlowValidationError, match="inputs.name"):
         run_flow(flow, inputs={"name": 3})
 
 

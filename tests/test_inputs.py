@@ -145,18 +145,18 @@ def test_secret_input_is_a_password_field_on_the_trigger_form():
 @pytest.mark.parametrize(
     ("inputs_yaml", "given", "message"),
     [
-        ("    type: JSON\n", {"x": "{not json"}, "input `x`: must be JSON"),
-        ("    type: YAML\n", {"x": "a: [1"}, "input `x`: must be YAML"),
+        ("    type: JSON\n", {"x": "{not json"}, "inputs.x: must be JSON"),
+        ("    type: YAML\n", {"x": "a: [1"}, "inputs.x: must be YAML"),
         ("    type: DATE\n", {"x": "31/01/2024"}, "is not a 'date'"),
         ("    type: STRING\n    validator: '[a-z]+'\n", {"x": "ABC"}, "'ABC' does not match"),
-        ("    type: SELECT\n    values: [a, b]\n", {"x": "c"}, "input `x`"),
-        ("    type: INT\n", {"x": "five"}, "input `x`"),
-        ("    type: STRING\n", {}, "input `x`: missing required input"),
+        ("    type: SELECT\n    values: [a, b]\n", {"x": "c"}, "inputs.x"),
+        ("    type: INT\n", {"x": "five"}, "inputs.x"),
+        ("    type: STRING\n", {}, "inputs.x: missing required input"),
     ],
 )
 def test_a_bad_or_missing_value_is_refused_before_any_task_runs(run_flow, inputs_yaml, given, message):
     flow = HEADER + "inputs:\n  - id: x\n" + inputs_yaml + LOG
-    with pytest.raises(FlowValidationError, match="input `x`") as caught:
+    with pytest.raises(FlowValidationError, match="inputs.x") as caught:
         run_flow(flow, inputs=given)
     assert message in str(caught.value)
 
@@ -173,7 +173,7 @@ def test_cli_input_text_is_typed_per_input():
     )
     raw = {"n": "5", "f": "2.5", "b": "true", "a": "[1, 2]", "s": "5", "j": '{"a": 1}'}
     assert coerce_inputs(flow, raw) == {"n": 5, "f": 2.5, "b": True, "a": [1, 2], "s": "5", "j": '{"a": 1}'}
-    with pytest.raises(FlowValidationError, match="input `n`: must be a whole number, got `five`"):
+    with pytest.raises(FlowValidationError, match="inputs.n: must be a whole number, got `five`"):
         coerce_inputs(flow, {"n": "five"})
 
 
@@ -247,7 +247,7 @@ def test_depends_on_leaves_a_hidden_input_null_and_requires_a_shown_one(run_flow
     assert hidden.tasks["ret"].outputs == {"value": "gcp:none"}
     shown = run_flow(DEPENDS, inputs={"region": "eu-west-1"})
     assert shown.tasks["ret"].outputs == {"value": "aws:eu-west-1"}
-    with pytest.raises(FlowValidationError, match="input `region`: missing required input"):
+    with pytest.raises(FlowValidationError, match="inputs.region: missing required input"):
         run_flow(DEPENDS)
 
 

@@ -511,7 +511,8 @@ def test_aws_cli_gets_credentials_region_and_endpoint_from_its_properties(run_fl
         """
     )
     assert states(result) == {"aws": "success"}
-    assert result.tasks["aws"].outputs["vars"] == {"buckets": ["made-by-kestra"]}
+    # The S3 server is shared by the session: other tests' buckets may be there too.
+    assert "made-by-kestra" in result.tasks["aws"].outputs["vars"]["buckets"]
     log = result.tasks["aws"].log_text()
     assert "key=*** format=json" in log
     assert "s3cret-Key-Value" not in log

@@ -130,8 +130,9 @@ def test_a_signal_stops_every_airflow_process_and_frees_the_port(tmp_path: Path,
 
         signalled = time.monotonic()
         script.send_signal(signum)
-        assert script.wait(timeout=20) == exit_code, output.read_text()
-        while (left := alive(started) + session_processes(script.pid)) and time.monotonic() - signalled < 20:
+        # 20 s on a quiet machine (measured 10.4-10.5 s); a loaded CI machine gets twice that.
+        assert script.wait(timeout=40) == exit_code, output.read_text()
+        while (left := alive(started) + session_processes(script.pid)) and time.monotonic() - signalled < 40:
             time.sleep(0.1)
         elapsed = time.monotonic() - signalled
         assert not left, f"still running {elapsed:.1f}s after {signum.name}:\n{describe(left)}"
