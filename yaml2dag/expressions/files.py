@@ -109,7 +109,8 @@ def file_uri(context: Context, path: Any = None, namespace: Any = None) -> str:
 
 def from_ion(ion: Any = None, all_rows: Any = None) -> Any:
     """`fromIon(ion, allRows=false)`: the first Ion value of a text (every value with allRows)."""
-    from yaml2dag.ionrows import IonError, parse_values
+    from yaml2dag.serdes import SerdesError
+    from yaml2dag.serdes.ion import loads
 
     if ion is None:
         return None
@@ -118,8 +119,8 @@ def from_ion(ion: Any = None, all_rows: Any = None) -> Any:
     if all_rows is not None and not isinstance(all_rows, bool):
         raise RenderError("The 'fromIon' function expects an argument 'allRows' with type boolean.")
     try:
-        values = parse_values(ion)
-    except IonError as exc:
+        values = loads(ion)
+    except SerdesError as exc:
         raise RenderError(f"Invalid ion: {exc}") from None
     if all_rows:
         return values
@@ -128,11 +129,12 @@ def from_ion(ion: Any = None, all_rows: Any = None) -> Any:
 
 def to_ion(value: Any) -> str:
     """`toIon` filter: the value as one line of Ion text (Kestra's row format)."""
-    from yaml2dag.ionrows import IonError, dumps_row
+    from yaml2dag.serdes import SerdesError
+    from yaml2dag.serdes.ion import dumps
 
     try:
-        return dumps_row(value)
-    except IonError as exc:
+        return dumps(value)
+    except SerdesError as exc:
         raise RenderError(str(exc)) from None
 
 

@@ -243,15 +243,16 @@ class _ItemsOperator(KestraOperator):
     """Reads an Ion row file line by line, rendering an expression with each item's fields."""
 
     def _items(self, source_uri: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
-        from yaml2dag.ionrows import IonError, parse_values
+        from yaml2dag.serdes import SerdesError
+        from yaml2dag.serdes.ion import loads
 
         with storage.open_read(source_uri) as source:
             for number, line in enumerate(lines_of(source), start=1):
                 if not line.strip():
                     continue
                 try:
-                    values = parse_values(line.decode("utf-8"))
-                except (IonError, UnicodeDecodeError) as exc:
+                    values = loads(line.decode("utf-8"))
+                except (SerdesError, UnicodeDecodeError) as exc:
                     raise TaskFailure(f"`{source_uri}` line {number} is not an Ion item: {exc}") from None
                 item = values[0] if values else None
                 yield line, item if isinstance(item, dict) else {}
