@@ -187,6 +187,54 @@ def test_a_signal_fails_the_running_task_runs_finally_and_exits_128_plus_signal(
     assert "Traceback" not in output
 
 
+# The signal lands after the Sleep deferred and before dag.test() runs its trigger: the moment
+# dag.test() turns the task's answer back into a scheduler operator (it did end the whole run before).
+_SIGNAL_WHILE_DEFERRING = """
+import json, os, signal, sys
+import yaml2dag.runner as runner
+from yaml2dag.cli import main
+
+sent = []
+run_flow = runner.run_flow
+
+
+def patched_run_flow(*args, **kwargs):
+    import airflow.serialization.serialized_objects as serialized
+
+    build = serialized.create_scheduler_operator
+
+    def create_scheduler_operator(task):
+        if not sent and getattr(task, "task_id", "") == "nap":
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return build(task)
+
+    serialized.create_scheduler_operator = create_scheduler_operator
+    return run_flow(*args, **kwargs)
+
+
+runner.run_flow = patched_run_flow
+code = main(["run", sys.argv[1], "--json"])
+print(json.dumps({"sent": bool(sent), "code": code}))
+"""
+
+
+def test_a_signal_between_a_deferral_and_its_trigger_still_runs_finally(flow_file):
+    flow = flow_file(SLEEPY)
+    process = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_WHILE_DEFERRING, str(flow)],
+        capture_output=True,
+        text=True,
+        env=_environment(),
+        timeout=400,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    report, ending = process.stdout.rsplit("\n{", 1)
+    assert json.loads("{" + ending) == {"sent": True, "code": 143}
+    states = {task: value["state"] for task, value in json.loads(report)["tasks"].items()}
+    assert states == {"nap": "failed", "after": "upstream_failed", "cleanup": "success"}, report
+
+
 def test_input_errors_name_the_option_and_a_deep_json_value_is_refused(flow_file):
     flow = flow_file(INPUTS)
     bad = yaml2dag("run", str(flow), "--input", "n=abc")

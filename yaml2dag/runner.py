@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -354,11 +355,15 @@ class _Interruption:
         self.task: str | None = None
         self._second = False
         self._raised = False
+        self._active = True
+        self._main_thread = threading.main_thread().ident
 
     def __enter__(self) -> _Interruption:
         for signum in self.SIGNALS:
             self._previous[signum] = self._install(signum, self._handle)
-        self._previous[signal.SIGALRM] = self._install(signal.SIGALRM, self._retry)
+        # The retry wakes the main thread with SIGUSR1, not SIGALRM: Airflow's own timeouts (the DAG
+        # file import, execution timeouts) take SIGALRM and its timer for themselves.
+        self._previous[signal.SIGUSR1] = self._install(signal.SIGUSR1, self._retry)
         # Airflow's task runner sets its own SIGTERM handler for each task (it calls the operator's
         # `on_kill` and nothing else, so the run went on): while the run lasts, a handler set for
         # SIGINT/SIGTERM is recorded, to be called by ours, instead of replacing ours.
@@ -367,7 +372,7 @@ class _Interruption:
 
     def __exit__(self, *exc: object) -> None:
         signal.signal = self._install
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        self._active = False
         for signum, handler in self._previous.items():
             self._install(signum, handler)
 
@@ -387,21 +392,34 @@ class _Interruption:
             self._second = True
         self._act(frame)
 
+    def _retry_soon(self) -> None:
+        """Call `_retry` in the main thread 50 ms from now (a timer thread sends SIGUSR1)."""
+
+        def wake() -> None:
+            if self._active and self._main_thread is not None:
+                signal.pthread_kill(self._main_thread, signal.SIGUSR1)
+
+        timer = threading.Timer(0.05, wake)
+        timer.daemon = True
+        timer.start()
+
     def _retry(self, signum: int, frame: Any) -> None:
-        """SIGALRM: act on a signal that came while Airflow's machinery was mid-way (see `_act`)."""
+        """SIGUSR1: act on a signal that came while Airflow's machinery was mid-way (see `_act`)."""
         self._act(frame)
 
     def _act(self, frame: Any) -> None:
         """Raise what interrupts the run, unless Airflow is inside a database or API call just now.
 
         An exception raised inside SQLAlchemy or the in-process API call would leave a transaction
-        half-done; the decision is then taken again 50 ms later (SIGALRM), until the code is outside.
+        half-done; the decision is then taken again 50 ms later (`_retry_soon`), until the code is outside.
         """
         from airflow.sdk.exceptions import AirflowTaskTerminated
 
         assert self.signum is not None
-        if _inside_library(frame):
-            signal.setitimer(signal.ITIMER_REAL, 0.05)
+        if _inside_library(frame) or (self.capture.phase == "task" and not _inside_task_runner(frame)):
+            # Between a task's end and dag.test()'s next step (e.g. the deferral of a Sleep, before
+            # its trigger runs in line), an exception would escape dag.test() and end the whole run.
+            self._retry_soon()
             return
         name = signal.Signals(self.signum).name
         if self._second or self.capture.phase is None:
@@ -428,6 +446,15 @@ def _inside_library(frame: Any) -> bool:
     """Whether `frame` or a caller of it runs SQLAlchemy, httpx or a2wsgi code."""
     while frame is not None:
         if any(part in frame.f_code.co_filename for part in _LIBRARIES):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _inside_task_runner(frame: Any) -> bool:
+    """Whether `frame` or a caller of it is the Task SDK running a task's code in this process."""
+    while frame is not None:
+        if frame.f_code.co_name == "run_task_in_process":
             return True
         frame = frame.f_back
     return False
