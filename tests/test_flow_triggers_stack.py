@@ -94,7 +94,8 @@ def started_runs(stack: AirflowClient, dag_id: str) -> list[dict]:
 
 def test_a_successful_upstream_run_starts_the_flow_waiting_for_success_only(stack: AirflowClient):
     run_id = stack.trigger(f"{NAMESPACE}.extract")
-    assert stack.finished(f"{NAMESPACE}.extract", run_id) == "success"
+    state = stack.finished(f"{NAMESPACE}.extract", run_id)
+    assert state == "success", stack.task_states(f"{NAMESPACE}.extract", run_id)
     assert stack.task_states(f"{NAMESPACE}.extract", run_id)["_flow_event"] == "success"
 
     dag_id = f"{NAMESPACE}.on_extract_success"

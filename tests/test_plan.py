@@ -18,7 +18,7 @@ LOG = "io.kestra.plugin.core.log.Log"
 FLOW = "io.kestra.plugin.core.flow."
 STATE = [
     "_flow_state all_done_setup_success teardown fails-run <- {last}",
-    "_flow_event all_done_setup_success teardown <- _flow_state",
+    "_flow_event all_done_setup_success teardown <- {last}",
 ]
 
 
@@ -55,6 +55,20 @@ CASES = [
           - {id: b, type: Log, message: x}
         """,
         ["a all_success", "b none_failed <- a", *state("b")],
+    ),
+    (
+        "flow outputs: the event task waits for the state task, which renders them",
+        """
+        tasks:
+          - {id: a, type: Log, message: x}
+        outputs:
+          - {id: said, type: STRING, value: "{{ outputs.a }}"}
+        """,
+        [
+            "a all_success",
+            "_flow_state all_done_setup_success teardown fails-run <- a",
+            "_flow_event all_done_setup_success teardown <- _flow_state",
+        ],
     ),
     (
         "disabled tasks are not planned",

@@ -446,5 +446,6 @@ def test_the_event_task_never_changes_the_run_state():
     dag = dag_of(trigger(f"- id: s\n  type: {SCHEDULE}\n  cron: '@daily'\n"))
     event, state = dag.get_task("_flow_event"), dag.get_task("_flow_state")
     assert event.is_teardown and not event.on_failure_fail_dagrun
-    assert event.upstream_task_ids == {"_flow_state"} and state.on_failure_fail_dagrun
+    # Beside `_flow_state`, after the same main task: the flow has no `outputs` to wait for.
+    assert event.upstream_task_ids == state.upstream_task_ids == {"a"} and state.on_failure_fail_dagrun
     assert [alias.name for alias in event.outlets] == ["kestra://tests.triggers/planned"]

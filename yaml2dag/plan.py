@@ -11,8 +11,9 @@ Structure of a planned flow:
     main tasks (in order, `none_failed`: a skipped task does not stop the next)
       ├─▶ [errors]  first task `one_failed`, then one at a time (`none_skipped`)
       ├─▶ [finally] teardowns after main and errors (`all_done`), one at a time
-      └─▶ _flow_state  teardown that fails the run exactly when a main task failed
-            └─▶ _flow_event  teardown emitting the end-state asset event (Flow triggers)
+      ├─▶ _flow_state  teardown that fails the run exactly when a main task failed
+      └─▶ _flow_event  teardown emitting the end-state asset event (Flow triggers); after
+                       `_flow_state` when the flow has `outputs` (their rendering may fail it)
 
 Flowables are TaskGroups named after them: `<id>.start` (a setup: condition, values, `runIf`),
 the children, the flowable's own errors and finally, then `<id>.end` (its Kestra state), the
@@ -412,7 +413,11 @@ class _Planner:
         self.drafts[first].upstream.insert(0, TRIGGER_CHECK_TASK_ID)
 
     def state_tasks(self, main_exits: list[str]) -> None:
-        """`_flow_state` (fails the run when Kestra would end FAILED), then `_flow_event` (the end-state asset)."""
+        """`_flow_state` (fails the run when Kestra would end FAILED) and `_flow_event` (the end-state asset).
+
+        They run side by side; with flow `outputs` (rendered by `_flow_state`, and able to fail the
+        flow) `_flow_event` runs after `_flow_state` and reads the state it recorded.
+        """
         arguments: dict[str, Any] = {
             "main_task_ids": main_exits,
             "doc_md": "Fails when a main task failed, so the run ends in the flow's Kestra state.",
@@ -431,20 +436,22 @@ class _Planner:
                 fails_run=True,
             )
         )
+        event_arguments: dict[str, Any] = {
+            "namespace": self.flow.namespace,
+            "flow_id": self.flow.id,
+            "revision": self.flow.revision or 1,
+            "labels": dict(self.flow.labels),
+            "doc_md": "Emits the asset event of the flow's final state, for the flows it triggers (Flow triggers).",
+        }
+        if not self.flow.outputs:  # nothing can fail the flow after the main tasks: read their states too
+            event_arguments["main_task_ids"] = main_exits
         self.add(
             _Draft(
                 EVENT_TASK_ID,
                 f"{_STATE_OPERATORS}:FlowEventOperator",
-                {
-                    "namespace": self.flow.namespace,
-                    "flow_id": self.flow.id,
-                    "revision": self.flow.revision or 1,
-                    "labels": dict(self.flow.labels),
-                    "doc_md": "Emits the asset event of the flow's final state, for the flows it triggers "
-                    "(Flow triggers).",
-                },
+                event_arguments,
                 trigger_rule="all_done_setup_success",
-                upstream=[STATE_TASK_ID],
+                upstream=[STATE_TASK_ID] if self.flow.outputs else main_exits[-1:],
                 role="teardown",
                 takes_flow=False,
             )

@@ -5,8 +5,8 @@ and finally never change it). `_flow_state`, a teardown, runs once the main task
 when a user marks the run failed, since Airflow never skips teardowns — reads their states, and
 fails (failing the run, through `on_failure_fail_dagrun`) exactly when Kestra would end FAILED.
 
-`_flow_event`, a teardown after it, emits the asset events Flow triggers of other flows are
-scheduled on: `kestra://<namespace>/<flowId>/<STATE>`, `kestra://<namespace>/*/<STATE>`,
+`_flow_event`, a teardown beside it (after it when the flow has `outputs`), emits the asset
+events Flow triggers of other flows are scheduled on: `kestra://<namespace>/<flowId>/<STATE>`, `kestra://<namespace>/*/<STATE>`,
 `kestra://<prefix>/**/<STATE>` for each namespace the flow is in, and `kestra://**/<STATE>`.
 It is a separate task because a failed task emits no asset events, and `_flow_state` must fail
 to fail the run; being a plain teardown, it never changes the run's state.
@@ -141,7 +141,9 @@ def _exit_state(dag: Any, task_instance: Any) -> str | None:
 class FlowEventOperator(BaseOperator):
     """Emits the asset events of the flow's final Kestra state, which start the flows triggered by it.
 
-    Reads the state `_flow_state` recorded (FAILED when it recorded none) and adds one event, through
+    Reads the flow's state from the main tasks, as `_flow_state` does, beside which it runs (when
+    the flow declares `outputs`, whose rendering may fail the flow, it runs after `_flow_state` and
+    reads the state that task recorded, FAILED when none), and adds one event, through
     the flow's asset alias, to each asset a Flow trigger may listen to (`triggers.emitted_uris`: the
     flow's, its namespace's, each enclosing namespace's, every flow's). Each event's extra holds what
     Kestra's Flow trigger exposes as `trigger.*` (executionId, namespace, flowId, flowRevision, state)
@@ -151,12 +153,20 @@ class FlowEventOperator(BaseOperator):
     :param flow_id: The flow's id.
     :param revision: The flow's revision (`trigger.flowRevision` downstream).
     :param labels: The flow's labels (the labels of its executions).
+    :param main_task_ids: Airflow ids of the flow's main `tasks` (None: read `_flow_state`'s XCom).
     """
 
     ui_color = "#dddddd"
 
     def __init__(
-        self, *, namespace: str, flow_id: str, revision: int, labels: dict[str, str] | None = None, **kwargs: Any
+        self,
+        *,
+        namespace: str,
+        flow_id: str,
+        revision: int,
+        labels: dict[str, str] | None = None,
+        main_task_ids: Sequence[str] | None = None,
+        **kwargs: Any,
     ) -> None:
         from airflow.sdk import AssetAlias
 
@@ -165,12 +175,12 @@ class FlowEventOperator(BaseOperator):
         self.flow_id = flow_id
         self.revision = revision
         self.labels = dict(labels or {})
+        self.main_task_ids = None if main_task_ids is None else list(main_task_ids)
 
     def execute(self, context: Any) -> None:  # noqa: D102
         from airflow.sdk import Asset, AssetAlias
 
-        recorded = context["ti"].xcom_pull(task_ids=STATE_TASK_ID)
-        state = KestraState.read(recorded.get("state", "FAILED") if isinstance(recorded, dict) else "FAILED").value
+        state = self._final_state(context)
         extra = {
             "executionId": context["dag_run"].run_id,
             "namespace": self.namespace,
@@ -184,3 +194,11 @@ class FlowEventOperator(BaseOperator):
         for uri in uris:
             events.add(Asset(uri=uri), extra=extra)
         self.log.info("Flow ended %s: asset events on %s", state, ", ".join(uris))
+
+    def _final_state(self, context: Any) -> str:
+        """The flow's Kestra end state: read from the main tasks, or from `_flow_state` when it runs first."""
+        if self.main_task_ids is not None:
+            exited = _exit_state(self.dag, context["ti"])
+            return exited or children_state(context, self.main_task_ids)[0].value
+        recorded = context["ti"].xcom_pull(task_ids=STATE_TASK_ID)
+        return KestraState.read(recorded.get("state", "FAILED") if isinstance(recorded, dict) else "FAILED").value
