@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 
 class AirflowClient:
     """Drives one Airflow deployment through `/api/v2`; `diagnostics` says where its logs are."""
@@ -149,6 +151,7 @@ def standalone_environment(home: Path, dags: Path, port: int) -> dict[str, str]:
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "dag_bundles"),
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         }
     )
     return env
