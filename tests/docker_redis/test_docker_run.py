@@ -694,3 +694,23 @@ def test_volumes_and_privileged_are_refused_unless_the_worker_allows_them(
     )
     assert states(script) == {"sh": "failed"}
     assert "volume `/etc:/host-etc` is not allowed" in script.tasks["sh"].log_text()
+
+
+def test_a_container_printing_one_64_mb_line_gets_it_cut_and_goes_on(run_flow):
+    """The line is held up to 1 MiB (tests/test_bounded_runs.py measures the memory of the reader)."""
+    result = run_flow(
+        f"""
+        id: hugeline
+        namespace: tests.docker
+        tasks:
+          - id: run
+            type: io.kestra.plugin.docker.Run
+            containerImage: {BUSYBOX}
+            commands: [sh, -c, "head -c 67108864 /dev/zero | tr '\\\\000' x; echo; echo after"]
+        """
+    )
+    assert states(result) == {"run": "success"}
+    log = result.tasks["run"].log_text()
+    assert "after" in log
+    assert "[line cut at 1 MiB]" in log or "characters]" in log
+    assert len(log) < 2 * 1024 * 1024
