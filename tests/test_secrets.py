@@ -137,3 +137,20 @@ def test_a_value_sealed_with_another_key_is_a_clear_error():
     foreign = SEALED_PREFIX + Fernet(Fernet.generate_key()).encrypt(b"x").decode()
     with pytest.raises(ValueError, match="`apiToken` was sealed with another Airflow fernet_key"):
         unseal(foreign, "apiToken")
+
+
+@pytest.mark.airflow
+def test_a_secret_value_without_a_fernet_key_is_refused_naming_the_setting(monkeypatch):
+    """As Kestra, which refuses SECRET inputs when no encryption key is configured."""
+    from airflow.models.crypto import get_fernet
+
+    from yaml2dag.sealing import seal
+
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "")
+    get_fernet.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"a SECRET input needs encryption: set Airflow's \[core\] fernet_key"):
+            seal("s3cr3t")
+    finally:
+        monkeypatch.undo()
+        get_fernet.cache_clear()

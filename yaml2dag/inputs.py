@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from yaml2dag.model import SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, Flow, FlowInput
+from yaml2dag.sealing import SECRET_MARK, VALIDATOR_KEY, matches_validator
 
 if TYPE_CHECKING:
     from yaml2dag.diagnostics import Collector
@@ -127,26 +128,6 @@ def _check_text(flow_input: FlowInput, text: str) -> None:
     listed = [_scalar_text(choice) for choice in choices or []]
     if flow_input.type in ("ENUM", "SELECT") and listed and not flow_input.allowCustomValue and text not in listed:
         raise ValueError(f"must be one of {', '.join(listed)}; got `{text}`")
-
-
-def matches_validator(validator: str, text: str) -> bool:
-    """Whether `text` matches the whole `validator`, in bounded time; `ValueError` when it cannot say.
-
-    A pattern that may backtrack without end runs in the expressions' isolated worker, with its time
-    budget (`expressions.limits.ISOLATED_SECONDS`), as `split`/`replace` patterns do.
-    """
-    from yaml2dag.errors import RenderError
-    from yaml2dag.expressions.isolation import regex_spans
-    from yaml2dag.expressions.strings import is_linear
-
-    try:
-        if is_linear(validator):
-            return re.fullmatch(validator, text) is not None
-        return bool(regex_spans(rf"\A(?:{validator})\Z", text))
-    except re.error as exc:  # reported on `validator` itself when the flow is checked
-        raise ValueError(f"cannot be checked: the validator is not a regular expression ({exc})") from None
-    except RenderError as exc:
-        raise ValueError(f"cannot be checked against the validator `{validator}`: {exc}") from None
 
 
 def _check_lists(flow_input: FlowInput, value: Any) -> Any:
@@ -617,7 +598,7 @@ def _check_scheduled_input(
 
 _PARAM_TYPES: dict[str, dict[str, Any]] = {
     "STRING": {"type": "string"},
-    "SECRET": {"type": "string", "format": "password", "x-yaml2dag-secret": True},
+    "SECRET": {"type": "string", "format": "password", SECRET_MARK: True},
     "ENUM": {"type": "string"},
     "SELECT": {"type": "string"},
     "MULTISELECT": {"type": "array", "items": {"type": "string"}},
@@ -709,11 +690,6 @@ def param_schema(flow_input: FlowInput) -> dict[str, Any]:
     if flow_input.displayName:
         schema["title"] = flow_input.displayName
     return schema
-
-
-#: Param schema keys yaml2dag reads where a run is created (`yaml2dag.sealing`); JSON Schema ignores them.
-SECRET_MARK = "x-yaml2dag-secret"
-VALIDATOR_KEY = "x-yaml2dag-validator"
 
 
 def _add_validator(schema: dict[str, Any], flow_input: FlowInput) -> None:

@@ -14,14 +14,16 @@ when Airflow loads it; `yaml2dag run` calls it before `dag.test()`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
-
-from yaml2dag.inputs import SECRET_MARK, VALIDATOR_KEY
 
 log = logging.getLogger(__name__)
 
 SEALED_PREFIX = "yaml2dag-sealed:v1:"
+#: Param schema keys yaml2dag reads where a run is created; JSON Schema ignores them.
+SECRET_MARK = "x-yaml2dag-secret"
+VALIDATOR_KEY = "x-yaml2dag-validator"
 
 _installed: list[bool] = []
 
@@ -65,8 +67,6 @@ def seal_conf(conf: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]])
     `schemas` maps Param names to their JSON Schemas. Raises `ValueError` naming the input when a value
     does not match its validator (the trigger then answers 400, as for any invalid Param).
     """
-    from yaml2dag.inputs import matches_validator
-
     sealed = dict(conf)
     for name, schema in schemas.items():
         value = sealed.get(name)
@@ -79,6 +79,26 @@ def seal_conf(conf: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]])
         if schema.get(SECRET_MARK) and value:
             sealed[name] = seal(value)
     return sealed
+
+
+def matches_validator(validator: str, text: str) -> bool:
+    """Whether `text` matches the whole `validator`, in bounded time; `ValueError` when it cannot say.
+
+    A pattern that may backtrack without end runs in the expressions' isolated worker, with its time
+    budget (`expressions.limits.ISOLATED_SECONDS`), as `split`/`replace` patterns do.
+    """
+    from yaml2dag.errors import RenderError
+    from yaml2dag.expressions.isolation import regex_spans
+    from yaml2dag.expressions.strings import is_linear
+
+    try:
+        if is_linear(validator):
+            return re.fullmatch(validator, text) is not None
+        return bool(regex_spans(rf"\A(?:{validator})\Z", text))
+    except re.error as exc:  # reported on `validator` itself when the flow is checked
+        raise ValueError(f"cannot be checked: the validator is not a regular expression ({exc})") from None
+    except RenderError as exc:
+        raise ValueError(f"cannot be checked against the validator `{validator}`: {exc}") from None
 
 
 def install() -> None:

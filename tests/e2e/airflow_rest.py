@@ -172,7 +172,8 @@ def airflow_standalone(home: Path, dags: Path) -> Iterator[AirflowClient]:
         )
         client = AirflowClient(f"http://localhost:{port}", str(log_path))
         try:
-            client.wait_for(lambda: client.request("GET", "/api/v2/monitor/health"), 180, "the API server")
+            # Up to 6 minutes: on a loaded 2-core machine the five components start in 3 to 5 minutes.
+            client.wait_for(lambda: client.request("GET", "/api/v2/monitor/health"), 360, "the API server")
             passwords_file = home / "simple_auth_manager_passwords.json.generated"
             client.wait_for(passwords_file.exists, 60, "the login")
             client.login("admin", json.loads(passwords_file.read_text())["admin"])

@@ -16,6 +16,7 @@ from typing import Any
 
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
+from yaml2dag.operators.output_lines import LineSplitter
 from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.docker import Run, Stop, parse_port_binding, parse_size
 
@@ -468,11 +469,9 @@ def _no_timeout(sock: Any) -> None:
 def _lines(frames: Iterable[tuple[int, bytes]]) -> Iterator[tuple[bool, str]]:
     """Split Docker's multiplexed frames into (is_stderr, line) pairs, keeping stdout and stderr apart.
 
-    A line longer than the scripts' `MAX_LINE_BYTES` (1 MiB) is cut: a container printing one huge
-    line costs bounded memory.
+    A line longer than `MAX_LINE_BYTES` (1 MiB) is cut: a container printing one huge line costs
+    bounded memory.
     """
-    from yaml2dag.operators.scripts import LineSplitter
-
     splitters = {False: LineSplitter(), True: LineSplitter()}
     for stream, data in frames:
         is_stderr = stream == 2
