@@ -33,6 +33,16 @@ export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$PORT/execution/"
 export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-10}"
 mkdir -p "$AIRFLOW_HOME"
+# SECRET inputs are stored encrypted in a run's conf (docs/inputs.md) with Airflow's Fernet key:
+# one is made once and kept in the Airflow home, unless AIRFLOW__CORE__FERNET_KEY is set.
+if [ -z "${AIRFLOW__CORE__FERNET_KEY:-}" ]; then
+  if [ ! -s "$AIRFLOW_HOME/fernet.key" ]; then
+    (umask 077 && python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' \
+      >"$AIRFLOW_HOME/fernet.key")
+  fi
+  AIRFLOW__CORE__FERNET_KEY="$(cat "$AIRFLOW_HOME/fernet.key")"
+  export AIRFLOW__CORE__FERNET_KEY
+fi
 
 # live_processes [PID...] : the live (not zombie) processes among the given ones, among this
 # script's descendants (whichever process group or session they moved to: Airflow runs each task

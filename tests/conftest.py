@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
 _HOME = Path(tempfile.mkdtemp(prefix="yaml2dag-tests-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME / "airflow")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("NO_COLOR", "1")
+# SECRET inputs are sealed with Airflow's Fernet key (yaml2dag.sealing); `yaml2dag run` makes one too.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "dags" / "examples"

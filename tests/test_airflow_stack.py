@@ -5,9 +5,11 @@ does; flows are triggered and operated through the REST API the UI uses.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,21 @@ finally:
   - id: cleanup
     type: io.kestra.plugin.core.log.Log
     message: cleaned up after the run was marked failed
+""",
+    "with_secret.yaml": """
+id: with_secret
+namespace: tests.stack
+inputs:
+  - id: apiToken
+    type: SECRET
+    validator: "s3cr3t-[a-z]+-[0-9]+"
+tasks:
+  - id: check
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.apiToken == 's3cr3t-token-123' }} {{ inputs.apiToken | length }}"
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "token {{ inputs.apiToken }}"
 """,
     "with_inputs.yaml": """
 id: with_inputs
@@ -102,6 +119,34 @@ def test_inputs_are_passed_from_the_trigger_form(stack: AirflowStack):
         "GET", f"/api/v2/dags/tests.stack.with_inputs/dagRuns/{run_id}/taskInstances/hello/xcomEntries/return_value"
     )
     assert xcom["value"] == {"value": "hello airflow"}
+
+
+def test_a_secret_input_is_never_shown_by_the_rest_api_and_tasks_still_read_it(stack: AirflowStack):
+    dag_id = "tests.stack.with_secret"
+    stack.wait_for(lambda: dag_id in stack.dag_ids(), 120, "the DAG with a SECRET input")
+    # The trigger form posts to this same endpoint; a `referer` header only marks the run as UI-triggered.
+    run_id = stack.trigger(dag_id, {"apiToken": "s3cr3t-token-123"})
+    run = stack.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+    assert run["conf"]["apiToken"].startswith("yaml2dag-sealed:v1:")
+    assert stack.finished(dag_id, run_id) == "success"
+    assert stack.xcom(dag_id, run_id, "check") == {"value": "true 16"}
+    log = stack.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/show/logs/1")
+    assert "token ***" in json.dumps(log)
+    shown = [
+        stack.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"),
+        stack.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100"),
+        stack.request("POST", "/api/v2/dags/~/dagRuns/list", {"dag_ids": [dag_id]}),
+        stack.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"),
+        log,
+    ]
+    assert "s3cr3t-token-123" not in json.dumps(shown)
+
+    # The validator Airflow cannot check on a sealed value is checked before the run is stored.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        stack.trigger(dag_id, {"apiToken": "not-the-format"})
+    assert refused.value.code == 400
+    detail = refused.value.read().decode()
+    assert "apiToken" in detail and "not-the-format" not in detail
 
 
 def test_finally_runs_when_a_user_marks_the_run_failed_mid_task(stack: AirflowStack):

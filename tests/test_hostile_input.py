@@ -282,6 +282,53 @@ def test_a_duration_too_long_for_python_is_an_error():
 @pytest.mark.parametrize(
     ("extra", "path", "message"),
     [
+        ("    timeout: -PT1S\n", "tasks[0].timeout", "`-PT1S` must be a positive duration"),
+        ("    timeout: PT0S\n", "tasks[0].timeout", "`PT0S` must be a positive duration"),
+        ("    timeout: P999999999D\n", "tasks[0].timeout", "`P999999999D` is longer than the longest Airflow supports"),
+        ("    timeout: PT99999999999H\n", "tasks[0].timeout", "`PT99999999999H` is longer than the longest duration"),
+        (
+            "    retry:\n      type: constant\n      interval: PT1S\n      maxAttempt: " + "1" + "0" * 30 + "\n",
+            "tasks[0].retry.maxAttempt",
+            "input should be less than or equal to 2147483647",
+        ),
+        (
+            "    retry:\n      type: constant\n      interval: P99999999D\n      maxAttempts: 3\n",
+            "tasks[0].retry.interval",
+            "`P99999999D` is longer than the longest Airflow supports",
+        ),
+        (
+            "concurrency:\n  limit: 1000000000000000000000000000000\n",
+            "concurrency.limit",
+            "less than or equal to 2147483647",
+        ),
+    ],
+)
+def test_timeouts_and_limits_airflow_cannot_hold_are_located_errors_not_overflows(extra, path, message):
+    """Negative or zero timeouts (Kestra refuses them), and numbers that overflowed Airflow's timer or database."""
+    error = only_error(FLOW + extra)
+    assert error.path == path
+    assert message in error.message
+
+
+@pytest.mark.airflow
+def test_the_longest_accepted_timeout_and_limits_compile():
+    from yaml2dag.compiler import compile_flow
+
+    text = (
+        HEADER
+        + "concurrency:\n  limit: 2147483647\n"
+        + TASKS
+        + "    timeout: PT596523H\n"
+        + "    retry:\n      type: constant\n      interval: PT1S\n      maxAttempts: 2147483647\n"
+    )
+    dag = compile_flow(parse_flow_text(text, "flow.yaml"))
+    assert dag.max_active_runs == 2147483647
+    assert dag.get_task("a").execution_timeout.total_seconds() == 596523 * 3600
+
+
+@pytest.mark.parametrize(
+    ("extra", "path", "message"),
+    [
         ("    timeout: '{{ vars.t }}'\n", "tasks[0].timeout", "`timeout` must be a fixed duration"),
         (
             "    retry:\n      type: constant\n      maxAttempts: 2\n      interval: '{{ vars.i }}'\n",

@@ -137,7 +137,7 @@ def test_secret_input_is_a_password_field_on_the_trigger_form():
 
     text = HEADER + "inputs:\n  - id: token\n    type: SECRET\n  - id: doc\n    type: YAML\n" + LOG
     dag = compile_flow(parse_flow_text(text))
-    assert dag.params.get_param("token").schema == {"type": "string", "format": "password"}
+    assert dag.params.get_param("token").schema == {"type": "string", "format": "password", "x-yaml2dag-secret": True}
     assert dag.params.get_param("doc").schema == {"type": "string", "format": "multiline"}
 
 

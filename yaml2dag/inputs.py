@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from yaml2dag.model import SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, Flow, FlowInput
+from yaml2dag.sealing import SECRET_MARK, VALIDATOR_KEY, matches_validator
 
 if TYPE_CHECKING:
     from yaml2dag.diagnostics import Collector
@@ -119,10 +120,7 @@ def _scalar_text(value: Any) -> str:
 
 
 def _check_text(flow_input: FlowInput, text: str) -> None:
-    try:
-        mismatch = bool(flow_input.validator) and not re.fullmatch(flow_input.validator or "", text)
-    except re.error as exc:  # reported on `validator` itself when the flow is checked
-        raise ValueError(f"cannot be checked: the validator is not a regular expression ({exc})") from None
+    mismatch = bool(flow_input.validator) and not matches_validator(flow_input.validator or "", text)
     if mismatch:
         shown = "the value" if flow_input.type == "SECRET" else f"`{text}`"
         raise ValueError(f"must match the validator `{flow_input.validator}`: {shown} does not")
@@ -600,7 +598,7 @@ def _check_scheduled_input(
 
 _PARAM_TYPES: dict[str, dict[str, Any]] = {
     "STRING": {"type": "string"},
-    "SECRET": {"type": "string", "format": "password"},
+    "SECRET": {"type": "string", "format": "password", SECRET_MARK: True},
     "ENUM": {"type": "string"},
     "SELECT": {"type": "string"},
     "MULTISELECT": {"type": "array", "items": {"type": "string"}},
@@ -682,7 +680,7 @@ def param_schema(flow_input: FlowInput) -> dict[str, Any]:
         item_schema = _PARAM_TYPES.get(flow_input.itemType.upper(), {})
         schema["items"] = {key: value for key, value in item_schema.items() if key != "format"}
     if flow_input.validator and flow_input.type in ("STRING", "SECRET"):
-        schema["pattern"] = f"^(?:{flow_input.validator})$"
+        _add_validator(schema, flow_input)
     if flow_input.min is not None:
         schema["minimum"] = flow_input.min
     if flow_input.max is not None:
@@ -692,6 +690,21 @@ def param_schema(flow_input: FlowInput) -> dict[str, Any]:
     if flow_input.displayName:
         schema["title"] = flow_input.displayName
     return schema
+
+
+def _add_validator(schema: dict[str, Any], flow_input: FlowInput) -> None:
+    """A `validator` as the Param's `pattern` when Airflow can check it safely, else for yaml2dag to check.
+
+    Airflow checks `pattern` with Python's `re`, unbounded, in the API server and in every task, and
+    against the stored value (a SECRET's is sealed): a SECRET's validator and a pattern that may
+    backtrack without end are checked by `yaml2dag.sealing` instead, bounded, when the run is created.
+    """
+    from yaml2dag.expressions.strings import is_linear
+
+    if flow_input.type == "STRING" and is_linear(flow_input.validator or ""):
+        schema["pattern"] = f"^(?:{flow_input.validator})$"
+    else:
+        schema[VALIDATOR_KEY] = flow_input.validator
 
 
 # --- run time -------------------------------------------------------------------------------------
@@ -748,6 +761,7 @@ def inputs_of_run(
     schedule = _schedule_of(scheduled, airflow_context["dag_run"])
     by_id = {spec.id: spec for spec in specs}
     try:
+        _open_secrets(specs, values)
         for name, value in (schedule.values if schedule else {}).items():
             values[name] = given_value(by_id[name], render_value(value, variables))
         result = run_inputs(
@@ -772,6 +786,27 @@ def given_value(flow_input: FlowInput | InputSpec, value: Any) -> Any:
         raise
     except ValueError as exc:
         raise InputValueError(flow_input.id, str(exc)) from None
+
+
+def _open_secrets(specs: Iterable[InputSpec], values: dict[str, Any]) -> None:
+    """Replace each sealed SECRET value (`yaml2dag.sealing`) by its clear text, in place."""
+    import logging
+
+    from yaml2dag.sealing import is_sealed, unseal
+
+    for spec in specs:
+        value = values.get(spec.id)
+        if spec.type != "SECRET" or not isinstance(value, str) or not value:
+            continue
+        if is_sealed(value):
+            values[spec.id] = unseal(value, spec.id)
+        else:
+            _mask_secrets([spec], values)
+            logging.getLogger(__name__).warning(
+                "The SECRET input `%s` is stored in clear in this run's conf: the run was created where the "
+                "yaml2dag Airflow plugin is not loaded (it seals SECRET inputs when a run is created)",
+                spec.id,
+            )
 
 
 def _mask_secrets(specs: Iterable[InputSpec], values: Mapping[str, Any]) -> None:

@@ -153,7 +153,9 @@ class PluginDefault(KestraModel):
 class Concurrency(KestraModel):
     """The flow's `concurrency` block: at most `limit` runs at once."""
 
-    limit: int = Field(ge=1, description="Most runs of this flow at the same time (Airflow's `max_active_runs`).")
+    limit: int = Field(
+        ge=1, le=2**31 - 1, description="Most runs of this flow at the same time (Airflow's `max_active_runs`)."
+    )
     behavior: Literal["QUEUE", "CANCEL", "FAIL"] = Field(
         default="QUEUE", description="What happens to a run over the limit: QUEUE, CANCEL or FAIL."
     )

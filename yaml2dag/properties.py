@@ -123,6 +123,25 @@ def parse_duration(text: str) -> dt.timedelta:
     return -delta if match.group("sign") == "-" else delta
 
 
+#: Airflow stores counts (retries, concurrency limits) in 32-bit database columns, as Java's Integer.
+MAX_INT32 = 2**31 - 1
+#: The longest timer Airflow can set for a task's timeout (`signal.setitimer`), about 68 years; also
+#: the bound on other durations Airflow adds to dates (retry waits), which overflow past year 9999.
+MAX_TIMER_SECONDS = 2**31 - 1
+
+
+def bounded_duration(text: str, *, positive: bool = False) -> dt.timedelta:
+    """`parse_duration(text)` no longer than `MAX_TIMER_SECONDS` (and more than zero when `positive`)."""
+    delta = parse_duration(text)
+    if positive and delta <= dt.timedelta(0):
+        raise ValueError(f"`{text}` must be a positive duration such as PT30S")
+    if abs(delta.total_seconds()) > MAX_TIMER_SECONDS:
+        raise ValueError(
+            f"`{text}` is longer than the longest Airflow supports here ({MAX_TIMER_SECONDS} seconds, about 68 years)"
+        )
+    return delta
+
+
 def _duration_or_expression(value: Any) -> Any:
     if is_expression(value):
         return value

@@ -114,6 +114,11 @@ def prepare_airflow_home() -> Path:
     if "AIRFLOW_HOME" not in os.environ:
         os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="yaml2dag-airflow-")
         os.environ[_THROW_AWAY] = os.environ["AIRFLOW_HOME"]
+        if not os.environ.get("AIRFLOW__CORE__FERNET_KEY"):
+            from cryptography.fernet import Fernet
+
+            # SECRET inputs are stored encrypted (yaml2dag.sealing): a key for this throw-away home.
+            os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
     dags_folder = Path(os.environ["AIRFLOW_HOME"], "yaml2dag-run-dags")
     if "AIRFLOW__CORE__DAGS_FOLDER" not in os.environ:
         dags_folder = Path(tempfile.mkdtemp(prefix="yaml2dag-run-dags-"))
@@ -504,6 +509,10 @@ def run_flow(
     import structlog
     from airflow.sdk.log import mask_logs
 
+    from yaml2dag.sealing import install
+
+    install()  # SECRET inputs are stored sealed in the run's conf, as the API server stores them
+
     with _Console(quiet) as console:
 
         def finished(task_id: str) -> None:
@@ -634,6 +643,14 @@ def _check_input_values(flow: Flow, conf: dict[str, Any]) -> None:
     from yaml2dag.inputs import check_run_values
 
     problems = check_run_values(flow, conf)
+    secrets = [item.id for item in flow.inputs or [] if item.type == "SECRET" and conf.get(item.id)]
+    if secrets and not problems:
+        from yaml2dag.sealing import seal
+
+        try:
+            seal("")
+        except ValueError as exc:
+            raise FlowValidationError([_input_error(secrets[0], str(exc))]) from None
     if problems:
         raise FlowValidationError([_input_error(error.input_id, str(error)) for error in problems])
 

@@ -56,8 +56,9 @@ def test_run_streams_stdout_and_stderr_and_parses_output_lines(run_flow):
     assert "answer=42 name=deep thought\ncode=0" in result.tasks["use"].log_text()
 
 
-def test_log_lines_arrive_while_the_container_runs(airflow_db, flow_file, tmp_path):
+def test_log_lines_arrive_while_the_container_runs(airflow_db, flow_file, tmp_path, monkeypatch):
     """The container waits for a file the test writes only after seeing its first line in the task log."""
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__DOCKER_ALLOWED_VOLUMES", str(tmp_path))
     from yaml2dag.runner import run_flow
 
     def on_line(task_id: str, line: Any) -> None:
@@ -234,7 +235,8 @@ def test_containers_are_labelled_with_dag_run_and_task(run_flow, docker_api, flo
     assert states(stopped) == {"stop": "success"}
 
 
-def test_host_settings_reach_the_container_config(run_flow, docker_api, tmp_path):
+def test_host_settings_reach_the_container_config(run_flow, docker_api, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__DOCKER_ALLOWED_VOLUMES", str(tmp_path))
     (tmp_path / "in.txt").write_text("from the host\n")
     result = run_flow(
         f"""
@@ -286,7 +288,8 @@ def test_host_settings_reach_the_container_config(run_flow, docker_api, tmp_path
         container.remove(force=True)
 
 
-def test_volumes_mount_host_directories_read_write(run_flow, tmp_path):
+def test_volumes_mount_host_directories_read_write(run_flow, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__DOCKER_ALLOWED_VOLUMES", str(tmp_path))
     result = run_flow(
         f"""
         id: volumes
@@ -422,8 +425,9 @@ def test_on_kill_kills_and_removes_the_running_container(docker_api):
     assert docker_api.containers.list(all=True, filters={"label": f"{LABEL_RUN_ID}=on-kill-test"}) == []
 
 
-def test_privileged_is_passed_to_the_created_container(docker_api):
+def test_privileged_is_passed_to_the_created_container(docker_api, monkeypatch):
     """`--privileged` cannot start on every daemon (not on this CI's), so the created config is inspected."""
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__DOCKER_ALLOW_PRIVILEGED", "True")
     from yaml2dag.operators.context import FlowInfo
     from yaml2dag.operators.docker import DockerRunOperator, _ContainerSettings
 
@@ -442,7 +446,8 @@ def test_privileged_is_passed_to_the_created_container(docker_api):
         docker_api.containers.get(container_id).remove(force=True)
 
 
-def test_privileged_run_either_starts_or_fails_cleanly(run_flow, flow_containers):
+def test_privileged_run_either_starts_or_fails_cleanly(run_flow, flow_containers, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__DOCKER_ALLOW_PRIVILEGED", "True")
     result = run_flow(
         f"""
         id: privileged
@@ -627,3 +632,85 @@ def test_rendered_values_are_checked_before_any_container_exists(run_flow, flow_
     assert "`wait` rendered `maybe`: it must be true or false" in result.tasks["wait"].log_text()
     assert "port binding `web:80`: `web` is not a port number" in result.tasks["port"].log_text()
     assert flow_containers(result.dag_id) == []
+
+
+def test_volumes_and_privileged_are_refused_unless_the_worker_allows_them(
+    run_flow, tmp_path, monkeypatch, flow_containers
+):
+    """As Kestra's `volume-enabled: false`: a flow author must not mount the worker's disk or become root on it."""
+    allowed = tmp_path / "shared"
+    allowed.mkdir()
+    (tmp_path / "escape").symlink_to("/")
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__DOCKER_ALLOWED_VOLUMES", f"{allowed}, cache")
+    monkeypatch.delenv("AIRFLOW__YAML2DAG__DOCKER_ALLOW_PRIVILEGED", raising=False)
+
+    def run(extra: str) -> Any:
+        return run_flow(
+            f"""
+            id: gated
+            namespace: tests.docker
+            tasks:
+              - id: run
+                type: io.kestra.plugin.docker.Run
+                containerImage: {BUSYBOX}
+                commands: [echo, ran]
+                {extra}
+            """
+        )
+
+    refused = {
+        "volumes: ['/:/host']": "volume `/:/host` is not allowed: this worker allows mounting",
+        f"volumes: ['{allowed}/../..:/host']": "is not allowed",
+        f"volumes: ['{tmp_path}/escape:/host']": "is not allowed",
+        "volumes: ['other:/data']": "volume `other:/data` is not allowed",
+        "privileged: true": "`privileged: true` is not allowed",
+    }
+    for extra, message in refused.items():
+        result = run(extra)
+        assert states(result) == {"run": "failed"}, extra
+        assert message in result.tasks["run"].log_text(), extra
+        assert "docker_allow" in result.tasks["run"].log_text()
+    assert flow_containers("tests.docker.gated") == []
+    (allowed / "sub").mkdir()
+    result = run(f"volumes: ['{allowed}/sub:/data:ro']\n                privileged: false")
+    assert states(result) == {"run": "success"}
+    assert "ran" in result.tasks["run"].log_text()
+    # The scripts' Docker task runner goes through the same check.
+    script = run_flow(
+        f"""
+        id: gated_script
+        namespace: tests.docker
+        tasks:
+          - id: sh
+            type: io.kestra.plugin.scripts.shell.Commands
+            containerImage: {BUSYBOX}
+            taskRunner:
+              type: io.kestra.plugin.scripts.runner.docker.Docker
+              pullPolicy: NEVER
+              volumes: ["/etc:/host-etc"]
+              privileged: true
+            commands: [cat /host-etc/shadow]
+        """
+    )
+    assert states(script) == {"sh": "failed"}
+    assert "volume `/etc:/host-etc` is not allowed" in script.tasks["sh"].log_text()
+
+
+def test_a_container_printing_one_64_mb_line_gets_it_cut_and_goes_on(run_flow):
+    """The line is held up to 1 MiB (tests/test_bounded_runs.py measures the memory of the reader)."""
+    result = run_flow(
+        f"""
+        id: hugeline
+        namespace: tests.docker
+        tasks:
+          - id: run
+            type: io.kestra.plugin.docker.Run
+            containerImage: {BUSYBOX}
+            commands: [sh, -c, "head -c 67108864 /dev/zero | tr '\\\\000' x; echo; echo after"]
+        """
+    )
+    assert states(result) == {"run": "success"}
+    log = result.tasks["run"].log_text()
+    assert "after" in log
+    assert "[line cut at 1 MiB]" in log or "characters]" in log
+    assert len(log) < 2 * 1024 * 1024

@@ -63,6 +63,7 @@ def test_dependencies_installed_in_the_container(run_flow, docker_api, flow_cont
     wheels = build_wheel(tmp_path)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__DOCKER_ALLOWED_VOLUMES", str(wheels))
     result = run_flow(
         f"""
         id: dockerpydeps

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 
 class AirflowClient:
     """Drives one Airflow deployment through `/api/v2`; `diagnostics` says where its logs are."""
@@ -149,6 +151,7 @@ def standalone_environment(home: Path, dags: Path, port: int) -> dict[str, str]:
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "dag_bundles"),
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         }
     )
     return env
@@ -169,7 +172,8 @@ def airflow_standalone(home: Path, dags: Path) -> Iterator[AirflowClient]:
         )
         client = AirflowClient(f"http://localhost:{port}", str(log_path))
         try:
-            client.wait_for(lambda: client.request("GET", "/api/v2/monitor/health"), 180, "the API server")
+            # Up to 6 minutes: on a loaded 2-core machine the five components start in 3 to 5 minutes.
+            client.wait_for(lambda: client.request("GET", "/api/v2/monitor/health"), 360, "the API server")
             passwords_file = home / "simple_auth_manager_passwords.json.generated"
             client.wait_for(passwords_file.exists, 60, "the login")
             client.login("admin", json.loads(passwords_file.read_text())["admin"])

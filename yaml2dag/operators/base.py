@@ -187,7 +187,12 @@ class KestraOperator(BaseOperator):
         last attempt, `allowFailure` turns it into WARNING — except an `AirflowFailException`,
         which stops the task whatever `allowFailure` says (Pause's CANCEL).
         """
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, DownstreamTasksSkipped
+        from airflow.sdk.exceptions import (
+            AirflowFailException,
+            AirflowSkipException,
+            AirflowTaskTimeout,
+            DownstreamTasksSkipped,
+        )
 
         try:
             return _without_nulls(work())
@@ -196,6 +201,14 @@ class KestraOperator(BaseOperator):
         except AirflowFailException as exc:
             _record_error(context, exc)
             raise
+        except AirflowTaskTimeout:
+            # `timeout` ended the attempt (Kestra: FAILED); with `allowFailure` the last attempt ends WARNING.
+            failure = TaskFailure(f"Timeout after {self.execution_timeout} (the task's `timeout`)")
+            _record_error(context, failure)
+            if self._will_retry(context) or not self.allow_failure:
+                raise
+            self.on_kill()  # what Airflow does for a timed-out task: stop its container, process, ...
+            return self._allowed_failure(context, failure)
         except Exception as exc:
             safe = _without_secrets(exc)
             _record_error(context, safe)

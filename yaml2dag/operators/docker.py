@@ -16,6 +16,7 @@ from typing import Any
 
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
+from yaml2dag.operators.output_lines import LineSplitter
 from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.docker import Run, Stop, parse_port_binding, parse_size
 
@@ -309,7 +310,7 @@ class _ContainerSettings:
                 bindings.setdefault(binding.container_key, []).append(binding.host_side)
             config["port_bindings"] = bindings
         if task.volumes:
-            config["binds"] = [str(volume) for volume in task.volumes]
+            config["binds"] = [allowed_volume(str(volume)) for volume in task.volumes]
         if task.networkMode:
             config["network_mode"] = str(task.networkMode)
         if task.extraHosts:
@@ -323,8 +324,53 @@ class _ContainerSettings:
         if task.shmSize:
             config["shm_size"] = parse_size(task.shmSize)
         if privileged is not None:
-            config["privileged"] = privileged
+            config["privileged"] = allowed_privileged(privileged)
         return cls(config, ports)
+
+
+#: Host paths (and named volumes) a flow may mount; none by default, as Kestra's `volume-enabled: false`.
+VOLUMES_SETTING = ("yaml2dag", "docker_allowed_volumes")
+#: Whether a flow may run a privileged container (root on the worker); false by default.
+PRIVILEGED_SETTING = ("yaml2dag", "docker_allow_privileged")
+
+
+def allowed_volume(volume: str) -> str:
+    """`volume` (`hostPath:containerPath[:mode]` or `name:containerPath`) when the worker's settings allow it.
+
+    A host path is allowed when it is, once symlinks and `..` are resolved, one of the paths listed in
+    `[yaml2dag] docker_allowed_volumes` (comma-separated) or under one; a named volume when its name is
+    listed. Raises ValueError naming the setting otherwise: a flow author must not mount the worker's disk.
+    """
+    from airflow.sdk.configuration import conf
+
+    source = volume.split(":", 1)[0]
+    allowed = [entry.strip() for entry in conf.get(*VOLUMES_SETTING, fallback="").split(",") if entry.strip()]
+    if source.startswith("/"):
+        real = os.path.realpath(source)
+        roots = [os.path.realpath(entry) for entry in allowed if entry.startswith("/")]
+        permitted = any(real == root or real.startswith(root.rstrip("/") + "/") for root in roots)
+    else:
+        permitted = source in allowed
+    if not permitted:
+        listed = ", ".join(allowed) or "nothing"
+        raise ValueError(
+            f"volume `{volume}` is not allowed: this worker allows mounting {listed} "
+            "(Airflow setting [yaml2dag] docker_allowed_volumes, AIRFLOW__YAML2DAG__DOCKER_ALLOWED_VOLUMES: "
+            "comma-separated host paths or volume names)"
+        )
+    return volume
+
+
+def allowed_privileged(privileged: bool) -> bool:
+    """`privileged`, when false or allowed by `[yaml2dag] docker_allow_privileged`; else ValueError naming it."""
+    from airflow.sdk.configuration import conf
+
+    if privileged and not conf.getboolean(*PRIVILEGED_SETTING, fallback=False):
+        raise ValueError(
+            "`privileged: true` is not allowed: a privileged container is root on the worker; enable it with "
+            "the Airflow setting [yaml2dag] docker_allow_privileged = True (AIRFLOW__YAML2DAG__DOCKER_ALLOW_PRIVILEGED)"
+        )
+    return privileged
 
 
 class DockerStopOperator(_DockerOperator, task_type=Stop):
@@ -421,17 +467,19 @@ def _no_timeout(sock: Any) -> None:
 
 
 def _lines(frames: Iterable[tuple[int, bytes]]) -> Iterator[tuple[bool, str]]:
-    """Split Docker's multiplexed frames into (is_stderr, line) pairs, keeping stdout and stderr apart."""
-    pending = {1: b"", 2: b""}
+    """Split Docker's multiplexed frames into (is_stderr, line) pairs, keeping stdout and stderr apart.
+
+    A line longer than `MAX_LINE_BYTES` (1 MiB) is cut: a container printing one huge line costs
+    bounded memory.
+    """
+    splitters = {False: LineSplitter(), True: LineSplitter()}
     for stream, data in frames:
-        key = 2 if stream == 2 else 1
-        pending[key] += data
-        *complete, pending[key] = pending[key].split(b"\n")
-        for raw in complete:
-            yield key == 2, raw.rstrip(b"\r").decode("utf-8", errors="replace")
-    for key, rest in pending.items():
-        if rest:
-            yield key == 2, rest.rstrip(b"\r").decode("utf-8", errors="replace")
+        is_stderr = stream == 2
+        for line in splitters[is_stderr].feed(data):
+            yield is_stderr, line
+    for is_stderr, splitter in splitters.items():
+        for line in splitter.flush():
+            yield is_stderr, line
 
 
 def _nano_cpus(cpus: Any) -> int:

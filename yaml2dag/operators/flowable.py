@@ -142,11 +142,25 @@ class ForEachValuesOperator(FlowableStartOperator, task_type=ForEach):
             raise TaskFailure(f"`values` must be a list, not {type(items).__name__}")
         distinct = list(dict.fromkeys(_as_text(item) for item in items))
         self.log.info("%d value(s): %s", len(distinct), ", ".join(distinct)[:1000])
+        _check_map_length(len(distinct))
         return distinct
 
     def execute(self, context: Any) -> Any:  # noqa: D102
         # The list itself is returned (not a map of outputs): the loop's mapped tasks expand over it.
         return super().execute(context) or []
+
+
+def _check_map_length(count: int) -> None:
+    """Airflow maps a ForEach's tasks over at most `[core] max_map_length` values: say so, naming the setting."""
+    from airflow.sdk.configuration import conf
+
+    limit = conf.getint("core", "max_map_length", fallback=1024)
+    if count > limit:
+        raise TaskFailure(
+            f"`values` has {count} distinct values: Airflow runs a ForEach over at most {limit} "
+            "(setting [core] max_map_length, AIRFLOW__CORE__MAX_MAP_LENGTH, for the scheduler, API server and "
+            "workers alike); raise it or split the values"
+        )
 
 
 def _as_text(item: Any) -> str:

@@ -33,7 +33,7 @@ import tarfile
 import tempfile
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, ClassVar, Protocol, cast
 from urllib.parse import unquote
@@ -51,6 +51,7 @@ from yaml2dag.operators.docker import (
     _remove,
 )
 from yaml2dag.operators.flowable import FlowableStartOperator
+from yaml2dag.operators.output_lines import LineSplitter
 from yaml2dag.operators.python_deps import (
     cache_key,
     cache_root,
@@ -85,7 +86,6 @@ CONTAINER_WORKING_DIR = "/kestra/working-dir"
 CONTAINER_MODULE_DIR = "/kestra/python"
 #: Airflow setting naming the runner of tasks without `taskRunner`: `docker` (Kestra's) or `process`.
 RUNNER_SETTING = ("yaml2dag", "default_task_runner")
-MAX_LINE_BYTES = 1024 * 1024
 LOG_LINE_CHARS = 10_000
 STDERR_TAIL_LINES = 20
 _CHUNK = 64 * 1024
@@ -95,46 +95,6 @@ _LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
 
 
 # --- reading the script's output -----------------------------------------------------------------
-
-
-class LineSplitter:
-    """Split a byte stream into decoded lines, holding at most `MAX_LINE_BYTES` of one line in memory."""
-
-    def __init__(self) -> None:
-        self._pending = bytearray()
-        self._skipping = False
-
-    def feed(self, data: bytes) -> Iterator[str]:
-        """The complete lines `data` finishes (a line over the limit is cut and its rest skipped)."""
-        start = 0
-        while start < len(data):
-            end = data.find(b"\n", start)
-            piece = data[start:] if end < 0 else data[start:end]
-            if not self._skipping:
-                room = MAX_LINE_BYTES - len(self._pending)
-                self._pending += piece[:room]
-                if len(piece) > room:
-                    yield _decode(self._pending) + " [line cut at 1 MiB]"
-                    self._pending.clear()
-                    self._skipping = True
-            if end < 0:
-                return
-            if self._skipping:
-                self._skipping = False
-            else:
-                yield _decode(self._pending)
-                self._pending.clear()
-            start = end + 1
-
-    def flush(self) -> Iterator[str]:
-        """The last line, when the stream did not end with a newline."""
-        if self._pending and not self._skipping:
-            yield _decode(self._pending)
-        self._pending.clear()
-
-
-def _decode(raw: bytes | bytearray) -> str:
-    return bytes(raw).rstrip(b"\r").decode("utf-8", errors="replace")
 
 
 class TaskLog(Protocol):

@@ -14,6 +14,7 @@ from yaml2dag.properties import (
     DURATION_JSON_SCHEMA,
     DYNAMIC_KEY,
     EXPRESSION_JSON_SCHEMA,
+    MAX_INT32,
     TASK_ID_PATTERN,
     DurationText,
     Flag,
@@ -22,6 +23,7 @@ from yaml2dag.properties import (
     Text,
     TextOrTextList,
     as_flag,
+    bounded_duration,
     choice,
     is_expression,
     is_rendered,
@@ -100,9 +102,9 @@ class Retry(KestraModel):
         "the n-th retry waits interval × delayFactor × (n − 1).",
     )
     maxAttempts: int | None = Field(
-        default=None, ge=1, description="Total attempts, the first one included; without it, no limit."
+        default=None, ge=1, le=MAX_INT32, description="Total attempts, the first one included; without it, no limit."
     )
-    maxAttempt: int | None = Field(default=None, ge=1, description="Alias of `maxAttempts`.")
+    maxAttempt: int | None = Field(default=None, ge=1, le=MAX_INT32, description="Alias of `maxAttempts`.")
     maxDuration: _FIXED_DURATION | None = Field(
         default=None, description="Do not retry when the next attempt would start this long after the first one."
     )
@@ -120,7 +122,7 @@ class Retry(KestraModel):
         if value is not None:
             if is_expression(value):
                 raise ValueError(f"`{name}` must be a fixed duration: Kestra does not render expressions in `retry`")
-            parse_duration(value)
+            bounded_duration(value)
         kind = info.data.get("type")
         if kind is not None:
             _check_retry_property(kind, name, value)
@@ -223,6 +225,14 @@ class TaskBase(KestraModel):
     version: str | None = Field(default=None, description="Version of the plugin to use.")
 
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"logLevel", "logToFile", "workerGroup", "taskCache", "version"})
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: str | None) -> str | None:
+        """As Kestra: a timeout is more than zero; and Airflow's timer cannot run longer than about 68 years."""
+        if value is not None and not is_expression(value):
+            bounded_duration(value, positive=True)
+        return value
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
