@@ -149,17 +149,23 @@ def seed_redis_image(docker_api: Any, test_images: None) -> None:
 
 @pytest.fixture(autouse=True)
 def no_container_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test that leaves a container behind (also after failing flows), and remove what it left."""
+    """Fail a test that leaves a container behind (also after failing flows), and remove what it left.
+
+    Only containers yaml2dag's operators made (labelled with a DAG id) are looked at: a container
+    another process runs on the same daemon meanwhile (an image build) is none of this test's.
+    """
     import docker
+    from yaml2dag.operators.docker import LABEL_DAG_ID
 
     try:
         client = docker.from_env()
-        before = {container.id for container in client.containers.list(all=True)}
+        before = {container.id for container in client.containers.list(all=True, filters={"label": LABEL_DAG_ID})}
     except docker.errors.DockerException:
         yield
         return
     yield
-    left = [container for container in client.containers.list(all=True) if container.id not in before]
+    made = client.containers.list(all=True, filters={"label": LABEL_DAG_ID})
+    left = [container for container in made if container.id not in before]
     if not left:
         return
     described = [f"{c.short_id} {c.image.tags or c.image.id} {c.status} labels={c.labels}" for c in left]
