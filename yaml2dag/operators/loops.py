@@ -1,0 +1,172 @@
+"""A ForEach nested in a ForEach body: one run of a child DAG per iteration of the ForEach holding it.
+
+Airflow cannot nest dynamic task mapping, so the nested ForEach is compiled into a child DAG
+`<dag id>__<foreach id>` (its values, its mapped body, its end, `_flow_state`). In the parent's
+mapped body, `ForEachRunOperator` (task id: the ForEach's id) starts one run of it per iteration,
+passing the iteration's value, index and the runs above it in the run's conf
+(`yaml2dag.operators.context.Lineage`), and waits for it without holding a worker slot:
+
+- on Airflow's scheduler, the run is created through the execution API (as `TriggerDagRunOperator`
+  does) and awaited with `DagStateTrigger` on the triggerer, as a Subflow is;
+- inside `dag.test()` (`yaml2dag run`, the tests), where no scheduler runs the child run, the
+  trigger runs it itself with `dag.test()` (`DagTestRunTrigger`, run in line by `dag.test()`).
+
+When the child run ends, the task takes the ForEach's Kestra state (its `_flow_state`: FAILED fails
+it, WARNING is recorded) and records the outputs of the child's tasks (XCom `kestra_child_outputs`),
+which later tasks read keyed by value as Kestra keys them: `outputs.<taskId>[outer][inner]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from yaml2dag.errors import TaskFailure
+from yaml2dag.operators.context import CHILD_OUTPUTS_XCOM_KEY, PARENT_CONF_KEY, FlowInfo, Lineage, TaskOutputs
+from yaml2dag.operators.pause import in_dag_test
+from yaml2dag.states import STATE_TASK_ID, STATE_XCOM_KEY, KestraState
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+#: Seconds between two checks of a child run's state (on the triggerer).
+POLL_INTERVAL = 2.0
+
+#: Child DAG id → the child DAG compiled in this process (what `DagTestRunTrigger` runs).
+_CHILD_DAGS: dict[str, DAG] = {}
+
+
+def register_child_dag(dag: DAG) -> None:
+    """Remember a compiled child DAG, so that a `dag.test()` run in this process can run it."""
+    _CHILD_DAGS[dag.dag_id] = dag
+
+
+class ForEachRunOperator(BaseOperator):
+    """Runs one iteration's nested ForEach as a run of its child DAG and waits for its end.
+
+    :param child_dag_id: the child DAG (`<dag id>__<foreach id>`).
+    :param loop_task_id: the task holding the values of the ForEach this task iterates in.
+    :param flow: what the tasks of this DAG know about the flow (its inputs, for the child run).
+    :param child_flow: what the child DAG's tasks know (where their outputs are).
+    """
+
+    ui_color = "#f3eefc"
+
+    def __init__(
+        self,
+        *,
+        child_dag_id: str,
+        loop_task_id: str,
+        flow: FlowInfo,
+        child_flow: FlowInfo,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.child_dag_id = child_dag_id
+        self.loop_task_id = loop_task_id
+        self.flow = flow
+        self.child_flow = child_flow
+
+    def execute(self, context: Any) -> None:  # noqa: D102
+        conf = self._child_conf(context)
+        value = conf[PARENT_CONF_KEY]["values"][-1]
+        if in_dag_test(context):
+            self.log.info("Running `%s` for the value `%s` in this process", self.child_dag_id, value)
+            trigger: BaseTrigger = DagTestRunTrigger(dag_id=self.child_dag_id, conf=conf)
+        else:
+            from airflow.providers.standard.triggers.external_task import DagStateTrigger
+            from airflow.utils.state import DagRunState
+
+            run_id = self._trigger_run(conf)
+            self.log.info("Started run %s of `%s` for the value `%s`", run_id, self.child_dag_id, value)
+            trigger = DagStateTrigger(
+                dag_id=self.child_dag_id,
+                states=[DagRunState.SUCCESS, DagRunState.FAILED],
+                run_ids=[run_id],
+                poll_interval=POLL_INTERVAL,
+            )
+        self.defer(trigger=trigger, method_name="resume_loop")
+
+    def _child_conf(self, context: Any) -> dict[str, Any]:
+        """The child run's conf: the flow's inputs and the lineage of the iteration it runs."""
+        task_instance, dag_run = context["ti"], context["dag_run"]
+        values = task_instance.xcom_pull(task_ids=self.loop_task_id, map_indexes=-1) or []
+        index = int(getattr(task_instance, "map_index", -1))
+        if not 0 <= index < len(values):
+            raise TaskFailure(f"no value for iteration {index} of `{self.loop_task_id}`")
+        above = Lineage.of_run(dag_run) or Lineage((), (), ())
+        lineage = Lineage(
+            runs=(*above.runs, (dag_run.dag_id, dag_run.run_id)),
+            values=(*above.values, str(values[index])),
+            iterations=(*above.iterations, index),
+        )
+        params = context.get("params") or {}
+        inputs = {name: params[name] for name in self.flow.input_ids if name in params}
+        return {**inputs, **lineage.conf()}
+
+    def _trigger_run(self, conf: dict[str, Any]) -> str:
+        """Create the child run through the execution API; its run id."""
+        from airflow.sdk.exceptions import AirflowRuntimeError
+        from airflow.sdk.execution_time.comms import ErrorResponse, TriggerDagRun
+        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+        run_id = f"foreach__{dt.datetime.now(dt.UTC).isoformat()}_{uuid.uuid4().hex[:8]}"
+        try:
+            answer = SUPERVISOR_COMMS.send(TriggerDagRun(dag_id=self.child_dag_id, run_id=run_id, conf=conf))
+        except AirflowRuntimeError as exc:
+            raise TaskFailure(f"the run of `{self.child_dag_id}` could not be created: {exc}") from None
+        if isinstance(answer, ErrorResponse):
+            raise TaskFailure(f"the run of `{self.child_dag_id}` could not be created: {answer.error} {answer.detail}")
+        return run_id
+
+    def resume_loop(self, context: Any, event: Any = None) -> None:
+        """The child run ended: record its tasks' outputs, then take the nested ForEach's state."""
+        from yaml2dag.operators.subflow import _child_run
+
+        run_id, airflow_state = _child_run(event)
+        task_instance = context["ti"]
+        outputs = TaskOutputs(task_instance, self.child_flow, run=(self.child_dag_id, run_id), prefix=())
+        task_instance.xcom_push(key=CHILD_OUTPUTS_XCOM_KEY, value=outputs.collected())
+        recorded = task_instance.xcom_pull(
+            task_ids=STATE_TASK_ID, dag_id=self.child_dag_id, run_id=run_id, map_indexes=-1
+        )
+        if isinstance(recorded, Mapping) and recorded.get("state"):
+            state = KestraState.read(str(recorded["state"]))
+        else:  # the run ended without its state task (e.g. marked failed in the UI)
+            state = KestraState.SUCCESS if airflow_state == "success" else KestraState.FAILED
+        self.log.info("Run %s of `%s` ended %s (Airflow: %s)", run_id, self.child_dag_id, state, airflow_state)
+        if state is KestraState.WARNING:
+            task_instance.xcom_push(key=STATE_XCOM_KEY, value=state.value)
+        elif state is not KestraState.SUCCESS:
+            raise TaskFailure(f"the iterations of `{self.task_id}` (run {run_id} of `{self.child_dag_id}`) {state}")
+
+
+class DagTestRunTrigger(BaseTrigger):
+    """Inside `dag.test()` only: run a child DAG to its end with `dag.test()`, then fire its run id and state.
+
+    `dag.test()` runs a deferred task's trigger in line, in the same process, and has no scheduler
+    that would run a run created for another DAG; this trigger runs it (in a thread: the child's
+    own nested runs start event loops of their own).
+    """
+
+    def __init__(self, dag_id: str, conf: dict[str, Any]) -> None:
+        super().__init__()
+        self.dag_id = dag_id
+        self.conf = conf
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:  # noqa: D102
+        return f"{type(self).__module__}.{type(self).__qualname__}", {"dag_id": self.dag_id, "conf": self.conf}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:  # noqa: D102
+        dag = _CHILD_DAGS.get(self.dag_id)
+        if dag is None:
+            raise TaskFailure(f"the child DAG `{self.dag_id}` was not compiled in this process")
+        dag_run = await asyncio.to_thread(dag.test, run_conf=self.conf)
+        state = str(getattr(dag_run.state, "value", dag_run.state))
+        yield TriggerEvent({"run_ids": [dag_run.run_id], dag_run.run_id: state})
