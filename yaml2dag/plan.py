@@ -553,6 +553,8 @@ class _Planner:
         }
         if self.scope.loop_limit:
             arguments["max_active_tis_per_dagrun"] = self.scope.loop_limit
+        if self.scope.loop_limit == 1:
+            arguments["one_at_a_time"] = True
         self.placed[task.id] = self.scope.loop
         self.carried.update(dict.fromkeys((inner.id for inner in task.nested_tasks()), task.id))
         draft = self.add(

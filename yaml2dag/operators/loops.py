@@ -30,7 +30,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.context import CHILD_OUTPUTS_XCOM_KEY, PARENT_CONF_KEY, FlowInfo, Lineage, TaskOutputs
 from yaml2dag.operators.pause import in_dag_test
-from yaml2dag.states import STATE_TASK_ID, STATE_XCOM_KEY, KestraState
+from yaml2dag.states import ENDED_AIRFLOW_STATES, STATE_TASK_ID, STATE_XCOM_KEY, KestraState
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -54,6 +54,8 @@ class ForEachRunOperator(BaseOperator):
     :param loop_task_id: the task holding the values of the ForEach this task iterates in.
     :param flow: what the tasks of this DAG know about the flow (its inputs, for the child run).
     :param child_flow: what the child DAG's tasks know (where their outputs are).
+    :param one_at_a_time: the ForEach holding it runs one iteration at a time (`concurrencyLimit: 1`):
+        this iteration's run starts once the earlier iterations' ended, as in Kestra.
     """
 
     ui_color = "#f3eefc"
@@ -65,6 +67,7 @@ class ForEachRunOperator(BaseOperator):
         loop_task_id: str,
         flow: FlowInfo,
         child_flow: FlowInfo,
+        one_at_a_time: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -72,8 +75,11 @@ class ForEachRunOperator(BaseOperator):
         self.loop_task_id = loop_task_id
         self.flow = flow
         self.child_flow = child_flow
+        self.one_at_a_time = one_at_a_time
 
-    def execute(self, context: Any) -> None:  # noqa: D102
+    def execute(self, context: Any, event: Any = None) -> None:  # noqa: D102
+        if self.one_at_a_time and self._earlier_iteration_running(context):
+            return
         conf = self._child_conf(context)
         value = conf[PARENT_CONF_KEY]["values"][-1]
         if in_dag_test(context):
@@ -92,6 +98,28 @@ class ForEachRunOperator(BaseOperator):
                 poll_interval=POLL_INTERVAL,
             )
         self.defer(trigger=trigger, method_name="resume_loop")
+
+    def _earlier_iteration_running(self, context: Any) -> bool:
+        """Wait (True) while an earlier iteration of this task has not ended: check again soon."""
+        from airflow.sdk.exceptions import AirflowRescheduleException
+
+        task_instance, run_id = context["ti"], context["dag_run"].run_id
+        index = int(getattr(task_instance, "map_index", -1))
+        if index <= 0:
+            return False
+        found = task_instance.get_task_states(
+            dag_id=task_instance.dag_id, run_ids=[run_id], task_ids=[self.task_id]
+        ).get(run_id, {})
+        earlier = {f"{self.task_id}_{before}" for before in range(index)}
+        if all(str(state) in ENDED_AIRFLOW_STATES for key, state in found.items() if key in earlier):
+            return False
+        self.log.info("Waiting for the earlier iterations of `%s` to end (one at a time)", self.task_id)
+        if in_dag_test(context):  # dag.test() runs the earlier ones in this same pass
+            raise AirflowRescheduleException(dt.datetime.now(dt.UTC))
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+        self.defer(trigger=TimeDeltaTrigger(dt.timedelta(seconds=POLL_INTERVAL)), method_name="execute")
+        return True
 
     def _child_conf(self, context: Any) -> dict[str, Any]:
         """The child run's conf: the flow's inputs and the lineage of the iteration it runs."""
