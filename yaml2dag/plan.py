@@ -182,6 +182,8 @@ class _Scope:
     retry: Retry | None = None
     loop: str | None = None
     loop_limit: int = 0
+    #: The mapped group of that ForEach (its direct children are planned in it).
+    loop_group: str | None = None
     #: The WorkingDirectory whose folder the tasks share (its id), if any.
     working_directory: str | None = None
     #: Inside a `finally` block: every task is a teardown, so none changes the run's state.
@@ -242,6 +244,7 @@ class _Planner:
         self.placed: dict[str, str | None] = {}
         #: Task id → the task running the child DAG holding it; and the child plans.
         self.carried: dict[str, str] = {}
+        self.carriers: set[str] = set()
         self.child_plans: list[DagPlan] = []
 
     def plan(self, **dag: Any) -> DagPlan:
@@ -278,7 +281,8 @@ class _Planner:
         flowables = {task.id for task in self.flow.all_tasks() if isinstance(task, FlowableBase)}
         layout = DagLayout(
             task_ids=frozenset(self.placed),
-            flowable_ids=frozenset(flowables & set(self.placed)),
+            # A nested ForEach is one task here (its child DAG holds its start and end).
+            flowable_ids=frozenset(flowables & set(self.placed) - self.carriers),
             loop_of={task_id: loop for task_id, loop in self.placed.items() if loop is not None},
             carried_by=dict(self.carried),
         )
@@ -290,7 +294,7 @@ class _Planner:
                 group_id: PlannedGroup(group_id, group["tooltip"], tuple(group["members"]), group["expand_over"])
                 for group_id, group in self.groups.items()
             },
-            layout=layout if self.carried or self.dag_id != self.flow.dag_id else None,
+            layout=layout if self.carriers or self.dag_id != self.flow.dag_id else None,
             children=tuple(self.child_plans),
             **dag,
         )
@@ -343,6 +347,7 @@ class _Planner:
             outer.retry,
             outer.loop,
             outer.loop_limit,
+            outer.loop_group,
             working_directory=outer.working_directory,
             teardown=outer.teardown,
         )
@@ -350,8 +355,12 @@ class _Planner:
 
     # --- tasks -----------------------------------------------------------------------------------
 
-    def kestra_task(self, task: TaskBase, task_id: str | None = None) -> _Draft:
-        """The draft of the operator running one Kestra task (a flowable: its start task)."""
+    def kestra_task(self, task: TaskBase, task_id: str | None = None, loop_child: bool | None = None) -> _Draft:
+        """The draft of the operator running one Kestra task (a flowable: its start task).
+
+        `loop_child`: whether it is a direct child of the ForEach it loops in (default: whether
+        it is planned right in the ForEach's mapped group).
+        """
         arguments: dict[str, Any] = {
             "kestra_type": task.type,
             "run_if": task.runIf,
@@ -362,6 +371,8 @@ class _Planner:
         }
         if self.scope.loop is not None:
             arguments["loop_task_id"] = start_task_id(self.scope.loop)
+            if loop_child if loop_child is not None else self.scope.group == self.scope.loop_group:
+                arguments["loop_child"] = True
             if self.scope.loop_limit:
                 arguments["max_active_tis_per_dagrun"] = self.scope.loop_limit
         if self.scope.working_directory and getattr(task, "USES_WORKING_DIRECTORY", False):
@@ -519,6 +530,7 @@ class _Planner:
     def flowable(self, task: FlowableBase) -> _Node:
         """A group: `<id>.start` (setup), the children, local errors and finally, then `<id>.end`."""
         self.placed[task.id] = self.scope.loop
+        in_loop_group = self.scope.loop is not None and self.scope.group == self.scope.loop_group
         outer = self.open_group(task.id, f"Kestra {task.type.rsplit('.', 1)[-1]} `{task.id}`")
         self.scope.retry = task.retry or outer.retry
         if getattr(task, "SHARES_WORKING_DIRECTORY", False):
@@ -526,7 +538,7 @@ class _Planner:
         before = set(self.drafts)
         self.enclosing.append(task.id)
         try:
-            start = self.start(task)
+            start = self.start(task, in_loop_group)
             children, leaves = self.children(task, start)
             exits = [node.exit for node in children]
             errors = self.local_errors(task, leaves, exits) if leaves else []
@@ -556,6 +568,7 @@ class _Planner:
         if self.scope.loop_limit == 1:
             arguments["one_at_a_time"] = True
         self.placed[task.id] = self.scope.loop
+        self.carriers.add(task.id)
         self.carried.update(dict.fromkeys((inner.id for inner in task.nested_tasks()), task.id))
         draft = self.add(
             _Draft(task.id, f"{_LOOP_OPERATORS}:ForEachRunOperator", arguments, kestra_id=task.id, takes_flow=True)
@@ -574,14 +587,14 @@ class _Planner:
         )
         return _Node(draft.task_id, draft.task_id, frozenset({draft.task_id}))
 
-    def start(self, task: FlowableBase) -> _Draft:
+    def start(self, task: FlowableBase, loop_child: bool = False) -> _Draft:
         if (
             isinstance(task, If | Switch | ForEach)
             or task.runIf is not None
             or task.id in self.kestra_starts
             or getattr(task, "START_RUNS", False)
         ):
-            draft = self.kestra_task(task, start_task_id(task.id))
+            draft = self.kestra_task(task, start_task_id(task.id), loop_child)
         else:
             draft = self.add(
                 _Draft(
@@ -668,6 +681,7 @@ class _Planner:
             return [], []  # every task disabled: nothing to map, the ForEach ends SUCCESS
         outer = self.open_group(self.free_id(f"{task.id}_each"), "One run per value", expand_over=start)
         self.scope.loop, self.scope.loop_limit = task.id, task.concurrencyLimit
+        self.scope.loop_group = self.scope.group
         try:
             if isinstance(task, EachParallel):  # the tasks of one value run in parallel too
                 nodes = [self.node(child) for child in _enabled(task.tasks)]

@@ -260,6 +260,7 @@ def build_context(
     task_type: str,
     airflow_context: Mapping[str, Any],
     loop_task_id: str | None = None,
+    loop_child: bool = False,
 ) -> dict[str, Any]:
     """The Kestra variables for one task attempt; absent roots stay absent (strict mode).
 
@@ -290,7 +291,7 @@ def build_context(
         context["execution"]["id"] = context["execution"]["originalId"] = lineage.runs[0][1]
     if task_id in flow.after_execution_ids:
         context["execution"]["state"] = _final_state(task_instance)
-    _iteration(context, task_instance, loop_task_id, lineage)
+    _iteration(context, task_instance, loop_task_id, lineage, loop_child)
     if flow.variables:
         context["vars"] = flow.variables
     if flow.labels:
@@ -307,23 +308,29 @@ def build_context(
     return context
 
 
-def _iteration(context: dict[str, Any], task_instance: Any, loop_task_id: str | None, lineage: Lineage | None) -> None:
+def _iteration(
+    context: dict[str, Any], task_instance: Any, loop_task_id: str | None, lineage: Lineage | None, loop_child: bool
+) -> None:
     """`taskrun.value`, `taskrun.iteration`, `parent` and `parents` of a task in a ForEach iteration.
 
-    In a child DAG's run (a nested ForEach) the iterations above it come from its lineage:
-    `parents` lists the values closest first.
+    `parents` lists the task runs above it that have a value, closest first (Kestra): a task in a
+    flowable inside the loop has the flowable's run (this iteration's value) first; a direct child
+    of a nested ForEach has that ForEach's run, whose value is the iteration of the ForEach above
+    (a child DAG's run knows those from its lineage). A direct child of a top-level ForEach,
+    whose parent has no value in Kestra, reads its own value there (yaml2dag's leniency).
     """
     above = [{"taskrun": {"value": value}} for value in reversed(lineage.values)] if lineage else []
     values = (task_instance.xcom_pull(task_ids=loop_task_id, map_indexes=-1) or []) if loop_task_id else []
     index = int(getattr(task_instance, "map_index", -1))
     if loop_task_id is not None and 0 <= index < len(values):
+        own = [{"taskrun": {"value": values[index]}}]
         context["taskrun"]["value"] = values[index]
         context["taskrun"]["iteration"] = index
-        context["parents"] = [{"taskrun": {"value": values[index]}}, *above]
+        context["parents"] = (above or own) if loop_child else [*own, *above]
     elif lineage is not None and lineage.values:  # the nested ForEach itself: its parent's iteration
         context["taskrun"]["value"] = lineage.values[-1]
         context["taskrun"]["iteration"] = lineage.iterations[-1] if lineage.iterations else 0
-        context["parents"] = above
+        context["parents"] = above[1:] or above
     else:
         return
     context["parent"] = context["parents"][0]
