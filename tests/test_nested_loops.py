@@ -311,3 +311,35 @@ def test_loader_registers_the_child_dags(airflow_db, tmp_path: Path):
     assert sorted(dag.dag_id for dag in namespace.values()) == sorted(result.dags)
     assert _may_define(path, "test.nested.loaded__inner")
     assert not _may_define(path, "test.nested.other")
+
+
+def test_compile_command_lists_the_child_dags(flow_file):
+    from yaml2dag.cli import _plan_structure
+    from yaml2dag.flowfile import read_flow
+    from yaml2dag.plan import plan_flow
+
+    path = flow_file(
+        flow(
+            f"""
+            tasks:
+              - id: outer
+                type: {FLOW}.ForEach
+                values: [a]
+                tasks:
+                  - id: inner
+                    type: {FLOW}.ForEach
+                    values: [b]
+                    tasks:
+                      - id: leaf
+                        type: {LOG}
+                        message: hi
+            """,
+            "compiled",
+        )
+    )
+    structure = _plan_structure(plan_flow(read_flow(path)))
+    inner = next(task for task in structure["tasks"] if task["task_id"] == "inner")
+    assert inner["operator"] == "yaml2dag.operators.loops.ForEachRunOperator"
+    (child,) = structure["child_dags"]
+    assert child["dag_id"] == "test.nested.compiled__inner"
+    assert [task["task_id"] for task in child["tasks"]] == ["inner.start", "leaf", "inner.end", "_flow_state"]
