@@ -37,6 +37,21 @@ def _child_runs(dag_id: str) -> list[tuple[str, dict]]:
         return [(str(run.state), dict(run.conf or {})) for run in runs]
 
 
+def _instances(dag_id: str, run_id: str, task_id: str) -> dict[int, str]:
+    """Map index → state of a task's instances in one run."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        found = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id
+            )
+        )
+        return {ti.map_index: str(getattr(ti.state, "value", ti.state)) for ti in found}
+
+
 def test_each_sequential_nested_matches_kestra(run_flow):
     # Kestra: core/src/test/resources/flows/valids/each-sequential-nested.yaml, asserted by
     # EachSequentialTest.sequentialNested: SUCCESS; 2_return contains 1-2-1_return[s1][a a];
@@ -280,6 +295,46 @@ def test_allow_failure_on_the_inner_foreach_ends_warning(run_flow):
     assert found["boom"] == "failed"
     assert found["inner"] == found["outer"] == "warning"
     assert found["after"] == "success"
+
+
+def test_run_if_false_skips_the_nested_foreach_of_that_iteration_only(run_flow):
+    # Kestra: a task whose runIf is false is SKIPPED and the flow goes on; the ForEach holding it
+    # ends SUCCESS.
+    result = run_flow(
+        flow(
+            f"""
+            tasks:
+              - id: outer
+                type: {FLOW}.ForEach
+                values: [a, b]
+                tasks:
+                  - id: inner
+                    type: {FLOW}.ForEach
+                    runIf: "{{{{ taskrun.value == 'a' }}}}"
+                    values: ["1"]
+                    tasks:
+                      - id: leaf
+                        type: {RETURN}
+                        format: "{{{{ parents[0].taskrun.value }}}}"
+                  - id: next
+                    type: {RETURN}
+                    format: "{{{{ taskrun.value }}}}"
+            """,
+            "inner_skipped",
+        )
+    )
+    assert result.state == "success"
+    assert states(result) == {
+        "outer": "success",
+        "inner": "success",  # merged over the iterations: a ran, b was skipped
+        "leaf": "success",
+        "next": "success",
+    }
+    assert result.tasks["leaf"].outputs == {"a": {"1": {"value": "a"}}}
+    assert result.tasks["next"].outputs == {"a": {"value": "a"}, "b": {"value": "b"}}
+    assert _instances("test.nested.inner_skipped", result.run_id, "inner") == {0: "success", 1: "skipped"}
+    runs = _child_runs("test.nested.inner_skipped__inner")[-2:]
+    assert [state for state, _ in runs] == ["success", "success"]
 
 
 def test_loader_registers_the_child_dags(airflow_db, tmp_path: Path):

@@ -30,7 +30,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.context import CHILD_OUTPUTS_XCOM_KEY, PARENT_CONF_KEY, FlowInfo, Lineage, TaskOutputs
 from yaml2dag.operators.pause import in_dag_test
-from yaml2dag.states import ENDED_AIRFLOW_STATES, STATE_TASK_ID, STATE_XCOM_KEY, KestraState
+from yaml2dag.states import ENDED_AIRFLOW_STATES, STATE_TASK_ID, STATE_XCOM_KEY, KestraState, end_task_id
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -164,6 +164,10 @@ class ForEachRunOperator(BaseOperator):
         recorded = task_instance.xcom_pull(
             task_ids=STATE_TASK_ID, dag_id=self.child_dag_id, run_id=run_id, map_indexes=-1
         )
+        if self._skipped(task_instance, run_id):
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"`{self.task_id}` was skipped in run {run_id} (its runIf is false)")
         if isinstance(recorded, Mapping) and recorded.get("state"):
             state = KestraState.read(str(recorded["state"]))
         else:  # the run ended without its state task (e.g. marked failed in the UI)
@@ -173,6 +177,12 @@ class ForEachRunOperator(BaseOperator):
             task_instance.xcom_push(key=STATE_XCOM_KEY, value=state.value)
         elif state is not KestraState.SUCCESS:
             raise TaskFailure(f"the iterations of `{self.task_id}` (run {run_id} of `{self.child_dag_id}`) {state}")
+
+    def _skipped(self, task_instance: Any, run_id: str) -> bool:
+        """Whether the nested ForEach never started in the child run (`runIf` false: Kestra's SKIPPED)."""
+        end = end_task_id(self.task_id)
+        found = task_instance.get_task_states(dag_id=self.child_dag_id, run_ids=[run_id], task_ids=[end])
+        return str(found.get(run_id, {}).get(end, "")) == "skipped"
 
 
 class DagTestRunTrigger(BaseTrigger):
