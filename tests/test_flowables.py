@@ -452,9 +452,9 @@ def test_graph_nests_task_groups_named_after_flowables(tmp_path):
                   - id: inner
                     type: {FLOW}.ForEach
                     values: [2]
-                    tasks: [{{id: t, type: {LOG}, message: t}}]
+                    tasks: [{{id: t, type: io.kestra.plugin.core.execution.Exit}}]
             """,
-            "`ForEach` inside a ForEach is not supported by yaml2dag yet",
+            "`Exit` inside a ForEach is not supported by yaml2dag yet",
         ),
         (
             f"""
@@ -787,8 +787,8 @@ def test_validation_reports_every_error_of_every_stage_once_sorted_by_line():
                     condition: "{{{{ true }}}}"
                     then:
                       - id: c
-                        type: {LOG}
-                        message: x
+                        type: io.kestra.plugin.core.execution.Exit
+                        state: WARNING
         triggers:
           - id: hook
             type: io.kestra.plugin.core.trigger.Webhook
@@ -798,14 +798,14 @@ def test_validation_reports_every_error_of_every_stage_once_sorted_by_line():
     with pytest.raises(FlowValidationError) as caught:
         parse_flow_text(text, "every_stage.yaml")
     found = [(error.line, error.path, error.message) for error in caught.value.errors]
-    # (The If inside the inner ForEach is supported: no error for it, only for the ForEach.)
-    assert [line for line, _, _ in found] == [5, 9, 11, 17, 31]
+    # (The inner ForEach and the If are supported: one error, for the Exit under both ForEach.)
+    assert [line for line, _, _ in found] == [5, 9, 11, 25, 31]
     paths = [path for _, path, _ in found]
     assert paths == [
         "inputs[0].type",
         "tasks[0].message",
         "tasks[1].type",
-        "tasks[2].tasks[0].type",
+        "tasks[2].tasks[0].tasks[0].then[0].type",
         "triggers[0].conditions",
     ]
     assert "invalid expression" in found[1][2]

@@ -561,3 +561,134 @@ def test_planning_imports_no_airflow():
 
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def plan_lines(plan: DagPlan) -> list[str]:
+    """The lines of a plan and of its child DAGs (nested ForEach), each DAG under a `[dag id]` header."""
+    from yaml2dag.plan import all_plans
+
+    return [row for each in all_plans(plan) for row in [f"[{each.dag_id}]", *lines(each)]]
+
+
+CHILD_STATE = "_flow_state all_done_setup_success teardown fails-run <- {last}"
+
+NESTED_CASES = [
+    (
+        "foreach inside a foreach body: a child DAG run per iteration",
+        """
+        tasks:
+          - id: outer
+            type: flow.ForEach
+            values: [a, b]
+            concurrencyLimit: 0
+            tasks:
+              - {id: first, type: Log, message: x}
+              - id: inner
+                type: flow.ForEach
+                values: "{{ [taskrun.value] }}"
+                tasks:
+                  - {id: leaf, type: Log, message: x}
+              - {id: last, type: Log, message: x}
+          - {id: after, type: Log, message: x}
+        """,
+        [
+            "[tests.plan.golden]",
+            "outer.start all_success setup @outer",
+            "first all_success <- outer.start @outer_each",
+            "inner none_failed <- first @outer_each",
+            "last none_failed <- inner @outer_each",
+            "outer.end all_done_setup_success teardown fails-run <- last @outer",
+            "after none_failed <- outer.end",
+            *state("after"),
+            "[tests.plan.golden__inner]",
+            "inner.start all_success setup @inner",
+            "leaf all_success <- inner.start @inner_each",
+            "inner.end all_done_setup_success teardown fails-run <- leaf @inner",
+            CHILD_STATE.format(last="inner.end"),
+        ],
+    ),
+    (
+        "three levels: the child DAG has a child DAG",
+        """
+        tasks:
+          - id: l1
+            type: flow.ForEach
+            values: [a]
+            tasks:
+              - id: l2
+                type: flow.ForEach
+                values: [b]
+                tasks:
+                  - id: s
+                    type: flow.Sequential
+                    tasks:
+                      - id: l3
+                        type: flow.ForEach
+                        values: [c]
+                        tasks:
+                          - {id: leaf, type: Log, message: x}
+        """,
+        [
+            "[tests.plan.golden]",
+            "l1.start all_success setup @l1",
+            "l2 all_success <- l1.start @l1_each",
+            "l1.end all_done_setup_success teardown fails-run <- l2 @l1",
+            *state("l1.end"),
+            "[tests.plan.golden__l2]",
+            "l2.start all_success setup @l2",
+            "s.start all_success setup <- l2.start @s",
+            "l3 all_success <- s.start @s",
+            "s.end all_done_setup_success teardown fails-run <- l3 @s",
+            "l2.end all_done_setup_success teardown fails-run <- s.end @l2",
+            CHILD_STATE.format(last="l2.end"),
+            "[tests.plan.golden__l2__l3]",
+            "l3.start all_success setup @l3",
+            "leaf all_success <- l3.start @l3_each",
+            "l3.end all_done_setup_success teardown fails-run <- leaf @l3",
+            CHILD_STATE.format(last="l3.end"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"), [case[1:] for case in NESTED_CASES], ids=[case[0] for case in NESTED_CASES]
+)
+def test_golden_nested_plan(body, expected):
+    assert plan_lines(planned(body)) == expected
+
+
+def test_nested_foreach_layout_says_where_each_task_runs():
+    plan = planned(NESTED_CASES[1][1])
+    assert plan.layout is not None
+    assert plan.layout.carried_by == {"s": "l2", "l3": "l2", "leaf": "l2"}
+    assert plan.layout.loop_of == {"l2": "l1"}
+    (child,) = plan.children
+    assert child.layout is not None
+    assert child.layout.task_ids == {"l2", "s", "l3"}
+    assert child.layout.flowable_ids == {"l2", "s"}
+    assert child.layout.carried_by == {"leaf": "l3"}
+    assert child.layout.loop_of == {"s": "l2", "l3": "l2"}
+    carrier = plan.tasks["l2"]
+    assert carrier.operator == "yaml2dag.operators.loops:ForEachRunOperator"
+    assert carrier.arguments["child_dag_id"] == "tests.plan.golden__l2"
+    assert carrier.arguments["one_at_a_time"] is True
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("body", [case[1] for case in NESTED_CASES], ids=[case[0] for case in NESTED_CASES])
+def test_emitted_child_dags_have_exactly_the_planned_tasks(body, airflow_db):
+    from yaml2dag.compiler import child_dags, compile_flow
+    from yaml2dag.plan import all_plans
+
+    flow = parse_flow_text("id: golden\nnamespace: tests.plan\n" + _expanded(body))
+    dag = compile_flow(flow)
+    dags = [dag, *child_dags(dag)]
+    plans = all_plans(plan_flow(flow))
+    assert [each.dag_id for each in dags] == [each.dag_id for each in plans]
+    for emitted, plan in zip(dags, plans, strict=True):
+        assert list(emitted.task_dict) == list(plan.tasks)
+        for task_id, task in plan.tasks.items():
+            operator = emitted.get_task(task_id)
+            assert operator.upstream_task_ids == {*task.upstream, *task.setups}, task_id
+            assert (operator.is_setup, operator.is_teardown) == (task.role == "setup", task.role == "teardown")

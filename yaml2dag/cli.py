@@ -339,6 +339,7 @@ def _compile(args: argparse.Namespace) -> int:
 def _plan_structure(plan: DagPlan) -> dict[str, Any]:
     """What a flow's DAG is made of, as plain data (the `compile` command's output), from its plan."""
     order = {task_id: index for index, task_id in enumerate(plan.tasks)}
+    children = {"child_dags": [_plan_structure(child) for child in plan.children]} if plan.children else {}
     return {
         "dag_id": plan.dag_id,
         "description": plan.description,
@@ -347,6 +348,7 @@ def _plan_structure(plan: DagPlan) -> dict[str, Any]:
         "tags": sorted(plan.tags),
         "params": {name: _param_structure(spec) for name, spec in plan.params.items()},
         "tasks": [_task_structure(task, order) for task in plan.tasks.values()],
+        **children,  # the DAGs of the ForEach nested in a ForEach body
     }
 
 
@@ -447,6 +449,9 @@ def _print_structure(structure: dict[str, Any]) -> None:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print(("    " + "  ".join([*cells, row[5]])).rstrip())
+    for child in structure.get("child_dags", []):  # a ForEach nested in a ForEach body: its child DAG
+        print()
+        _print_structure(child)
 
 
 if __name__ == "__main__":

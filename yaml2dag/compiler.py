@@ -7,6 +7,7 @@ operators from it, in the plan's order, each operator with all its arguments at 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import importlib
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from yaml2dag.inputs import build_params_of, input_fields
 from yaml2dag.model import Flow
 from yaml2dag.operators.context import FlowInfo
-from yaml2dag.plan import DagPlan, PlannedGroup, PlannedTask, plan_flow
+from yaml2dag.plan import DagLayout, DagPlan, PlannedGroup, PlannedTask, plan_flow
 from yaml2dag.retries import retry_arguments_of
 from yaml2dag.tasktypes.flowable import FlowableBase
 from yaml2dag.triggers import build_schedule
@@ -28,11 +29,58 @@ START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def compile_flow(flow: Flow, source: str | None = None) -> DAG:
-    """Build the Airflow DAG for `flow`; `source` (the file path) is shown in the DAG docs."""
+    """Build the Airflow DAG for `flow`; `source` (the file path) is shown in the DAG docs.
+
+    The child DAGs of its nested ForEach are built too: `child_dags(dag)` gives them.
+    """
     plan = plan_flow(flow, source)
-    with build_dag(plan) as dag:
-        _Emitter(plan, flow_info(flow)).emit()
+    dag, children = _compile_plan(plan, flow_info(flow))
+    _CHILDREN[dag.dag_id] = children
     return dag
+
+
+def child_dags(dag: DAG) -> list[DAG]:
+    """The child DAGs compiled with `dag` (one per ForEach nested in a ForEach body, at any depth)."""
+    return list(_CHILDREN.get(dag.dag_id, ()))
+
+
+#: Root DAG id → its child DAGs, as last compiled in this process (a DAG file defines them all).
+_CHILDREN: dict[str, list[DAG]] = {}
+
+
+def _compile_plan(plan: DagPlan, info: FlowInfo) -> tuple[DAG, list[DAG]]:
+    """The DAG of a plan and the DAGs of its children (at any depth), each with the FlowInfo of its layout."""
+    from yaml2dag.operators.loops import register_child_dag
+
+    info = _laid_out(info, plan.layout)
+    child_infos = {
+        child.dag_id: _laid_out(dataclasses.replace(info, ancestors=(*info.ancestors, _layout_of(info))), child.layout)
+        for child in plan.children
+    }
+    with build_dag(plan) as dag:
+        _Emitter(plan, info, child_infos).emit()
+    children: list[DAG] = []
+    for child in plan.children:
+        child_dag, below = _compile_plan(child, child_infos[child.dag_id])
+        register_child_dag(child_dag)
+        children += [child_dag, *below]
+    return dag, children
+
+
+def _laid_out(info: FlowInfo, layout: DagLayout | None) -> FlowInfo:
+    if layout is None:
+        return info
+    return dataclasses.replace(
+        info,
+        task_ids=layout.task_ids,
+        flowable_ids=layout.flowable_ids,
+        loop_of=layout.loop_of,
+        carried_by=layout.carried_by,
+    )
+
+
+def _layout_of(info: FlowInfo) -> DagLayout:
+    return DagLayout(info.task_ids, info.flowable_ids, info.loop_of, info.carried_by)
 
 
 def build_dag(plan: DagPlan) -> DAG:
@@ -80,9 +128,11 @@ def flow_info(flow: Flow) -> FlowInfo:
 class _Emitter:
     """Builds the plan's groups and operators inside the current DAG, then their edges."""
 
-    def __init__(self, plan: DagPlan, info: FlowInfo) -> None:
+    def __init__(self, plan: DagPlan, info: FlowInfo, child_infos: dict[str, FlowInfo] | None = None) -> None:
         self.plan = plan
         self.info = info
+        #: Child DAG id → the FlowInfo of its tasks (for the tasks running a nested ForEach).
+        self.child_infos = child_infos or {}
         self.operators: dict[str, BaseOperator] = {}
         self.mapped: dict[str, Any] = {}
         self.linked: set[str] = set()
@@ -132,6 +182,8 @@ class _Emitter:
         arguments = dict(task.arguments)
         if task.takes_flow:
             arguments["flow"] = self.info
+        if "child_dag_id" in arguments:
+            arguments["child_flow"] = self.child_infos[arguments["child_dag_id"]]
         if task.retry is not None:
             arguments.update(retry_arguments_of(task.retry))
         if task.role != "teardown" and task.trigger_rule != "all_success":

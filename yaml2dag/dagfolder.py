@@ -78,7 +78,7 @@ def _load_one(
     Any exception but `KeyboardInterrupt`/`SystemExit` becomes an error of this file: one flow
     that breaks the compiler (or Airflow) must never take the other flows of the folder with it.
     """
-    from yaml2dag.compiler import compile_flow
+    from yaml2dag.compiler import child_dags, compile_flow
 
     try:
         flow = override_variables(read_flow(path, root), variables, str(path))
@@ -112,6 +112,11 @@ def _load_one(
     result.sources[flow.dag_id] = str(path)
     if namespace is not None:
         namespace[_global_name(flow.dag_id)] = dag
+    for child in child_dags(dag):  # the DAGs of the ForEach nested in a ForEach body
+        result.dags[child.dag_id] = child
+        result.sources[child.dag_id] = str(path)
+        if namespace is not None:
+            namespace[_global_name(child.dag_id)] = child
 
 
 @contextlib.contextmanager
@@ -156,7 +161,7 @@ def load_embedded_flow(
     fingerprint; it replaces parsing the text when the fingerprint is still the current one.
     A flow error is raised, so Airflow records it as this file's import error.
     """
-    from yaml2dag.compiler import compile_flow
+    from yaml2dag.compiler import child_dags, compile_flow
     from yaml2dag.flowfile import parse_flow_text
     from yaml2dag.loader import decode_flow_bytes, load_parsed, loader_fingerprint
     from yaml2dag.validation import parse_flow
@@ -174,6 +179,8 @@ def load_embedded_flow(
     except Exception as exc:  # noqa: BLE001 - shown to users as this file's import error: readable, located
         raise unexpected_error(exc, source) from None
     namespace[_global_name(dag.dag_id)] = dag
+    for child in child_dags(dag):  # the DAGs of the ForEach nested in a ForEach body
+        namespace[_global_name(child.dag_id)] = child
     return dag
 
 
@@ -244,7 +251,8 @@ def _may_define(path: Path, dag_id: str) -> bool:
         values[key] = value
     if set(values) != {"id", "namespace"}:
         return True
-    return f"{values['namespace']}.{values['id']}" == dag_id
+    own = f"{values['namespace']}.{values['id']}"
+    return dag_id == own or dag_id.startswith(f"{own}__")  # its child DAGs (nested ForEach) too
 
 
 def _top_level_value(rest: str) -> str | None:

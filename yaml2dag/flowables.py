@@ -12,9 +12,9 @@ if TYPE_CHECKING:
     from yaml2dag.diagnostics import Collector
     from yaml2dag.loader import DocPath
 
-#: Task types yaml2dag cannot run inside a ForEach yet: a ForEach (Airflow cannot nest dynamic task
-#: mapping) and Exit (it would have to skip every iteration of the loop).
-_NOT_IN_LOOP = (ForEach, Exit)
+#: Task types yaml2dag cannot run inside a ForEach yet: Exit (it would have to skip every iteration
+#: of the loop). A ForEach inside runs as a child DAG (see `yaml2dag.plan`).
+_NOT_IN_LOOP = (Exit,)
 
 
 def check_flowable(task: FlowableBase, raw: dict[str, Any], path: DocPath, collector: Collector) -> None:
@@ -88,6 +88,7 @@ def _check_loop_body(task: TaskBase, path: DocPath, collector: Collector) -> Non
         collector.add(
             (*path, "type"),
             f"`{task.type.rsplit('.', 1)[-1]}` inside a ForEach is not supported by yaml2dag yet",
-            "move it out of the ForEach; If, Switch, Sequential, Parallel, Dag and AllowFailure work inside it",
+            "move it out of the ForEach; If, Switch, ForEach, Sequential, Parallel, Dag and AllowFailure work "
+            "inside it",
             prefer_key=False,
         )

@@ -15,6 +15,10 @@ Structure of a planned flow:
       └─▶ _flow_event  teardown emitting the end-state asset event (Flow triggers); after
                        `_flow_state` when the flow has `outputs` (their rendering may fail it)
 
+A ForEach inside another ForEach's body (Airflow cannot nest dynamic task mapping) is a child
+DAG `<dag id>__<foreach id>` planned the same way (`DagPlan.children`): in its parent's body one
+mapped task of the ForEach's id starts a run of the child DAG per iteration and waits for it.
+
 Flowables are TaskGroups named after them: `<id>.start` (a setup: condition, values, `runIf`),
 the children, the flowable's own errors and finally, then `<id>.end` (its Kestra state), the
 start's teardown, so that the scope of the start ends with the flowable. Flowables nest anywhere,
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
 Role = Literal["task", "setup", "teardown"]
 
 _FLOWABLE_OPERATORS = "yaml2dag.operators.flowable"
+_LOOP_OPERATORS = "yaml2dag.operators.loops"
 _EMPTY_OPERATOR = "airflow.providers.standard.operators.empty:EmptyOperator"
 _STATE_OPERATORS = "yaml2dag.operators.state"
 _TAG_LIMIT = 100
@@ -93,6 +98,20 @@ class PlannedGroup:
 
 
 @dataclass(frozen=True)
+class DagLayout:
+    """Where the Kestra tasks of one DAG of a flow live, for reading their outputs and states."""
+
+    #: Kestra ids of the tasks run by this DAG (flowables included).
+    task_ids: frozenset[str] = frozenset()
+    #: Ids of the flowables among them (state in `<id>.end`, outputs in `<id>.start`).
+    flowable_ids: frozenset[str] = frozenset()
+    #: Task id → id of the ForEach (mapped in this DAG) whose body it is in.
+    loop_of: Mapping[str, str] = field(default_factory=dict)
+    #: Task id → the task of this DAG running the child DAG that holds it (a nested ForEach).
+    carried_by: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DagPlan:
     """Everything a compiled flow's DAG is made of, as plain data."""
 
@@ -110,6 +129,10 @@ class DagPlan:
     schedule: ScheduleSpec | None = None
     #: The inputs as the trigger form's Params.
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
+    #: Where the flow's tasks live in this DAG (None: every task is here, as the flow says).
+    layout: DagLayout | None = None
+    #: The child DAGs of the ForEach nested in a ForEach body, each with its own children.
+    children: tuple[DagPlan, ...] = ()
 
     def group_of(self, member: str) -> str | None:
         """The id of the group holding a task or group (None: the DAG's root)."""
@@ -132,6 +155,16 @@ def plan_flow(flow: Flow, source: str | None = None) -> DagPlan:
     )
 
 
+def child_dag_id(parent_dag_id: str, loop_id: str) -> str:
+    """The DAG id of the child DAG running the iterations of a nested ForEach."""
+    return f"{parent_dag_id}__{loop_id}"
+
+
+def all_plans(plan: DagPlan) -> list[DagPlan]:
+    """The plan and its child plans at any depth, parents first."""
+    return [plan, *(found for child in plan.children for found in all_plans(child))]
+
+
 @dataclass
 class _Node:
     """A planned task or flowable: where the graph enters it, and the task holding its state."""
@@ -150,6 +183,8 @@ class _Scope:
     retry: Retry | None = None
     loop: str | None = None
     loop_limit: int = 0
+    #: The mapped group of that ForEach (its direct children are planned in it).
+    loop_group: str | None = None
     #: The WorkingDirectory whose folder the tasks share (its id), if any.
     working_directory: str | None = None
     #: Inside a `finally` block: every task is a teardown, so none changes the run's state.
@@ -194,8 +229,9 @@ class _Draft:
 class _Planner:
     """Walks the flow's task lists once, drafting tasks and groups in creation order."""
 
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: Flow, dag_id: str | None = None) -> None:
         self.flow = flow
+        self.dag_id = dag_id or flow.dag_id
         self.taken = {task.id for task in flow.all_tasks()}
         self.drafts: dict[str, _Draft] = {}
         self.groups: dict[str, dict[str, Any]] = {}
@@ -205,6 +241,12 @@ class _Planner:
         self.kestra_starts: set[str] = set()
         #: The flowables being planned, outermost first (an Exit names their ends).
         self.enclosing: list[str] = []
+        #: Kestra id → the ForEach it loops in, for every task planned in this DAG.
+        self.placed: dict[str, str | None] = {}
+        #: Task id → the task running the child DAG holding it; and the child plans.
+        self.carried: dict[str, str] = {}
+        self.carriers: set[str] = set()
+        self.child_plans: list[DagPlan] = []
 
     def plan(self, **dag: Any) -> DagPlan:
         main = self.chain(_enabled(self.flow.tasks))
@@ -233,16 +275,37 @@ class _Planner:
                 # Once the execution ended: its state known, errors and finally done.
                 ends = [STATE_TASK_ID, *(node.exit for node in errors[-1:]), *(node.exit for node in finals[-1:])]
                 self.teardowns(after, upstream=ends)
+        return self.frozen(**dag)
+
+    def frozen(self, **dag: Any) -> DagPlan:
+        """The plan of the tasks drafted so far."""
+        flowables = {task.id for task in self.flow.all_tasks() if isinstance(task, FlowableBase)}
+        layout = DagLayout(
+            task_ids=frozenset(self.placed),
+            # A nested ForEach is one task here (its child DAG holds its start and end).
+            flowable_ids=frozenset(flowables & set(self.placed) - self.carriers),
+            loop_of={task_id: loop for task_id, loop in self.placed.items() if loop is not None},
+            carried_by=dict(self.carried),
+        )
         return DagPlan(
-            dag_id=self.flow.dag_id,
+            dag_id=self.dag_id,
             members=tuple(self.root),
             tasks={task_id: draft.freeze() for task_id, draft in self.drafts.items()},
             groups={
                 group_id: PlannedGroup(group_id, group["tooltip"], tuple(group["members"]), group["expand_over"])
                 for group_id, group in self.groups.items()
             },
+            layout=layout if self.carriers or self.dag_id != self.flow.dag_id else None,
+            children=tuple(self.child_plans),
             **dag,
         )
+
+    def plan_child(self, loop: ForEach, retry: Retry | None, **dag: Any) -> DagPlan:
+        """A child DAG: the ForEach `loop` (its values, its mapped body, its end), then `_flow_state`."""
+        self.scope = _Scope(retry=retry)
+        node = self.flowable(loop)
+        self.state_tasks([node.exit], event=False)
+        return self.frozen(**dag)
 
     def after_execution_task_ids(self) -> set[str]:
         """Airflow ids of every task planned for `afterExecution` (they run even after an Exit)."""
@@ -285,6 +348,7 @@ class _Planner:
             outer.retry,
             outer.loop,
             outer.loop_limit,
+            outer.loop_group,
             working_directory=outer.working_directory,
             teardown=outer.teardown,
         )
@@ -292,8 +356,12 @@ class _Planner:
 
     # --- tasks -----------------------------------------------------------------------------------
 
-    def kestra_task(self, task: TaskBase, task_id: str | None = None) -> _Draft:
-        """The draft of the operator running one Kestra task (a flowable: its start task)."""
+    def kestra_task(self, task: TaskBase, task_id: str | None = None, loop_child: bool | None = None) -> _Draft:
+        """The draft of the operator running one Kestra task (a flowable: its start task).
+
+        `loop_child`: whether it is a direct child of the ForEach it loops in (default: whether
+        it is planned right in the ForEach's mapped group).
+        """
         arguments: dict[str, Any] = {
             "kestra_type": task.type,
             "run_if": task.runIf,
@@ -304,6 +372,8 @@ class _Planner:
         }
         if self.scope.loop is not None:
             arguments["loop_task_id"] = start_task_id(self.scope.loop)
+            if loop_child if loop_child is not None else self.scope.group == self.scope.loop_group:
+                arguments["loop_child"] = True
             if self.scope.loop_limit:
                 arguments["max_active_tis_per_dagrun"] = self.scope.loop_limit
         if self.scope.working_directory and getattr(task, "USES_WORKING_DIRECTORY", False):
@@ -321,12 +391,15 @@ class _Planner:
             retry = task.retry or (None if task.allowFailure else self.scope.retry)
             if task.retry is not None and task.retry.warningOnRetry:
                 arguments["warning_on_retry"] = True
+        self.placed[task.id] = self.scope.loop
         return self.add(
             _Draft(task_id or task.id, task.OPERATOR, _without_defaults(arguments), kestra_id=task.id, retry=retry)
         )
 
     def node(self, task: TaskBase) -> _Node:
         """Plan one task of a list: an operator, or a group for a flowable."""
+        if isinstance(task, ForEach) and self.scope.loop is not None:
+            return self.nested_loop(task)
         if isinstance(task, FlowableBase):
             return self.flowable(task)
         draft = self.kestra_task(task)
@@ -412,17 +485,18 @@ class _Planner:
         )
         self.drafts[first].upstream.insert(0, TRIGGER_CHECK_TASK_ID)
 
-    def state_tasks(self, main_exits: list[str]) -> None:
+    def state_tasks(self, main_exits: list[str], event: bool = True) -> None:
         """`_flow_state` (fails the run when Kestra would end FAILED) and `_flow_event` (the end-state asset).
 
         They run side by side; with flow `outputs` (rendered by `_flow_state`, and able to fail the
-        flow) `_flow_event` runs after `_flow_state` and reads the state it recorded.
+        flow) `_flow_event` runs after `_flow_state` and reads the state it recorded. A child DAG
+        (`event` false) has no `_flow_event`: its run is part of the flow's execution, which emits.
         """
         arguments: dict[str, Any] = {
             "main_task_ids": main_exits,
             "doc_md": "Fails when a main task failed, so the run ends in the flow's Kestra state.",
         }
-        if self.flow.outputs:  # rendered by the state task: it needs the flow's variables
+        if self.flow.outputs and event:  # rendered by the state task: it needs the flow's variables
             arguments["flow_outputs"] = [output.model_dump(exclude_none=True) for output in self.flow.outputs]
         self.add(
             _Draft(
@@ -432,10 +506,12 @@ class _Planner:
                 trigger_rule="all_done_setup_success",
                 upstream=main_exits[-1:],
                 role="teardown",
-                takes_flow=bool(self.flow.outputs),
+                takes_flow=bool(self.flow.outputs) and event,
                 fails_run=True,
             )
         )
+        if not event:  # a child DAG: its run is part of the flow's execution, which emits the event
+            return
         event_arguments: dict[str, Any] = {
             "namespace": self.flow.namespace,
             "flow_id": self.flow.id,
@@ -461,6 +537,8 @@ class _Planner:
 
     def flowable(self, task: FlowableBase) -> _Node:
         """A group: `<id>.start` (setup), the children, local errors and finally, then `<id>.end`."""
+        self.placed[task.id] = self.scope.loop
+        in_loop_group = self.scope.loop is not None and self.scope.group == self.scope.loop_group
         outer = self.open_group(task.id, f"Kestra {task.type.rsplit('.', 1)[-1]} `{task.id}`")
         self.scope.retry = task.retry or outer.retry
         if getattr(task, "SHARES_WORKING_DIRECTORY", False):
@@ -468,7 +546,7 @@ class _Planner:
         before = set(self.drafts)
         self.enclosing.append(task.id)
         try:
-            start = self.start(task)
+            start = self.start(task, in_loop_group)
             children, leaves = self.children(task, start)
             exits = [node.exit for node in children]
             errors = self.local_errors(task, leaves, exits) if leaves else []
@@ -484,14 +562,47 @@ class _Planner:
             start.arguments["inner_task_ids"] = sorted(inside - {start.task_id})
         return _Node(start.task_id, end.task_id, inside)
 
-    def start(self, task: FlowableBase) -> _Draft:
+    def nested_loop(self, task: ForEach) -> _Node:
+        """A ForEach in a ForEach body: one task per iteration running the child DAG of its iterations."""
+        child_id = child_dag_id(self.dag_id, task.id)
+        arguments: dict[str, Any] = {
+            "child_dag_id": child_id,
+            "loop_task_id": start_task_id(self.scope.loop or ""),
+            "doc_md": f"Runs the ForEach `{task.id}` of this iteration as a run of the DAG `{child_id}` "
+            "and waits for its end",
+        }
+        if self.scope.loop_limit:
+            arguments["max_active_tis_per_dagrun"] = self.scope.loop_limit
+        if self.scope.loop_limit == 1:
+            arguments["one_at_a_time"] = True
+        self.placed[task.id] = self.scope.loop
+        self.carriers.add(task.id)
+        self.carried.update(dict.fromkeys((inner.id for inner in task.nested_tasks()), task.id))
+        draft = self.add(
+            _Draft(task.id, f"{_LOOP_OPERATORS}:ForEachRunOperator", arguments, kestra_id=task.id, takes_flow=True)
+        )
+        child = _Planner(self.flow, child_id)
+        self.child_plans.append(
+            child.plan_child(
+                task,
+                self.scope.retry,
+                description=f"Iterations of the ForEach `{task.id}` of {self.flow.dag_id}",
+                doc_md=f"**Kestra ForEach** `{task.id}` of the flow `{self.flow.namespace}` / `{self.flow.id}`: "
+                f"one run per iteration of its parent ForEach, started by `{self.dag_id}`.",
+                tags=_tags(self.flow),
+                params=param_specs(self.flow.inputs),
+            )
+        )
+        return _Node(draft.task_id, draft.task_id, frozenset({draft.task_id}))
+
+    def start(self, task: FlowableBase, loop_child: bool = False) -> _Draft:
         if (
             isinstance(task, If | Switch | ForEach)
             or task.runIf is not None
             or task.id in self.kestra_starts
             or getattr(task, "START_RUNS", False)
         ):
-            draft = self.kestra_task(task, start_task_id(task.id))
+            draft = self.kestra_task(task, start_task_id(task.id), loop_child)
         else:
             draft = self.add(
                 _Draft(
@@ -578,6 +689,7 @@ class _Planner:
             return [], []  # every task disabled: nothing to map, the ForEach ends SUCCESS
         outer = self.open_group(self.free_id(f"{task.id}_each"), "One run per value", expand_over=start)
         self.scope.loop, self.scope.loop_limit = task.id, task.concurrencyLimit
+        self.scope.loop_group = self.scope.group
         try:
             if isinstance(task, EachParallel):  # the tasks of one value run in parallel too
                 nodes = [self.node(child) for child in _enabled(task.tasks)]

@@ -736,32 +736,105 @@ def _run_xcoms(session: Any, dag_id: str, run_id: str) -> dict[tuple[str, str], 
     return xcoms
 
 
-def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration: float) -> RunResult:
-    """Read back every task's state, outputs and logs; WARNING (Airflow: success) is reported as such."""
+def _task_results(
+    flow: Flow,
+    carried_by: Mapping[str, str],
+    instances_by_id: Mapping[str, Any],
+    xcoms: Mapping[tuple[str, str], Any],
+    result: Callable[..., TaskResult],
+) -> dict[str, TaskResult]:
+    """The result of every task that ran, keyed by its Kestra id; outputs of a ForEach's tasks keyed by value."""
+    from yaml2dag.states import OUTPUTS_XCOM_KEY, end_task_id, start_task_id
+    from yaml2dag.tasktypes.flowable import FlowableBase
+
+    tasks = {}
+    loops = flow.loop_members()
+    carriers = set(carried_by.values())
+    for task in flow.all_tasks():
+        if task.id in carriers:  # a nested ForEach: the task running its child DAG holds its state
+            if task.id in instances_by_id:
+                tasks[task.id] = result(task.id, output_key="")
+        elif isinstance(task, FlowableBase):
+            if end_task_id(task.id) in instances_by_id:
+                tasks[task.id] = result(end_task_id(task.id), start_task_id(task.id), OUTPUTS_XCOM_KEY)
+        elif task.id in instances_by_id:
+            tasks[task.id] = result(task.id)
+        if task.id not in tasks:
+            continue
+        if task.id in carried_by:
+            tasks[task.id].outputs = _carried_outputs(xcoms, task.id, carried_by[task.id], loops[carried_by[task.id]])
+        elif loops.get(task.id) is not None and isinstance(tasks[task.id].outputs, dict):
+            values = xcoms.get((start_task_id(loops[task.id]), "return_value")) or []
+            per_index = cast("dict[int, Any]", tasks[task.id].outputs)
+            tasks[task.id].outputs = {v: per_index[i] for i, v in enumerate(values) if i in per_index}
+    return tasks
+
+
+def _child_runs(session: Any, dag: Any, dag_run: Any) -> list[tuple[str, str]]:
+    """`(dag_id, run_id)` of the child DAG runs (nested ForEach) of this run, at any depth."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    from yaml2dag.compiler import child_dags
+    from yaml2dag.operators.context import Lineage
+
+    children = [child.dag_id for child in child_dags(dag)]
+    found = []
+    for run in session.scalars(select(DagRun).where(DagRun.dag_id.in_(children))):
+        lineage = Lineage.of_run(run)
+        if lineage is not None and lineage.runs[0] == (dag.dag_id, dag_run.run_id):
+            found.append((run.dag_id, run.run_id))
+    return found
+
+
+def _carried_outputs(xcoms: Mapping[tuple[str, str], Any], task_id: str, carrier: str, loop: str) -> Any:
+    """The outputs of a task of a nested ForEach, keyed by value (`{outer: {inner: ...}}`)."""
+    from yaml2dag.operators.context import CHILD_OUTPUTS_XCOM_KEY
+    from yaml2dag.states import start_task_id
+
+    values = xcoms.get((start_task_id(loop), "return_value")) or []
+    per_index = xcoms.get((carrier, CHILD_OUTPUTS_XCOM_KEY)) or {}
+    found = {
+        value: per_index[index][task_id]
+        for index, value in enumerate(values)
+        if isinstance(per_index.get(index), dict) and task_id in per_index[index]
+    }
+    return found or None
+
+
+def _read_runs(dag: Any, dag_run: Any, nested: bool) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
+    """Each task's merged (state, start, end) and the run's XComs; with `nested`, the child runs' too."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from yaml2dag.states import (
-        ERROR_XCOM_KEY,
-        OUTPUTS_XCOM_KEY,
-        STATE_TASK_ID,
-        STATE_XCOM_KEY,
-        end_task_id,
-        reported_state,
-        start_task_id,
-    )
-    from yaml2dag.tasktypes.flowable import FlowableBase
+    from yaml2dag.states import ERROR_XCOM_KEY, STATE_XCOM_KEY
 
     with create_session() as session:
         xcoms = _run_xcoms(session, dag.dag_id, dag_run.run_id)
-        instances = session.scalars(
-            select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id)
-        )
         by_id: dict[str, list[Any]] = {}
-        for ti in instances:
-            by_id.setdefault(ti.task_id, []).append((_state_name(ti.state), ti.start_date, ti.end_date))
-        instances_by_id = {task_id: _merged(found) for task_id, found in by_id.items()}
+        runs = [(dag.dag_id, dag_run.run_id), *(_child_runs(session, dag, dag_run) if nested else [])]
+        for dag_id, run_id in runs:
+            child = dag_id != dag.dag_id  # a nested ForEach's run: its own internal tasks are left out
+            for ti in session.scalars(
+                select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+            ):
+                if not (child and ti.task_id.startswith("_")):
+                    by_id.setdefault(ti.task_id, []).append((_state_name(ti.state), ti.start_date, ti.end_date))
+            for (task_id, key), value in _run_xcoms(session, dag_id, run_id).items() if child else ():
+                if key in (STATE_XCOM_KEY, ERROR_XCOM_KEY) and not task_id.startswith("_"):
+                    xcoms.setdefault((task_id, key), value)
+    return {task_id: _merged(found) for task_id, found in by_id.items()}, xcoms
+
+
+def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration: float) -> RunResult:
+    """Read back every task's state, outputs and logs; WARNING (Airflow: success) is reported as such."""
+    from yaml2dag.plan import plan_flow
+    from yaml2dag.states import ERROR_XCOM_KEY, STATE_TASK_ID, STATE_XCOM_KEY, reported_state
+
+    layout = plan_flow(flow).layout
+    carried_by = dict(layout.carried_by) if layout is not None else {}
+    instances_by_id, xcoms = _read_runs(dag, dag_run, bool(carried_by))
 
     def result(task_id: str, output_id: str | None = None, output_key: str = "return_value") -> TaskResult:
         state, start, end = instances_by_id[task_id]
@@ -775,20 +848,7 @@ def _collect(dag: Any, flow: Flow, dag_run: Any, capture: _LogCapture, duration:
             error = _logged_error(logs)
         return TaskResult(state, outputs, logs, start, end, None if error is None else str(error))
 
-    tasks = {}
-    loops = flow.loop_members()
-    for task in flow.all_tasks():
-        if isinstance(task, FlowableBase):
-            if end_task_id(task.id) in instances_by_id:
-                tasks[task.id] = result(end_task_id(task.id), start_task_id(task.id), OUTPUTS_XCOM_KEY)
-        elif task.id in instances_by_id:
-            tasks[task.id] = result(task.id)
-        if task.id in tasks:
-            loop = loops.get(task.id)
-            if loop is not None and isinstance(tasks[task.id].outputs, dict):
-                values = xcoms.get((start_task_id(loop), "return_value")) or []
-                per_index = cast("dict[int, Any]", tasks[task.id].outputs)
-                tasks[task.id].outputs = {v: per_index[i] for i, v in enumerate(values) if i in per_index}
+    tasks = _task_results(flow, carried_by, instances_by_id, xcoms, result)
     state_task = result(STATE_TASK_ID) if STATE_TASK_ID in instances_by_id else None
     run_state = _state_name(dag_run.state)
     flow_state = xcoms.get((STATE_TASK_ID, "return_value")) or {}

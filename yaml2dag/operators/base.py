@@ -42,6 +42,7 @@ class KestraOperator(BaseOperator):
         (XCom `kestra_state`), as `allowFailure` does. When and whether a failed attempt runs again
         is decided by `retry_policy` (a `yaml2dag.retries.KestraRetryPolicy`, see that module).
     :param loop_task_id: inside a ForEach, the task holding the loop's values (`taskrun.value`).
+    :param loop_child: a direct child of that ForEach (its `parent` is the ForEach's own task run).
     :param errors_of: for the first task of an `errors` block, the tasks of its scope: the block
         runs only when one of them really failed (not when the scope never started).
     """
@@ -60,6 +61,7 @@ class KestraOperator(BaseOperator):
     allow_warning: bool = False
     warning_on_retry: bool = False
     loop_task_id: str | None = None
+    loop_child: bool = False
     errors_of: list[str] | None = None
     _kestra_context: dict[str, Any] | None = None
     _render_failure: TaskFailure | None = None
@@ -74,6 +76,7 @@ class KestraOperator(BaseOperator):
         allow_warning: bool = False,
         warning_on_retry: bool = False,
         loop_task_id: str | None = None,
+        loop_child: bool = False,
         errors_of: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -90,6 +93,7 @@ class KestraOperator(BaseOperator):
             allow_warning=allow_warning,
             warning_on_retry=warning_on_retry,
             loop_task_id=loop_task_id,
+            loop_child=loop_child,
             errors_of=errors_of,
         )
         for name, value in properties.items():
@@ -126,7 +130,12 @@ class KestraOperator(BaseOperator):
         """The Kestra variables of this attempt (built once, then reused)."""
         if self._kestra_context is None:
             self._kestra_context = build_context(
-                self.flow, self.task_id, self.kestra_type, context, loop_task_id=self.loop_task_id
+                self.flow,
+                self.task_id,
+                self.kestra_type,
+                context,
+                loop_task_id=self.loop_task_id,
+                loop_child=self.loop_child,
             )
         return self._kestra_context
 

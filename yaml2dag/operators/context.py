@@ -44,46 +44,159 @@ class FlowInfo:
     loop_of: Mapping[str, str] = field(default_factory=dict)
     #: Ids of the `afterExecution` tasks (at any depth): they see the run's final `execution.state`.
     after_execution_ids: frozenset[str] = frozenset()
+    #: Task id → the task running the child DAG that holds it (a ForEach nested in a ForEach).
+    carried_by: Mapping[str, str] = field(default_factory=dict)
+    #: In a child DAG: the layouts (`yaml2dag.plan.DagLayout`) of the DAGs above it, root first.
+    ancestors: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a child DAG's run sits in the flow's execution (the `yaml2dag_parent` entry of its conf).
+
+    A ForEach nested in a ForEach body runs as a child DAG; each run is one iteration of the
+    ForEach holding it, started by the DAG above.
+    """
+
+    #: `(dag_id, run_id)` of the runs above this one, the flow's own run first.
+    runs: tuple[tuple[str, str], ...]
+    #: The values of the iterations this run belongs to, outermost first (one per run above).
+    values: tuple[str, ...]
+    iterations: tuple[int, ...]
+
+    @classmethod
+    def of_run(cls, dag_run: Any) -> Lineage | None:
+        """The lineage recorded in a run's conf, or None for a run of the flow itself."""
+        conf = getattr(dag_run, "conf", None) or {}
+        found = conf.get(PARENT_CONF_KEY) if isinstance(conf, Mapping) else None
+        if not isinstance(found, Mapping) or not found.get("runs"):
+            return None
+        return cls(
+            runs=tuple((str(dag_id), str(run_id)) for dag_id, run_id in found["runs"]),
+            values=tuple(str(value) for value in found.get("values", ())),
+            iterations=tuple(int(index) for index in found.get("iterations", ())),
+        )
+
+    def conf(self) -> dict[str, Any]:
+        """The conf entry recording this lineage."""
+        return {
+            PARENT_CONF_KEY: {
+                "runs": [list(run) for run in self.runs],
+                "values": list(self.values),
+                "iterations": list(self.iterations),
+            }
+        }
+
+
+#: The conf key of a child DAG run holding its `Lineage`.
+PARENT_CONF_KEY = "yaml2dag_parent"
+#: XCom key of the task running a nested ForEach: the outputs of the tasks of its child run.
+CHILD_OUTPUTS_XCOM_KEY = "kestra_child_outputs"
 
 
 class TaskOutputs(Mapping[str, Any]):
     """`outputs.<taskId>`: the XCom each task returned, pulled from Airflow only when read.
 
     A flowable's outputs are its start task's; a task inside a ForEach has one output per value,
-    read as `outputs.<taskId>[value]`.
+    read as `outputs.<taskId>[value]` (nested ForEach: `outputs.<taskId>[outer][inner]`). In a
+    child DAG's run, the tasks of the runs above it are read from those runs.
     """
 
-    def __init__(self, task_instance: Any, flow: FlowInfo) -> None:
+    def __init__(
+        self,
+        task_instance: Any,
+        flow: FlowInfo,
+        lineage: Lineage | None = None,
+        run: tuple[str, str] | None = None,
+        prefix: tuple[str, ...] | None = None,
+    ) -> None:
         self._task_instance = task_instance
         self._flow = flow
         self._task_ids = flow.task_ids
+        self._lineage = lineage
+        #: The `(dag_id, run_id)` read (None: the task's own run).
+        self._run = run
+        #: The iteration values this run's outputs are keyed under (its lineage's values).
+        self._prefix = prefix if prefix is not None else (lineage.values if lineage else ())
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, task_id: str) -> Any:
         if task_id not in self._cache:
-            value = MISSING
-            if task_id in self._task_ids:
-                pulled = self._pull(task_id)
-                if pulled is not None:
-                    value = pulled
-            self._cache[task_id] = value
+            pulled = self._find(task_id)
+            self._cache[task_id] = MISSING if pulled is None else pulled
         if self._cache[task_id] is MISSING:
             raise KeyError(task_id)
         return self._cache[task_id]
+
+    def _find(self, task_id: str) -> Any:
+        own = None
+        if task_id in self._task_ids or task_id in self._flow.carried_by:
+            local = self._pull(task_id) if task_id in self._task_ids else self._carried(task_id)
+            own = _keyed(self._prefix, local) if local is not None else None
+        # In a child DAG's run, the iterations that already ended are read from the runs above
+        # (`outputs.t.s1` from the run of `s2`), this run's own ones from this run.
+        above = self._above(task_id) if self._lineage is not None else None
+        return _merged(above, own)
+
+    def _above(self, task_id: str) -> Any:
+        """The outputs of `task_id` as the closest run above this one that knows it reads them."""
+        assert self._lineage is not None
+        depths = range(min(len(self._flow.ancestors), len(self._lineage.runs)))
+        for depth in reversed(depths):
+            layout = self._flow.ancestors[depth]
+            if task_id in layout.task_ids or task_id in layout.carried_by:
+                above = FlowInfo(
+                    id=self._flow.id,
+                    namespace=self._flow.namespace,
+                    task_ids=layout.task_ids,
+                    flowable_ids=layout.flowable_ids,
+                    loop_of=layout.loop_of,
+                    carried_by=layout.carried_by,
+                )
+                run = self._lineage.runs[depth]
+                return TaskOutputs(self._task_instance, above, None, run, self._lineage.values[:depth]).get(task_id)
+        return None
+
+    def _xcom(self, task_id: str, key: str, map_indexes: Any) -> Any:
+        if self._run is None:
+            return self._task_instance.xcom_pull(task_ids=task_id, key=key, map_indexes=map_indexes)
+        dag_id, run_id = self._run
+        return self._task_instance.xcom_pull(
+            task_ids=task_id, dag_id=dag_id, run_id=run_id, key=key, map_indexes=map_indexes
+        )
 
     def _pull(self, task_id: str) -> Any:
         flowable = task_id in self._flow.flowable_ids
         source, key = (start_task_id(task_id), OUTPUTS_XCOM_KEY) if flowable else (task_id, "return_value")
         loop = self._flow.loop_of.get(task_id)
         if loop is None:
-            if flowable:
-                return self._task_instance.xcom_pull(task_ids=source, key=key, map_indexes=-1)
+            if flowable or self._run is not None:
+                return self._xcom(source, key, -1)
             return self._task_instance.xcom_pull(task_ids=task_id)
         # Inside a ForEach: one output per value, keyed by the value (as Kestra keys them).
-        values = loop_values(self._task_instance, loop)
-        pulled = self._task_instance.xcom_pull(task_ids=source, key=key, map_indexes=range(len(values)))
-        by_value = {value: output for value, output in zip(values, pulled, strict=False) if output is not None}
+        values = self._loop_values(loop)
+        pulled = self._xcom(source, key, range(len(values)))
+        by_value = {value: output for value, output in zip(values, pulled or [], strict=False) if output is not None}
         return by_value or None
+
+    def _carried(self, task_id: str) -> Any:
+        """The outputs of a task of a child DAG: recorded by the task that ran it, per iteration here."""
+        carrier = self._flow.carried_by[task_id]
+        loop = self._flow.loop_of.get(carrier)
+        if loop is None:
+            recorded = self._xcom(carrier, CHILD_OUTPUTS_XCOM_KEY, -1)
+            return recorded.get(task_id) if isinstance(recorded, Mapping) else None
+        values = self._loop_values(loop)
+        pulled = self._xcom(carrier, CHILD_OUTPUTS_XCOM_KEY, range(len(values)))
+        by_value = {
+            value: recorded[task_id]
+            for value, recorded in zip(values, pulled or [], strict=False)
+            if isinstance(recorded, Mapping) and recorded.get(task_id) is not None
+        }
+        return by_value or None
+
+    def _loop_values(self, loop_id: str) -> list[str]:
+        return list(self._xcom(start_task_id(loop_id), "return_value", -1) or [])
 
     def __contains__(self, task_id: object) -> bool:
         try:
@@ -97,6 +210,29 @@ class TaskOutputs(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+    def collected(self) -> dict[str, Any]:
+        """Every output of this DAG's tasks and of the child runs below it (what a parent run records)."""
+        found = {}
+        for task_id in sorted({*self._task_ids, *self._flow.carried_by}):
+            pulled = self._pull(task_id) if task_id in self._task_ids else self._carried(task_id)
+            if pulled is not None:
+                found[task_id] = pulled
+        return found
+
+
+def _merged(base: Any, own: Any) -> Any:
+    """`own` laid over `base`, maps merged key by key (None when both are None)."""
+    if isinstance(base, Mapping) and isinstance(own, Mapping):
+        return {**base, **{key: _merged(base.get(key), value) for key, value in own.items()}}
+    return base if own is None else own
+
+
+def _keyed(prefix: tuple[str, ...], outputs: Any) -> Any:
+    """`outputs` under the iteration values of the runs above (`{outer: {inner: ...}}`)."""
+    for value in reversed(prefix):
+        outputs = {value: outputs}
+    return outputs
 
 
 def environment_variables() -> dict[str, str]:
@@ -124,6 +260,7 @@ def build_context(
     task_type: str,
     airflow_context: Mapping[str, Any],
     loop_task_id: str | None = None,
+    loop_child: bool = False,
 ) -> dict[str, Any]:
     """The Kestra variables for one task attempt; absent roots stay absent (strict mode).
 
@@ -132,6 +269,7 @@ def build_context(
     """
     dag_run = airflow_context["dag_run"]
     task_instance = airflow_context["ti"]
+    lineage = Lineage.of_run(dag_run)
     context: dict[str, Any] = {
         "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
         "execution": {
@@ -146,19 +284,14 @@ def build_context(
             "startDate": getattr(task_instance, "start_date", None),
             "attemptsCount": max(int(getattr(task_instance, "try_number", 1) or 1) - 1, 0),
         },
-        "outputs": TaskOutputs(task_instance, flow),
+        "outputs": TaskOutputs(task_instance, flow, lineage),
         "envs": environment_variables(),
     }
+    if lineage is not None:  # a child DAG's run is part of the flow's execution
+        context["execution"]["id"] = context["execution"]["originalId"] = lineage.runs[0][1]
     if task_id in flow.after_execution_ids:
         context["execution"]["state"] = _final_state(task_instance)
-    if loop_task_id is not None:
-        values = task_instance.xcom_pull(task_ids=loop_task_id, map_indexes=-1) or []
-        index = int(getattr(task_instance, "map_index", -1))
-        if 0 <= index < len(values):
-            context["taskrun"]["value"] = values[index]
-            context["taskrun"]["iteration"] = index
-            context["parent"] = {"taskrun": {"value": values[index]}}
-            context["parents"] = [context["parent"]]
+    _iteration(context, task_instance, loop_task_id, lineage, loop_child)
     if flow.variables:
         context["vars"] = flow.variables
     if flow.labels:
@@ -173,6 +306,34 @@ def build_context(
         context["inputs"] = nested({name: params.get(name) for name in flow.input_ids})
     context.update(run_information(flow, task_id, airflow_context))
     return context
+
+
+def _iteration(
+    context: dict[str, Any], task_instance: Any, loop_task_id: str | None, lineage: Lineage | None, loop_child: bool
+) -> None:
+    """`taskrun.value`, `taskrun.iteration`, `parent` and `parents` of a task in a ForEach iteration.
+
+    `parents` lists the task runs above it that have a value, closest first (Kestra): a task in a
+    flowable inside the loop has the flowable's run (this iteration's value) first; a direct child
+    of a nested ForEach has that ForEach's run, whose value is the iteration of the ForEach above
+    (a child DAG's run knows those from its lineage). A direct child of a top-level ForEach,
+    whose parent has no value in Kestra, reads its own value there (yaml2dag's leniency).
+    """
+    above = [{"taskrun": {"value": value}} for value in reversed(lineage.values)] if lineage else []
+    values = (task_instance.xcom_pull(task_ids=loop_task_id, map_indexes=-1) or []) if loop_task_id else []
+    index = int(getattr(task_instance, "map_index", -1))
+    if loop_task_id is not None and 0 <= index < len(values):
+        own = [{"taskrun": {"value": values[index]}}]
+        context["taskrun"]["value"] = values[index]
+        context["taskrun"]["iteration"] = index
+        context["parents"] = (above or own) if loop_child else [*own, *above]
+    elif lineage is not None and lineage.values:  # the nested ForEach itself: its parent's iteration
+        context["taskrun"]["value"] = lineage.values[-1]
+        context["taskrun"]["iteration"] = lineage.iterations[-1] if lineage.iterations else 0
+        context["parents"] = above[1:] or above
+    else:
+        return
+    context["parent"] = context["parents"][0]
 
 
 def _trigger(dag_run: Any) -> dict[str, Any] | None:

@@ -1,0 +1,210 @@
+"""A ForEach nested in a ForEach body: one run of a child DAG per iteration of the ForEach holding it.
+
+Airflow cannot nest dynamic task mapping, so the nested ForEach is compiled into a child DAG
+`<dag id>__<foreach id>` (its values, its mapped body, its end, `_flow_state`). In the parent's
+mapped body, `ForEachRunOperator` (task id: the ForEach's id) starts one run of it per iteration,
+passing the iteration's value, index and the runs above it in the run's conf
+(`yaml2dag.operators.context.Lineage`), and waits for it without holding a worker slot:
+
+- on Airflow's scheduler, the run is created through the execution API (as `TriggerDagRunOperator`
+  does) and awaited with `DagStateTrigger` on the triggerer, as a Subflow is;
+- inside `dag.test()` (`yaml2dag run`, the tests), where no scheduler runs the child run, the
+  trigger runs it itself with `dag.test()` (`DagTestRunTrigger`, run in line by `dag.test()`).
+
+When the child run ends, the task takes the ForEach's Kestra state (its `_flow_state`: FAILED fails
+it, WARNING is recorded) and records the outputs of the child's tasks (XCom `kestra_child_outputs`),
+which later tasks read keyed by value as Kestra keys them: `outputs.<taskId>[outer][inner]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from yaml2dag.errors import TaskFailure
+from yaml2dag.operators.context import CHILD_OUTPUTS_XCOM_KEY, PARENT_CONF_KEY, FlowInfo, Lineage, TaskOutputs
+from yaml2dag.operators.pause import in_dag_test
+from yaml2dag.states import ENDED_AIRFLOW_STATES, STATE_TASK_ID, STATE_XCOM_KEY, KestraState, end_task_id
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+#: Seconds between two checks of a child run's state (on the triggerer).
+POLL_INTERVAL = 2.0
+
+#: Child DAG id → the child DAG compiled in this process (what `DagTestRunTrigger` runs).
+_CHILD_DAGS: dict[str, DAG] = {}
+
+
+def register_child_dag(dag: DAG) -> None:
+    """Remember a compiled child DAG, so that a `dag.test()` run in this process can run it."""
+    _CHILD_DAGS[dag.dag_id] = dag
+
+
+class ForEachRunOperator(BaseOperator):
+    """Runs one iteration's nested ForEach as a run of its child DAG and waits for its end.
+
+    :param child_dag_id: the child DAG (`<dag id>__<foreach id>`).
+    :param loop_task_id: the task holding the values of the ForEach this task iterates in.
+    :param flow: what the tasks of this DAG know about the flow (its inputs, for the child run).
+    :param child_flow: what the child DAG's tasks know (where their outputs are).
+    :param one_at_a_time: the ForEach holding it runs one iteration at a time (`concurrencyLimit: 1`):
+        this iteration's run starts once the earlier iterations' ended, as in Kestra.
+    """
+
+    ui_color = "#f3eefc"
+
+    def __init__(
+        self,
+        *,
+        child_dag_id: str,
+        loop_task_id: str,
+        flow: FlowInfo,
+        child_flow: FlowInfo,
+        one_at_a_time: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.child_dag_id = child_dag_id
+        self.loop_task_id = loop_task_id
+        self.flow = flow
+        self.child_flow = child_flow
+        self.one_at_a_time = one_at_a_time
+
+    def execute(self, context: Any, event: Any = None) -> None:  # noqa: D102
+        if self.one_at_a_time and self._earlier_iteration_running(context):
+            return
+        conf = self._child_conf(context)
+        value = conf[PARENT_CONF_KEY]["values"][-1]
+        if in_dag_test(context):
+            self.log.info("Running `%s` for the value `%s` in this process", self.child_dag_id, value)
+            trigger: BaseTrigger = DagTestRunTrigger(dag_id=self.child_dag_id, conf=conf)
+        else:
+            from airflow.providers.standard.triggers.external_task import DagStateTrigger
+            from airflow.utils.state import DagRunState
+
+            run_id = self._trigger_run(conf)
+            self.log.info("Started run %s of `%s` for the value `%s`", run_id, self.child_dag_id, value)
+            trigger = DagStateTrigger(
+                dag_id=self.child_dag_id,
+                states=[DagRunState.SUCCESS, DagRunState.FAILED],
+                run_ids=[run_id],
+                poll_interval=POLL_INTERVAL,
+            )
+        self.defer(trigger=trigger, method_name="resume_loop")
+
+    def _earlier_iteration_running(self, context: Any) -> bool:
+        """Wait (True) while an earlier iteration of this task has not ended: check again soon."""
+        from airflow.sdk.exceptions import AirflowRescheduleException
+
+        task_instance, run_id = context["ti"], context["dag_run"].run_id
+        index = int(getattr(task_instance, "map_index", -1))
+        if index <= 0:
+            return False
+        found = task_instance.get_task_states(
+            dag_id=task_instance.dag_id, run_ids=[run_id], task_ids=[self.task_id]
+        ).get(run_id, {})
+        earlier = {f"{self.task_id}_{before}" for before in range(index)}
+        if all(str(state) in ENDED_AIRFLOW_STATES for key, state in found.items() if key in earlier):
+            return False
+        self.log.info("Waiting for the earlier iterations of `%s` to end (one at a time)", self.task_id)
+        if in_dag_test(context):  # dag.test() runs the earlier ones in this same pass
+            raise AirflowRescheduleException(dt.datetime.now(dt.UTC))
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+        self.defer(trigger=TimeDeltaTrigger(dt.timedelta(seconds=POLL_INTERVAL)), method_name="execute")
+        return True
+
+    def _child_conf(self, context: Any) -> dict[str, Any]:
+        """The child run's conf: the flow's inputs and the lineage of the iteration it runs."""
+        task_instance, dag_run = context["ti"], context["dag_run"]
+        values = task_instance.xcom_pull(task_ids=self.loop_task_id, map_indexes=-1) or []
+        index = int(getattr(task_instance, "map_index", -1))
+        if not 0 <= index < len(values):
+            raise TaskFailure(f"no value for iteration {index} of `{self.loop_task_id}`")
+        above = Lineage.of_run(dag_run) or Lineage((), (), ())
+        lineage = Lineage(
+            runs=(*above.runs, (dag_run.dag_id, dag_run.run_id)),
+            values=(*above.values, str(values[index])),
+            iterations=(*above.iterations, index),
+        )
+        params = context.get("params") or {}
+        inputs = {name: params[name] for name in self.flow.input_ids if name in params}
+        return {**inputs, **lineage.conf()}
+
+    def _trigger_run(self, conf: dict[str, Any]) -> str:
+        """Create the child run through the execution API; its run id."""
+        from airflow.sdk.exceptions import AirflowRuntimeError
+        from airflow.sdk.execution_time.comms import ErrorResponse, TriggerDagRun
+        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+        run_id = f"foreach__{dt.datetime.now(dt.UTC).isoformat()}_{uuid.uuid4().hex[:8]}"
+        try:
+            answer = SUPERVISOR_COMMS.send(TriggerDagRun(dag_id=self.child_dag_id, run_id=run_id, conf=conf))
+        except AirflowRuntimeError as exc:
+            raise TaskFailure(f"the run of `{self.child_dag_id}` could not be created: {exc}") from None
+        if isinstance(answer, ErrorResponse):
+            raise TaskFailure(f"the run of `{self.child_dag_id}` could not be created: {answer.error} {answer.detail}")
+        return run_id
+
+    def resume_loop(self, context: Any, event: Any = None) -> None:
+        """The child run ended: record its tasks' outputs, then take the nested ForEach's state."""
+        from yaml2dag.operators.subflow import _child_run
+
+        run_id, airflow_state = _child_run(event)
+        task_instance = context["ti"]
+        outputs = TaskOutputs(task_instance, self.child_flow, run=(self.child_dag_id, run_id), prefix=())
+        task_instance.xcom_push(key=CHILD_OUTPUTS_XCOM_KEY, value=outputs.collected())
+        recorded = task_instance.xcom_pull(
+            task_ids=STATE_TASK_ID, dag_id=self.child_dag_id, run_id=run_id, map_indexes=-1
+        )
+        if self._skipped(task_instance, run_id):
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"`{self.task_id}` was skipped in run {run_id} (its runIf is false)")
+        if isinstance(recorded, Mapping) and recorded.get("state"):
+            state = KestraState.read(str(recorded["state"]))
+        else:  # the run ended without its state task (e.g. marked failed in the UI)
+            state = KestraState.SUCCESS if airflow_state == "success" else KestraState.FAILED
+        self.log.info("Run %s of `%s` ended %s (Airflow: %s)", run_id, self.child_dag_id, state, airflow_state)
+        if state is KestraState.WARNING:
+            task_instance.xcom_push(key=STATE_XCOM_KEY, value=state.value)
+        elif state is not KestraState.SUCCESS:
+            raise TaskFailure(f"the iterations of `{self.task_id}` (run {run_id} of `{self.child_dag_id}`) {state}")
+
+    def _skipped(self, task_instance: Any, run_id: str) -> bool:
+        """Whether the nested ForEach never started in the child run (`runIf` false: Kestra's SKIPPED)."""
+        end = end_task_id(self.task_id)
+        found = task_instance.get_task_states(dag_id=self.child_dag_id, run_ids=[run_id], task_ids=[end])
+        return str(found.get(run_id, {}).get(end, "")) == "skipped"
+
+
+class DagTestRunTrigger(BaseTrigger):
+    """Inside `dag.test()` only: run a child DAG to its end with `dag.test()`, then fire its run id and state.
+
+    `dag.test()` runs a deferred task's trigger in line, in the same process, and has no scheduler
+    that would run a run created for another DAG; this trigger runs it (in a thread: the child's
+    own nested runs start event loops of their own).
+    """
+
+    def __init__(self, dag_id: str, conf: dict[str, Any]) -> None:
+        super().__init__()
+        self.dag_id = dag_id
+        self.conf = conf
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:  # noqa: D102
+        return f"{type(self).__module__}.{type(self).__qualname__}", {"dag_id": self.dag_id, "conf": self.conf}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:  # noqa: D102
+        dag = _CHILD_DAGS.get(self.dag_id)
+        if dag is None:
+            raise TaskFailure(f"the child DAG `{self.dag_id}` was not compiled in this process")
+        dag_run = await asyncio.to_thread(dag.test, run_conf=self.conf)
+        state = str(getattr(dag_run.state, "value", dag_run.state))
+        yield TriggerEvent({"run_ids": [dag_run.run_id], dag_run.run_id: state})
