@@ -62,7 +62,8 @@ class KestraPollingTrigger(BaseEventTrigger):
         self.kind = kind
         self.namespace = namespace
         self.flow_id = flow_id
-        self.trigger_id = trigger_id
+        # Not `trigger_id`: the triggerer sets that attribute to the trigger's database id.
+        self.kestra_trigger_id = trigger_id
         self.trigger_type = trigger_type
         self.task_type = task_type
         self.operator = operator
@@ -80,7 +81,7 @@ class KestraPollingTrigger(BaseEventTrigger):
                 "kind": self.kind,
                 "namespace": self.namespace,
                 "flow_id": self.flow_id,
-                "trigger_id": self.trigger_id,
+                "trigger_id": self.kestra_trigger_id,
                 "trigger_type": self.trigger_type,
                 "task_type": self.task_type,
                 "operator": self.operator,
@@ -100,17 +101,16 @@ class KestraPollingTrigger(BaseEventTrigger):
                     "Trigger %s.%s.%s: poll failed (%s: %s); next poll in %ss",
                     self.namespace,
                     self.flow_id,
-                    self.trigger_id,
+                    self.kestra_trigger_id,
                     type(exc).__name__,
                     _redacted(str(exc)),
                     self.interval,
                 )
             else:
                 if variables is not None:
-                    self.log.info("Trigger %s.%s.%s fires", self.namespace, self.flow_id, self.trigger_id)
-                    yield TriggerEvent(
-                        {"triggerId": self.trigger_id, "type": self.trigger_type, "variables": _redacted(variables)}
-                    )
+                    self.log.info("Trigger %s.%s.%s fires", self.namespace, self.flow_id, self.kestra_trigger_id)
+                    payload = {"triggerId": self.kestra_trigger_id, "type": self.trigger_type}
+                    yield TriggerEvent({**payload, "variables": _redacted(variables)})
             await asyncio.sleep(self.interval)
 
     def poll(self) -> dict[str, Any] | None:
@@ -129,7 +129,7 @@ class KestraPollingTrigger(BaseEventTrigger):
 
         return {"flow": {"id": self.flow_id, "namespace": self.namespace}, "envs": environment_variables()}
 
-    def task(self, arguments: Mapping[str, Any]) -> Any:
+    def build_task(self, arguments: Mapping[str, Any]) -> Any:
         """The operator of the trigger's task, with its properties rendered against `variables()`."""
         from airflow.sdk.log import mask_secret
 
@@ -140,7 +140,7 @@ class KestraPollingTrigger(BaseEventTrigger):
         module, name = self.operator.split(":")
         operator_class = getattr(importlib.import_module(module), name)
         flow = FlowInfo(id=self.flow_id, namespace=self.namespace, task_ids=frozenset())
-        task = operator_class(task_id=self.trigger_id, flow=flow, kestra_type=self.task_type, **arguments)
+        task = operator_class(task_id=self.kestra_trigger_id, flow=flow, kestra_type=self.task_type, **arguments)
         variables = self.variables()
         for field_name in task.template_fields:
             value = getattr(task, field_name)
@@ -162,7 +162,7 @@ class KestraPollingTrigger(BaseEventTrigger):
         arguments = dict(self.arguments)
         # As Kestra does: the condition, not the response code, decides whether the flow starts.
         arguments["options"] = {**dict(arguments.get("options") or {}), "allowFailed": True}
-        outputs = self.task(arguments).run({})
+        outputs = self.build_task(arguments).run({})
         response = {"statusCode": outputs["code"], "body": outputs.get("body"), "headers": outputs["headers"]}
         condition = render(self.settings["responseCondition"], {**self.variables(), "response": response})
         if not is_truthy_text(condition):
@@ -181,7 +181,7 @@ class KestraPollingTrigger(BaseEventTrigger):
         `storageClass`, `uri` (its copy in the internal storage, kestra://) and `changeType`
         (CREATE or UPDATE).
         """
-        task = self.task(self.arguments)
+        task = self.build_task(self.arguments)
         task.checked_action()
         client = task.client()
         fired = []
@@ -221,8 +221,8 @@ class KestraPollingTrigger(BaseEventTrigger):
         return {
             "flow": {"id": self.flow_id, "namespace": self.namespace},
             "execution": {"id": poll_id},
-            "task": {"id": self.trigger_id},
-            "taskrun": {"id": self.trigger_id},
+            "task": {"id": self.kestra_trigger_id},
+            "taskrun": {"id": self.kestra_trigger_id},
         }
 
 
