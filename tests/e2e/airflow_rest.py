@@ -128,6 +128,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _another_free_port(taken: int) -> int:
+    """A free port other than `taken` (chosen but not bound yet, so the system could hand it out again)."""
+    while (port := free_port()) == taken:
+        pass
+    return port
+
+
 def standalone_environment(home: Path, dags: Path, port: int) -> dict[str, str]:
     """The environment of the README's run command (scripts/airflow-standalone.sh), with faster polling."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
@@ -149,6 +156,8 @@ def standalone_environment(home: Path, dags: Path, port: int) -> dict[str, str]:
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "dag_bundles"),
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+            # The triggerer's log server takes a fixed port (8794) otherwise: another stack would hold it.
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_another_free_port(port)),
         }
     )
     return env
@@ -169,7 +178,7 @@ def airflow_standalone(home: Path, dags: Path) -> Iterator[AirflowClient]:
         )
         client = AirflowClient(f"http://localhost:{port}", str(log_path))
         try:
-            client.wait_for(lambda: client.request("GET", "/api/v2/monitor/health"), 180, "the API server")
+            client.wait_for(lambda: client.request("GET", "/api/v2/monitor/health"), 300, "the API server")
             passwords_file = home / "simple_auth_manager_passwords.json.generated"
             client.wait_for(passwords_file.exists, 60, "the login")
             client.login("admin", json.loads(passwords_file.read_text())["admin"])
