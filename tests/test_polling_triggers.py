@@ -119,6 +119,44 @@ def test_the_serialized_dag_keeps_the_watcher():
     assert asset.uri == "kestra://tests.polling/price_alert/triggers/http"
 
 
+def test_stop_after_gives_the_trigger_a_stop_marker_the_end_event_task_writes():
+    from yaml2dag.plan import plan_flow
+
+    text = flow("- id: http\n  type: io.kestra.plugin.core.http.Trigger\n  uri: https://x\n  stopAfter: [SUCCESS]\n")
+    _, trigger = watched(text)
+    marker = "kestra:///tests/polling/price_alert/triggers/http/stopped"
+    assert trigger.serialize()[1]["stop_marker"] == marker
+    plan = plan_flow(parse_flow_text(text, "flow.yaml"))
+    assert plan.tasks["_flow_event"].arguments["stop_after"] == {"http": ["SUCCESS"]}
+
+
+def test_a_stopped_trigger_does_not_poll(server: LoopbackServer, capsys: pytest.CaptureFixture[str]):
+    from yaml2dag import storage
+
+    _, trigger = watched(
+        flow(
+            f"- id: stopped\n  type: io.kestra.plugin.core.http.Trigger\n  uri: {server.url}/json\n  interval: PT1S\n"
+            "  stopAfter: [SUCCESS]\n"
+        )
+    )
+    with storage.open_uri_write(trigger.stop_marker) as stream:
+        stream.write(b"SUCCESS run1\n")
+    before = len(server.received)
+    logged: list[str] = []
+
+    async def until_stopped() -> None:
+        task = asyncio.ensure_future(anext(trigger.run()))
+        while "is stopped (stopAfter)" not in "".join(logged):
+            await asyncio.sleep(0.1)
+            logged.append(capsys.readouterr().out)
+        task.cancel()
+
+    asyncio.run(until_stopped())
+    assert len(server.received) == before, "a stopped trigger sends no request"
+    storage.delete(trigger.stop_marker)
+    assert trigger.poll() is not None and not trigger.stopped(), "deleting the marker starts it again"
+
+
 def test_schedule_and_polling_triggers_combine_and_a_disabled_one_is_left_out():
     dag = compile_flow(
         parse_flow_text(
@@ -155,7 +193,7 @@ def test_schedule_and_polling_triggers_combine_and_a_disabled_one_is_left_out():
         ("  uri: https://x\n  runIf: 'true'\n", ("triggers[0].runIf", "unknown property `runIf`")),
         ("  uri: https://x\n  encryptBody: true\n", ("triggers[0].encryptBody", "is not supported by yaml2dag yet")),
         ("  uri: https://x\n  conditions: []\n", ("triggers[0].conditions", "is not supported by yaml2dag yet")),
-        ("  uri: https://x\n  stopAfter: [SUCCESS]\n", ("triggers[0].stopAfter", "is not supported by yaml2dag yet")),
+        ("  uri: https://x\n  stopAfter: [RUNNING]\n", ("triggers[0].stopAfter[0]", "never ends in this state")),
         ("  uri: https://x\n  cron: '0 * * * *'\n", ("triggers[0].cron", "is not a property of")),
         (
             "  method: GET\n",

@@ -2,7 +2,8 @@
 serving flows through the DAG bundle, an HTTP server and a moto S3 server on loopback.
 
 The HTTP trigger polls a price until its `responseCondition` holds (the test lowers the price once
-the stack serves requests), then a run starts and reads the response as `trigger.*`; the S3
+the stack serves requests), then a run starts and reads the response as `trigger.*`, and its
+success stops the trigger (`stopAfter`); the S3
 trigger sees a new object, downloads it into the internal storage, moves it under `archive/`, and
 a run starts reading `trigger.objects`.
 """
@@ -64,6 +65,7 @@ triggers:
     uri: {price_url}
     responseCondition: "{{{{ json(response.body).price <= 110 }}}}"
     interval: PT3S
+    stopAfter: [SUCCESS]
 """,
         "inbox_watch.yaml": f"""
 id: inbox_watch
@@ -146,6 +148,20 @@ def test_the_http_trigger_starts_a_run_once_the_response_condition_holds(
     assert polled and all(event["extra"]["from_trigger"] is True for event in polled)
     prices = [json.loads(event["extra"]["payload"]["variables"]["body"])["price"] for event in polled]
     assert set(prices) == {110}, "only responses meeting the condition are events"
+
+
+def test_stop_after_success_stops_the_http_trigger(stack: AirflowClient, price_server: LoopbackServer):
+    log = Path(stack.diagnostics)
+    marker = log.parent / "yaml2dag-storage" / "tests" / "polling" / "price_alert" / "triggers" / "http" / "stopped"
+    stack.wait_for(marker.exists, 120, "the stop marker of the HTTP trigger")
+    assert marker.read_text().startswith("SUCCESS asset_triggered__")
+    stack.wait_for(lambda: "price_alert.http is stopped (stopAfter)" in log.read_text(), 60, "the trigger to stop")
+    dag_id = f"{NAMESPACE}.price_alert"
+    runs, asked = len(started_runs(stack, dag_id)), len(_asked(price_server))
+    price_server.answers["price"] = {"price": 90}
+    stack.wait_for_scheduler_loops(3)
+    assert len(_asked(price_server)) == asked, "a stopped trigger polls no more"
+    assert len(started_runs(stack, dag_id)) == runs
 
 
 def _asked(server: LoopbackServer) -> list:

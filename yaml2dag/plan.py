@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from yaml2dag.inputs import ParamSpec, param_specs
+from yaml2dag.polling import stop_after
 from yaml2dag.states import EVENT_TASK_ID, STATE_TASK_ID, end_task_id, start_task_id
 from yaml2dag.tasktypes.flowable import (
     AllowFailure,
@@ -440,6 +441,7 @@ class _Planner:
                     "flow_id": self.flow.id,
                     "revision": self.flow.revision or 1,
                     "labels": dict(self.flow.labels),
+                    **({"stop_after": stops} if (stops := stop_after(self.flow)) else {}),
                     "doc_md": "Emits the asset event of the flow's final state, for the flows it triggers "
                     "(Flow triggers).",
                 },

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from yaml2dag.model import Flow, Trigger
     from yaml2dag.tasktypes.base import TaskBase
 
+#: The states a compiled flow can end in (`stopAfter` naming others never stops the trigger).
+_END_STATES = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED")
+
 Path = tuple[str | int, ...]
 
 #: The run-time class every polling trigger runs as (in Airflow's triggerer).
@@ -111,6 +114,22 @@ def is_polling(trigger: Trigger) -> bool:
 def polling_uri(namespace: str, flow_id: str, trigger_id: str) -> str:
     """The asset a polling trigger's events are emitted on."""
     return f"kestra://{namespace}/{flow_id}/triggers/{trigger_id}"
+
+
+def stop_marker_uri(namespace: str, flow_id: str, trigger_id: str) -> str:
+    """The storage file whose presence stops a polling trigger (`stopAfter`); delete it to poll again."""
+    from yaml2dag.storage import make_uri, namespace_segments
+
+    return make_uri(*namespace_segments(namespace), flow_id, "triggers", trigger_id, "stopped")
+
+
+def stop_after(flow: Flow) -> dict[str, list[str]]:
+    """Trigger id → its `stopAfter` states, for the enabled polling triggers that have one."""
+    return {
+        trigger.id: [str(state) for state in trigger.stopAfter]
+        for trigger in flow.triggers
+        if is_polling(trigger) and not trigger.disabled and trigger.stopAfter
+    }
 
 
 def _raw_properties(trigger: Trigger) -> dict[str, Any]:
@@ -195,6 +214,15 @@ def _check_own(trigger: Trigger, polling: PollingType, raw: dict[str, Any], path
         if name in raw and raw[name] not in allowed:
             collector.add((*path, name), f"`{name}` must be one of {', '.join(allowed)}", prefer_key=False)
             ok = False
+    for index, state in enumerate(trigger.stopAfter or []):
+        if state not in _END_STATES:
+            collector.add(
+                (*path, "stopAfter", index),
+                f"`{state}`: a run of a compiled flow never ends in this state",
+                f"use {', '.join(_END_STATES)}",
+                prefer_key=False,
+            )
+            ok = False
     condition = raw.get("responseCondition")
     if "responseCondition" in polling.own and condition is not None and not isinstance(condition, str | bool):
         collector.add((*path, "responseCondition"), "`responseCondition` must be an expression", prefer_key=False)
@@ -224,10 +252,21 @@ def watcher_specs(flow: Flow) -> tuple[WatcherSpec, ...]:
             "arguments": arguments,
             "interval": parse_duration(settings.pop("interval")).total_seconds(),
             "settings": settings,
+            "stop_marker": stop_marker_uri(flow.namespace, flow.id, trigger.id) if trigger.stopAfter else None,
         }
         uri = polling_uri(flow.namespace, flow.id, trigger.id)
         specs.append(WatcherSpec(uri, f"{flow.dag_id}.{trigger.id}", POLLING_TRIGGER_CLASS, kwargs))
     return tuple(specs)
+
+
+def polling_trigger_id(events: Any) -> str | None:
+    """The id of the polling trigger whose event started a run (its triggering asset events), or None."""
+    for found in (events or {}).values():
+        for event in found:
+            extra = getattr(event, "extra", None) or {}
+            if polling_variables(extra) is not None:
+                return str(extra["payload"]["triggerId"])
+    return None
 
 
 def polling_variables(extra: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from yaml2dag.expressions import needs_rendering, translate
 from yaml2dag.flowables import check_flowable
 from yaml2dag.inputs import check_input_list, check_inputs
 from yaml2dag.loader import DocPath, format_path
-from yaml2dag.model import RESERVED_FLOW_IDS, Flow
+from yaml2dag.model import RESERVED_FLOW_IDS, Flow, Trigger
 from yaml2dag.polling import check_polling, is_polling
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
 from yaml2dag.tasktypes.base import KestraModel, is_expression
@@ -369,7 +369,7 @@ def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collecto
     fields = type(model).model_fields
     for name in sorted(model.model_fields_set & fields.keys()):  # not the extras of a model that allows them
         key = fields[name].alias or name
-        if name in model.UNSUPPORTED:
+        if name in _unsupported(model):
             collector.add((*path, key), f"property `{key}` is not supported by yaml2dag yet", "remove it")
             continue
         value = getattr(model, name)
@@ -377,6 +377,13 @@ def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collecto
         for index, item in items:
             if isinstance(item, KestraModel) and not isinstance(item, TaskBase):
                 _check_unsupported(item, (*path, key) if index is None else (*path, key, index), collector)
+
+
+def _unsupported(model: KestraModel) -> frozenset[str]:
+    """The properties `model` cannot take; a polling trigger honours `stopAfter` (`polling.STOP_AFTER`)."""
+    if isinstance(model, Trigger) and is_polling(model):
+        return model.UNSUPPORTED - {"stopAfter"}
+    return model.UNSUPPORTED
 
 
 def _check_expressions(task: TaskBase, raw: dict[str, Any], path: tuple[str | int, ...], collector: Collector) -> None:

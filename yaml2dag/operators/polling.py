@@ -42,6 +42,7 @@ class KestraPollingTrigger(BaseEventTrigger):
     :param arguments: The operator's keyword arguments (the trigger's shared properties, not rendered).
     :param interval: Seconds between two polls.
     :param settings: The trigger's own properties (`responseCondition`; `on` for S3).
+    :param stop_marker: With `stopAfter`: the storage file whose presence stops polling.
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class KestraPollingTrigger(BaseEventTrigger):
         arguments: dict[str, Any],
         interval: float,
         settings: dict[str, str],
+        stop_marker: str | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
@@ -70,8 +72,10 @@ class KestraPollingTrigger(BaseEventTrigger):
         self.arguments = arguments
         self.interval = interval
         self.settings = settings
+        self.stop_marker = stop_marker
         #: S3: the version (ETag) of each object already seen, for `on` CREATE / UPDATE.
         self._seen: dict[str, str] = {}
+        self._stop_logged = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and keyword arguments the triggerer rebuilds this trigger from."""
@@ -88,12 +92,16 @@ class KestraPollingTrigger(BaseEventTrigger):
                 "arguments": self.arguments,
                 "interval": self.interval,
                 "settings": self.settings,
+                "stop_marker": self.stop_marker,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll every `interval` seconds, forever; yield an event each time the trigger fires."""
         while True:
+            if self.stop_marker is not None and await asyncio.to_thread(self.stopped):
+                await asyncio.sleep(self.interval)
+                continue
             try:
                 variables = await asyncio.to_thread(self.poll)
             except Exception as exc:  # noqa: BLE001 - a failed poll is logged; the next one may succeed
@@ -112,6 +120,26 @@ class KestraPollingTrigger(BaseEventTrigger):
                     payload = {"triggerId": self.kestra_trigger_id, "type": self.trigger_type}
                     yield TriggerEvent({**payload, "variables": _redacted(variables)})
             await asyncio.sleep(self.interval)
+
+    def stopped(self) -> bool:
+        """Whether a run this trigger started ended in a `stopAfter` state (its stop marker exists)."""
+        from yaml2dag import storage
+
+        try:
+            found = storage.exists(str(self.stop_marker))
+        except Exception as exc:  # noqa: BLE001 - an unreadable storage must not stop the trigger for good
+            self.log.warning("Trigger %s: cannot read its stop marker (%s); polling", self.kestra_trigger_id, exc)
+            return False
+        if found and not self._stop_logged:
+            self.log.info(
+                "Trigger %s.%s.%s is stopped (stopAfter); delete %s to start it again",
+                self.namespace,
+                self.flow_id,
+                self.kestra_trigger_id,
+                self.stop_marker,
+            )
+        self._stop_logged = found
+        return found
 
     def poll(self) -> dict[str, Any] | None:
         """One poll: the trigger's outputs when it fires, else None."""

@@ -151,12 +151,21 @@ class FlowEventOperator(BaseOperator):
     :param flow_id: The flow's id.
     :param revision: The flow's revision (`trigger.flowRevision` downstream).
     :param labels: The flow's labels (the labels of its executions).
+    :param stop_after: Polling trigger id → its `stopAfter` states: when a run that trigger started
+        ends in one of them, the trigger's stop marker is written and it polls no more.
     """
 
     ui_color = "#dddddd"
 
     def __init__(
-        self, *, namespace: str, flow_id: str, revision: int, labels: dict[str, str] | None = None, **kwargs: Any
+        self,
+        *,
+        namespace: str,
+        flow_id: str,
+        revision: int,
+        labels: dict[str, str] | None = None,
+        stop_after: dict[str, list[str]] | None = None,
+        **kwargs: Any,
     ) -> None:
         from airflow.sdk import AssetAlias
 
@@ -165,6 +174,7 @@ class FlowEventOperator(BaseOperator):
         self.flow_id = flow_id
         self.revision = revision
         self.labels = dict(labels or {})
+        self.stop_after = dict(stop_after or {})
 
     def execute(self, context: Any) -> None:  # noqa: D102
         from airflow.sdk import Asset, AssetAlias
@@ -184,3 +194,18 @@ class FlowEventOperator(BaseOperator):
         for uri in uris:
             events.add(Asset(uri=uri), extra=extra)
         self.log.info("Flow ended %s: asset events on %s", state, ", ".join(uris))
+        if self.stop_after:
+            self._stop_trigger(context, state)
+
+    def _stop_trigger(self, context: Any, state: str) -> None:
+        """`stopAfter`: the polling trigger that started this run stops when the run ended in one of its states."""
+        from yaml2dag import storage
+        from yaml2dag.polling import polling_trigger_id, stop_marker_uri
+
+        trigger_id = polling_trigger_id(context.get("triggering_asset_events"))
+        if trigger_id is None or state not in self.stop_after.get(trigger_id, []):
+            return
+        marker = stop_marker_uri(self.namespace, self.flow_id, trigger_id)
+        with storage.open_uri_write(marker) as stream:
+            stream.write(f"{state} {context['dag_run'].run_id}\n".encode())
+        self.log.info("Trigger `%s` stops (stopAfter %s): delete %s to start it again", trigger_id, state, marker)
