@@ -112,13 +112,14 @@ def succeeded(stack: AirflowClient, dag_id: str, run_id: str, attempts: int = 3)
     """Whether the run ends success; a failed run is cleared and waited for again (`attempts` in all).
 
     On an overloaded machine the API server can time out a task's start (`PATCH …/run`), failing
-    the task before it ran; clearing reruns it with the same triggering events. A run that fails
-    for a reason of its own fails every attempt.
+    the task before it ran; clearing the run reruns it with the same triggering events. A run that
+    fails for a reason of its own fails every attempt.
     """
     for _ in range(attempts):
         if stack.finished(dag_id, run_id, timeout=300) == "success":
             return True
-        body = {"dry_run": False, "dag_run_id": run_id, "only_failed": True}
+        # Every task again, `_flow_event` included: it then announces (and acts on) the new end state.
+        body = {"dry_run": False, "dag_run_id": run_id, "only_failed": False}
         stack.request("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", body)
         stack.wait_for(lambda: stack.run_state(dag_id, run_id) not in ("failed",), 60, "the cleared run")
     return False
