@@ -3,7 +3,9 @@
 Routes: `/json`, `/text`, `/echo` (the request as JSON), `/redirect` (301 → /json), `/status/<code>`,
 `/slow` (answers after 3 s), `/chunked` (a chunked JSON body), `/bytes/<n>` (n bytes, streamed in
 64 KiB chunks, chunked), `/report` (a CSV with Content-Disposition), `/empty`, `/truncated` (a body
-shorter than its Content-Length), and any POST to `/hook/...` (recorded, answers `ok`). Every request is
+shorter than its Content-Length), `/price` (`{"price": p}`, p = 150, 130, 110, …: 20 less on each
+request), `/answer/<name>` (the JSON a test put in `server.answers[name]`, 404 without), and any POST
+to `/hook/...` (recorded, answers `ok`). Every request is
 recorded in `server.received` (method, path, headers, body).
 """
 
@@ -38,6 +40,8 @@ class LoopbackServer:
 
     url: str
     received: list[Received] = field(default_factory=list)
+    #: What `/answer/<name>` returns (JSON), set by the test while the server runs.
+    answers: dict[str, object] = field(default_factory=dict)
 
     def hooks(self) -> list[Received]:
         return [request for request in self.received if request.path.startswith("/hook")]
@@ -121,6 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"only ten b")
             self.close_connection = True
+        elif path == "/price":
+            asked = sum(1 for seen in self.server.state.received if seen.path.split("?")[0] == "/price")  # type: ignore[attr-defined]
+            self._send(200, json.dumps({"price": 150 - 20 * (asked - 1)}).encode(), X_Price=str(asked))
+        elif path.startswith("/answer/") and path.removeprefix("/answer/") in self.server.state.answers:  # type: ignore[attr-defined]
+            self._send(200, json.dumps(self.server.state.answers[path.removeprefix("/answer/")]).encode())  # type: ignore[attr-defined]
         elif path.startswith("/hook"):
             self._send(200, b"ok", "text/plain")
         else:

@@ -14,6 +14,7 @@ from conftest import EXAMPLES, FLOWS
 from yaml2dag.flowfile import parse_flow_text
 from yaml2dag.loader import load_yaml
 from yaml2dag.model import SCHEDULE_TYPES, SUPPORTED_INPUT_TYPES, TRIGGER_TYPES, Flow
+from yaml2dag.polling import POLLING_TYPES
 from yaml2dag.schema import DRAFT, flow_schema
 from yaml2dag.tasktypes import TASK_TYPES, core
 from yaml2dag.tasktypes.base import Retry, TaskBase
@@ -194,7 +195,11 @@ def test_what_yaml2dag_reads_as_text_validates():
 
 def test_only_supported_input_and_trigger_types_are_offered():
     assert set(DEFINITIONS["FlowInput"]["properties"]["type"]["enum"]) == SUPPORTED_INPUT_TYPES
-    assert DEFINITIONS["Trigger"]["properties"]["type"]["enum"] == list(TRIGGER_TYPES)
+    assert DEFINITIONS["Trigger"]["properties"]["type"]["enum"] == [*TRIGGER_TYPES, *POLLING_TYPES]
+    http = next(rule for rule in DEFINITIONS["Trigger"]["allOf"] if "core.http.Trigger" in str(rule["if"]))
+    assert http["then"]["required"] == ["uri"]
+    assert {"interval", "responseCondition", "options"} <= set(http["then"]["properties"])
+    assert http["then"]["properties"]["bucket"] is False, "an S3 property on an HTTP trigger is flagged"
     schedule = next(rule for rule in DEFINITIONS["Trigger"]["allOf"] if SCHEDULE_TYPES[0] in str(rule["if"]))
     assert schedule["then"]["required"] == ["cron"]
 

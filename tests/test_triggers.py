@@ -384,7 +384,7 @@ def test_webhook_mistakes_are_located_errors(body, path, message):
     [
         "io.kestra.plugin.redis.list.RealtimeTrigger",
         "io.kestra.plugin.core.trigger.Toggle",
-        "io.kestra.plugin.fs.http.Trigger",
+        "io.kestra.plugin.gcp.gcs.Trigger",
     ],
 )
 def test_other_trigger_types_are_located_errors_naming_the_type(kind):

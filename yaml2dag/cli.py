@@ -373,6 +373,11 @@ def _schedule_structure(schedule: ScheduleSpec | None) -> dict[str, Any] | None:
         structure.update(cron=list(schedule.crons), timezone=schedule.timezone)
     if schedule.assets is not None:
         structure["assets"] = _asset_text(schedule.assets)
+    if schedule.watchers:
+        structure["polling"] = [
+            {"asset": watcher.uri, "trigger": watcher.kwargs["trigger_type"], "interval": watcher.kwargs["interval"]}
+            for watcher in schedule.watchers
+        ]
     return structure
 
 
@@ -423,6 +428,10 @@ def _print_structure(structure: dict[str, Any]) -> None:
             parts[-1] += " when " + "; ".join(" and ".join(kinds) or "always" for kinds in schedule["conditions"])
     if schedule and "assets" in schedule:
         parts.append(f"when these flows end: {schedule['assets']}")
+    for polled in (schedule or {}).get("polling") or []:
+        parts.append(
+            f"events of {polled['asset']}, polled every {polled['interval']:g}s by the triggerer ({polled['trigger']})"
+        )
     when = "; or ".join(parts) or "none (triggered by hand)"
     print(f"  schedule:        {when}")
     print(f"  max active runs: {structure['max_active_runs'] or 'Airflow default'}")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from yaml2dag.inputs import ParamSpec, param_specs
+from yaml2dag.polling import stop_after
 from yaml2dag.states import EVENT_TASK_ID, STATE_TASK_ID, end_task_id, start_task_id
 from yaml2dag.tasktypes.flowable import (
     AllowFailure,
@@ -521,6 +522,8 @@ class _Planner:
         }
         if not self.flow.outputs:  # nothing can fail the flow after the main tasks: read their states too
             event_arguments["main_task_ids"] = main_exits
+        if stops := stop_after(self.flow):
+            event_arguments["stop_after"] = stops
         self.add(
             _Draft(
                 EVENT_TASK_ID,

@@ -28,6 +28,7 @@ from yaml2dag.model import (
     FlowInput,
     Trigger,
 )
+from yaml2dag.polling import POLLING_TYPES
 from yaml2dag.tasktypes import TASK_TYPES, TaskBase, plugin_origin
 from yaml2dag.tasktypes.base import KestraModel
 from yaml2dag.triggers import PROPERTIES
@@ -83,6 +84,7 @@ def flow_schema() -> dict[str, Any]:
         _name_type(definitions[names[model]], model)
     definitions["Task"] = _task_union(definitions.pop(TaskBase.__name__), task_classes, names)
     _only_supported_types(definitions)
+    _polling_triggers(definitions[Trigger.__name__], definitions, names)
     root = definitions.pop(names[Flow])
     _walk([root, definitions], _retarget_task_refs)
     schema = {
@@ -193,6 +195,47 @@ def _only_supported_types(definitions: dict[str, Any]) -> None:
             ("Webhook", WEBHOOK_TYPES, ["key"]),
         )
     ]
+
+
+def _polling_triggers(trigger: dict[str, Any], definitions: dict[str, Any], names: dict[Any, str]) -> None:
+    """Offer the HTTP and S3 polling triggers: each takes its task's properties plus its own.
+
+    Their properties join the trigger's (draft-07 `additionalProperties` sees only those), and
+    every other trigger type refuses them.
+    """
+    own_schemas = {
+        "interval": {"type": "string", "description": "Time between two polls (ISO-8601, default PT60S)."},
+        "responseCondition": {"type": "string", "description": "HTTP: the flow starts when this renders true."},
+        "on": {"enum": ["CREATE", "UPDATE", "CREATE_OR_UPDATE"], "description": "S3: which object changes fire."},
+    }
+    kinds = []
+    for polling in {polling.kind: polling for polling in POLLING_TYPES.values()}.values():
+        task_class = TASK_TYPES[polling.task_type]
+        declared = task_class.operator_properties()
+        task_properties = definitions[names[task_class]].get("properties", {})
+        properties = {
+            name: task_properties[name]
+            for name in sorted(field.alias or key for key, field in declared.items())
+            if name in task_properties
+        }
+        properties.update({name: own_schemas[name] for name in polling.own})
+        required = [field.alias or name for name, field in declared.items() if field.is_required()]
+        kinds.append(([name for name, item in POLLING_TYPES.items() if item is polling], properties, required))
+    added = {name for _, properties, _ in kinds for name in properties}
+    for rule in trigger["allOf"]:
+        rule["then"]["properties"].update({name: False for name in added})
+    trigger["properties"].update({name: {} for name in sorted(added) if name not in trigger["properties"]})
+    trigger["properties"]["type"]["enum"] = [*trigger["properties"]["type"]["enum"], *POLLING_TYPES]
+    rules = []
+    for types, properties, required in kinds:
+        other = {name: False for name in trigger["properties"] if name not in PROPERTIES["Polling"]}
+        rules.append(
+            {
+                "if": {"properties": {"type": {"enum": types}}},
+                "then": {"required": required, "properties": {**other, **properties}},
+            }
+        )
+    trigger["allOf"].extend(rules)
 
 
 def _retarget_task_refs(node: dict[str, Any]) -> None:

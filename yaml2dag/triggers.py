@@ -11,6 +11,7 @@
   Not, Or, a namespace suffix) and the flow's own executions are checked when the run starts
   (`_trigger_check`, `operators/trigger_check.py`), which skips the whole run when none matches.
 - Webhook → nothing to schedule: the DAG is started through Airflow's REST API (docs/triggers.md).
+- HTTP and S3 polling triggers → an asset with an `AssetWatcher` the triggerer polls (`polling.py`).
 
 Schedule and Flow triggers of one flow combine into an `AssetOrTimeSchedule`. docs/triggers.md
 describes the mapping and what differs from Kestra.
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from yaml2dag.model import FLOW_TRIGGER_TYPES, SCHEDULE_TYPES, WEBHOOK_TYPES, Flow, Trigger
+from yaml2dag.polling import POLLING_TYPES, WatcherSpec, polling_variables, watcher_specs
 
 if TYPE_CHECKING:
     from yaml2dag.diagnostics import Collector
@@ -84,9 +86,11 @@ PROPERTIES = {
     | {"cron", "timezone", "withSeconds", "recoverMissedSchedules", "lateMaximumDelay", "conditions"},
     "Flow": _COMMON | {"states", "conditions", "preconditions", "dependsOn", "mode", "minSatisfied", "window"},
     "Webhook": _COMMON | {"key", "wait", "returnOutputs"},
+    # Plus the type's own properties, checked by `polling.check_polling`.
+    "Polling": (_COMMON - {"inputs"}) | {"conditions"},
 }
 #: Properties Kestra has on a trigger type that yaml2dag does not implement there yet.
-NOT_YET = {"Webhook": {"conditions"}}
+NOT_YET = {"Webhook": {"conditions"}, "Polling": {"conditions"}}
 _NO_SECONDS_HINT = "Airflow schedules to the minute: use a seconds field of `0`, or 5 fields without `withSeconds`"
 
 
@@ -126,7 +130,8 @@ def check_triggers(flow: Flow, collector: Collector) -> None:
             collector.add(
                 (*path, "type"),
                 f"trigger type `{trigger.type}` is not supported by yaml2dag",
-                "use a Schedule, Flow or Webhook trigger (io.kestra.plugin.core.trigger.*)",
+                "use a Schedule, Flow or Webhook trigger (io.kestra.plugin.core.trigger.*), "
+                "io.kestra.plugin.core.http.Trigger or io.kestra.plugin.aws.s3.Trigger",
                 prefer_key=False,
             )
             continue
@@ -144,25 +149,29 @@ def check_triggers(flow: Flow, collector: Collector) -> None:
                         "wait for another flow",
                         prefer_key=False,
                     )
-        else:
+        elif kind == "Webhook":
             _check_webhook(trigger, path, collector)
     _check_one_timezone(flow, collector)
 
 
 def trigger_kind(trigger: Trigger) -> str | None:
-    """`Schedule`, `Flow` or `Webhook` for the types yaml2dag compiles, else None."""
+    """`Schedule`, `Flow`, `Webhook` or `Polling` (HTTP, S3) for the types yaml2dag compiles, else None."""
     if trigger.type in SCHEDULE_TYPES:
         return "Schedule"
     if trigger.type in FLOW_TRIGGER_TYPES:
         return "Flow"
     if trigger.type in WEBHOOK_TYPES:
         return "Webhook"
+    if trigger.type in POLLING_TYPES:
+        return "Polling"
     return None
 
 
 def has_schedule(flow: Flow) -> bool:
-    """True when an enabled Schedule or Flow trigger starts runs (they get only the inputs' defaults)."""
-    return any(trigger_kind(trigger) in ("Schedule", "Flow") and not trigger.disabled for trigger in flow.triggers)
+    """True when an enabled Schedule, Flow or polling trigger starts runs (they get only the inputs' defaults)."""
+    return any(
+        trigger_kind(trigger) in ("Schedule", "Flow", "Polling") and not trigger.disabled for trigger in flow.triggers
+    )
 
 
 def has_cron_schedule(flow: Flow) -> bool:
@@ -174,15 +183,16 @@ def _check_properties(trigger: Trigger, kind: str, path: Path, collector: Collec
     """Properties of another trigger type are errors; False when any was found."""
     allowed = PROPERTIES[kind]
     fields = Trigger.model_fields
+    label = f"`{trigger.type}`" if kind == "Polling" else f"a {kind}"
     ok = True
     for name in sorted(trigger.model_fields_set & fields.keys()):
         if name in NOT_YET.get(kind, ()):
-            collector.add((*path, name), f"property `{name}` of a {kind} trigger is not supported by yaml2dag yet")
+            collector.add((*path, name), f"property `{name}` of {label} trigger is not supported by yaml2dag yet")
             ok = False
         elif name not in allowed and name not in Trigger.UNSUPPORTED:
-            collector.add((*path, name), f"property `{name}` is not a property of a {kind} trigger")
+            collector.add((*path, name), f"property `{name}` is not a property of {label} trigger")
             ok = False
-    for extra in sorted(trigger.model_extra or {}):
+    for extra in sorted(trigger.model_extra or {} if kind != "Polling" else {}):
         collector.add((*path, extra), f"unknown property `{extra}` for a {kind} trigger")
         ok = False
     return ok
@@ -976,15 +986,23 @@ _TRIGGER_KEYS = ("executionId", "namespace", "flowId", "flowRevision", "state", 
 
 
 def flow_trigger_variables(events: Iterable[Any]) -> dict[str, Any] | None:
-    """Kestra's `trigger` variables of a run started by a Flow trigger: the last upstream end event.
+    """Kestra's `trigger` variables of a run started by a Flow or polling trigger: the latest event's.
 
     `events` are the run's triggering asset events (`context["triggering_asset_events"]` values,
-    flattened); None when none came from a yaml2dag flow.
+    flattened): an upstream flow's end event gives `executionId`, `namespace`, …; a polling
+    trigger's event its outputs (`body`, `code`, … or `objects`). None when none came from yaml2dag.
     """
-    found = [event for event in events if (getattr(event, "extra", None) or {}).get("flowId")]
+    found = [
+        event
+        for event in events
+        if (extra := getattr(event, "extra", None) or {}).get("flowId") or polling_variables(extra) is not None
+    ]
     if not found:
         return None
     extra = max(found, key=lambda event: event.timestamp).extra
+    polled = polling_variables(extra)
+    if polled is not None:
+        return polled
     return {key: extra[key] for key in _TRIGGER_KEYS if key in extra}
 
 
@@ -1004,6 +1022,8 @@ class ScheduleSpec:
     assets: AssetCondition | None = None
     #: With Schedule `conditions`: each trigger's cron and conditions (fire times failing them are skipped).
     conditional: tuple[Mapping[str, Any], ...] = ()
+    #: The polling triggers' assets and watchers (their URIs are among `assets`).
+    watchers: tuple[WatcherSpec, ...] = ()
 
 
 def schedule_spec(flow: Flow) -> ScheduleSpec | None:
@@ -1018,14 +1038,15 @@ def schedule_spec(flow: Flow) -> ScheduleSpec | None:
             {"cron": airflow_cron(t.cron or "", t.withSeconds), "conditions": list(t.conditions or [])}
             for t in schedules
         )
-    assets = _asset_condition(flow)
+    watchers = watcher_specs(flow)
+    assets = _asset_condition(flow, [watcher.uri for watcher in watchers])
     if not crons and assets is None:
         return None
-    return ScheduleSpec(crons, zone, assets, conditional)
+    return ScheduleSpec(crons, zone, assets, conditional, watchers)
 
 
-def _asset_condition(flow: Flow) -> AssetCondition | None:
-    """The asset condition of the flow's enabled Flow triggers (any trigger fires), or None."""
+def _asset_condition(flow: Flow, watched: list[str]) -> AssetCondition | None:
+    """The asset condition of the flow's enabled Flow triggers and polling triggers' assets (any fires), or None."""
 
     def any_of(items: list[AssetCondition]) -> AssetCondition:
         return items[0] if len(items) == 1 else ("any", tuple(items))
@@ -1041,6 +1062,7 @@ def _asset_condition(flow: Flow) -> AssetCondition | None:
             conditions.append(per_flow[0])
         else:
             conditions.append(("any" if trigger.mode == "ANY" else "all", tuple(per_flow)))
+    conditions.extend(watched)
     return any_of(conditions) if conditions else None
 
 
@@ -1055,7 +1077,8 @@ def build_schedule(spec: ScheduleSpec | None) -> Any:
     if spec is None:
         return None
     timetable = _build_timetable(spec) if spec.crons else None
-    assets = None if spec.assets is None else _build_assets(spec.assets)
+    watchers = {watcher.uri: watcher for watcher in spec.watchers}
+    assets = None if spec.assets is None else _build_assets(spec.assets, watchers)
     if timetable is not None and assets is not None:
         return AssetOrTimeSchedule(timetable=timetable, assets=assets)
     return timetable if timetable is not None else assets
@@ -1077,13 +1100,26 @@ def _build_timetable(spec: ScheduleSpec) -> Any:
     return MultipleCronTriggerTimetable(*spec.crons, timezone=zone, run_immediately=never_past)
 
 
-def _build_assets(condition: AssetCondition) -> Any:
+def _build_assets(condition: AssetCondition, watchers: Mapping[str, WatcherSpec]) -> Any:
     from airflow.sdk import Asset, AssetAll, AssetAny
 
     if isinstance(condition, str):
+        if condition in watchers:
+            return _watched_asset(watchers[condition])
         return Asset(uri=condition)
     kind, items = condition
-    return (AssetAny if kind == "any" else AssetAll)(*(_build_assets(item) for item in items))
+    return (AssetAny if kind == "any" else AssetAll)(*(_build_assets(item, watchers) for item in items))
+
+
+def _watched_asset(spec: WatcherSpec) -> Any:
+    """A polling trigger's asset, watched by the triggerer running its polling class."""
+    import importlib
+
+    from airflow.sdk import Asset, AssetWatcher
+
+    module, name = spec.classpath.rsplit(".", 1)
+    trigger_class = getattr(importlib.import_module(module), name)
+    return Asset(uri=spec.uri, watchers=[AssetWatcher(name=spec.name, trigger=trigger_class(**spec.kwargs))])
 
 
 def _default_timezone() -> str:

@@ -18,7 +18,8 @@ from yaml2dag.expressions import needs_rendering, translate
 from yaml2dag.flowables import check_flowable
 from yaml2dag.inputs import check_input_list, check_inputs
 from yaml2dag.loader import DocPath, format_path
-from yaml2dag.model import RESERVED_FLOW_IDS, Flow
+from yaml2dag.model import RESERVED_FLOW_IDS, Flow, Trigger
+from yaml2dag.polling import check_polling, is_polling
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
 from yaml2dag.tasktypes.base import KestraModel, is_expression
 from yaml2dag.tasktypes.flowable import FlowableBase, SlotPath, walk_task
@@ -293,6 +294,7 @@ def _check_flow(
     _check_unique([item.id for item in flow.inputs], "inputs", "input", collector)
     _check_unique([item.id for item in flow.triggers], "triggers", "trigger", collector)
     check_triggers(flow, collector)
+    _check_polling_triggers(flow, data, collector)
     for path, task, raw in walk_tasks(flow, data, parsed):
         _check_unsupported(task, path, collector)
         _check_fixed_durations(task, path, collector)
@@ -301,6 +303,21 @@ def _check_flow(
             check_flowable(task, raw, path, collector)
         if isinstance(task, Pause) and task.onResume:
             check_input_list(list(task.onResume), (*path, "onResume"), collector)
+
+
+def _check_polling_triggers(flow: Flow, data: dict[str, Any], collector: Collector) -> None:
+    """A polling trigger's properties are those of the task it runs on each poll: check them as that task's."""
+    found = data.get("triggers")
+    raw_triggers: list[Any] = found if isinstance(found, list) else []
+    for index, trigger in enumerate(flow.triggers):
+        if not is_polling(trigger):
+            continue
+        path = ("triggers", index)
+        task = check_polling(trigger, path, collector, _add_pydantic_errors)
+        if task is not None:
+            _check_unsupported(task, path, collector)
+            raw = raw_triggers[index] if index < len(raw_triggers) and isinstance(raw_triggers[index], dict) else {}
+            _check_expressions(task, raw, path, collector)
 
 
 def _check_fixed_durations(task: TaskBase, path: tuple[str | int, ...], collector: Collector) -> None:
@@ -352,7 +369,7 @@ def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collecto
     fields = type(model).model_fields
     for name in sorted(model.model_fields_set & fields.keys()):  # not the extras of a model that allows them
         key = fields[name].alias or name
-        if name in model.UNSUPPORTED:
+        if name in _unsupported(model):
             collector.add((*path, key), f"property `{key}` is not supported by yaml2dag yet", "remove it")
             continue
         value = getattr(model, name)
@@ -360,6 +377,13 @@ def _check_unsupported(model: KestraModel, path: tuple[str | int, ...], collecto
         for index, item in items:
             if isinstance(item, KestraModel) and not isinstance(item, TaskBase):
                 _check_unsupported(item, (*path, key) if index is None else (*path, key, index), collector)
+
+
+def _unsupported(model: KestraModel) -> frozenset[str]:
+    """The properties `model` cannot take; a polling trigger honours `stopAfter` (`polling.STOP_AFTER`)."""
+    if isinstance(model, Trigger) and is_polling(model):
+        return model.UNSUPPORTED - {"stopAfter"}
+    return model.UNSUPPORTED
 
 
 def _check_expressions(task: TaskBase, raw: dict[str, Any], path: tuple[str | int, ...], collector: Collector) -> None:

@@ -130,6 +130,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _another_free_port(taken: int) -> int:
+    """A free port other than `taken` (chosen but not bound yet, so the system could hand it out again)."""
+    while (port := free_port()) == taken:
+        pass
+    return port
+
+
 def standalone_environment(home: Path, dags: Path, port: int) -> dict[str, str]:
     """The environment of the README's run command (scripts/airflow-standalone.sh), with faster polling."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
@@ -152,6 +159,8 @@ def standalone_environment(home: Path, dags: Path, port: int) -> dict[str, str]:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+            # The triggerer's log server takes a fixed port (8794) otherwise: another stack would hold it.
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_another_free_port(port)),
         }
     )
     return env

@@ -158,7 +158,84 @@ def test_copy_delete_downloads_and_errors(run_flow, s3_server, monkeypatch):
     assert "Not Found" in result.tasks["missing"].log_text()
 
 
-def test_s3_trigger_is_refused_at_validation(flow_file):
+def _watch(endpoint: str, bucket: str, action: str, on: str = "CREATE_OR_UPDATE"):
+    """The polling trigger an `s3.Trigger` on `bucket`/incoming/ compiles to (as the triggerer rebuilds it)."""
+    from yaml2dag.compiler import compile_flow
+    from yaml2dag.flowfile import parse_flow_text
+    from yaml2dag.operators.polling import KestraPollingTrigger
+
+    text = f"""
+id: s3_watch
+namespace: tests.s3
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{{{ trigger.objects | length }}}}"
+triggers:
+  - id: watch
+    type: io.kestra.plugin.aws.s3.Trigger
+    interval: PT1S
+    region: us-east-1
+    accessKeyId: AKIDTEST
+    secretKeyId: {SECRET_KEY}
+    endpointOverride: {endpoint}
+    bucket: {bucket}
+    prefix: incoming/
+    action: {action}
+    moveTo: {{key: archive}}
+    on: {on}
+"""
+    dag = compile_flow(parse_flow_text(text, "flow.yaml"))
+    [watcher] = dag.timetable.asset_condition.watchers
+    _, kwargs = watcher.trigger.serialize()
+    return KestraPollingTrigger(**json.loads(json.dumps(kwargs)))
+
+
+def test_s3_trigger_fires_once_per_new_or_changed_object_with_its_stored_copy(s3_server, capsys):
+    from yaml2dag import storage
+
+    client = _client(s3_server)
+    client.create_bucket(Bucket="watched")
+    trigger = _watch(s3_server, "watched", "NONE")
+    assert trigger.poll() is None, "an empty prefix does not fire"
+    client.put_object(Bucket="watched", Key="incoming/a.csv", Body=b"a,1\n")
+    client.put_object(Bucket="watched", Key="incoming/sub/", Body=b"")
+    client.put_object(Bucket="watched", Key="other/b.csv", Body=b"b")
+    fired = trigger.poll()
+    assert fired is not None
+    [item] = fired["objects"]
+    assert (item["key"], item["size"], item["changeType"]) == ("incoming/a.csv", 4, "CREATE")
+    assert item["uri"].startswith("kestra:///tests/s3/s3_watch/executions/trigger_")
+    assert "/tasks/watch/" in item["uri"]
+    assert storage.read_text(item["uri"]) == "a,1\n"
+    assert trigger.poll() is None, "action NONE: the same object does not fire twice"
+    client.put_object(Bucket="watched", Key="incoming/a.csv", Body=b"a,2\n")
+    [changed] = trigger.poll()["objects"]
+    assert changed["changeType"] == "UPDATE"
+    assert storage.read_text(changed["uri"]) == "a,2\n"
+    assert SECRET_KEY not in capsys.readouterr().out + json.dumps(fired)
+
+    only_new = _watch(s3_server, "watched", "NONE", on="CREATE")
+    assert [item["key"] for item in only_new.poll()["objects"]] == ["incoming/a.csv"]
+    client.put_object(Bucket="watched", Key="incoming/a.csv", Body=b"a,3\n")
+    assert only_new.poll() is None, "on: CREATE ignores updates"
+
+
+def test_s3_trigger_moves_or_deletes_what_it_fired_with(s3_server):
+    client = _client(s3_server)
+    client.create_bucket(Bucket="moving")
+    client.put_object(Bucket="moving", Key="incoming/x.json", Body=b"{}")
+    assert [item["key"] for item in _watch(s3_server, "moving", "MOVE").poll()["objects"]] == ["incoming/x.json"]
+    keys = [item["Key"] for item in client.list_objects(Bucket="moving")["Contents"]]
+    assert keys == ["archive/x.json"]
+    client.put_object(Bucket="moving", Key="incoming/y.json", Body=b"{}")
+    deleting = _watch(s3_server, "moving", "DELETE")
+    assert [item["key"] for item in deleting.poll()["objects"]] == ["incoming/y.json"]
+    assert [item["Key"] for item in client.list_objects(Bucket="moving")["Contents"]] == ["archive/x.json"]
+    assert deleting.poll() is None
+
+
+def test_s3_trigger_mistakes_are_located_errors(flow_file):
     from yaml2dag.errors import FlowValidationError
     from yaml2dag.flowfile import read_flow
 
@@ -175,11 +252,19 @@ def test_s3_trigger_is_refused_at_validation(flow_file):
             type: io.kestra.plugin.aws.s3.Trigger
             bucket: inbox
             interval: PT1M
-            action: NONE
+            on: NEW
+            stateKey: seen
         """
     )
     with pytest.raises(FlowValidationError) as caught:
         read_flow(path)
-    assert "io.kestra.plugin.aws.s3.Trigger" in str(caught.value)
-    assert "not supported by yaml2dag" in str(caught.value)
-    assert "flow.yaml:10:" in str(caught.value)
+    errors = {(error.path, error.message) for error in caught.value.errors}
+    assert (
+        "triggers[0].action",
+        "missing required property `action` for task type `io.kestra.plugin.aws.s3.Trigger`",
+    ) in errors
+    assert ("triggers[0].on", "`on` must be one of CREATE, UPDATE, CREATE_OR_UPDATE") in errors
+    assert (
+        "triggers[0].stateKey",
+        "property `stateKey` of `io.kestra.plugin.aws.s3.Trigger` is not supported by yaml2dag yet",
+    ) in errors

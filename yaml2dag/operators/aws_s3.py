@@ -184,28 +184,38 @@ class S3DownloadsOperator(_S3Operator, task_type=Downloads):
     """`io.kestra.plugin.aws.s3.Downloads`: every listed object → internal storage, then MOVE / DELETE / NONE."""
 
     def run(self, context: Any) -> dict[str, Any]:
-        action = str(self.action).upper()
-        if action not in ("MOVE", "DELETE", "NONE"):
-            raise TaskFailure(f"invalid action `{self.action}`: use MOVE, DELETE or NONE")
-        if action == "MOVE" and not (self.moveTo and self.moveTo.get("key")):
-            raise TaskFailure("`action: MOVE` needs `moveTo.key` (and optionally `moveTo.bucket`)")
+        self.checked_action()
         client = self.client()
         objects = [item for item in self.listing(client) if not item["key"].endswith("/")]
         files: dict[str, str] = {}
         for item in objects:
             item["uri"] = files[item["key"]] = self.download(context, client, str(self.bucket), item["key"])["uri"]
-        for item in objects:
+        self.apply_action(client, [item["key"] for item in objects])
+        return {"objects": objects, "outputFiles": files}
+
+    def checked_action(self) -> str:
+        """The rendered `action` (MOVE, DELETE, NONE), checked with `moveTo`."""
+        action = str(self.action).upper()
+        if action not in ("MOVE", "DELETE", "NONE"):
+            raise TaskFailure(f"invalid action `{self.action}`: use MOVE, DELETE or NONE")
+        if action == "MOVE" and not (self.moveTo and self.moveTo.get("key")):
+            raise TaskFailure("`action: MOVE` needs `moveTo.key` (and optionally `moveTo.bucket`)")
+        return action
+
+    def apply_action(self, client: Any, keys: list[str]) -> None:
+        """MOVE (copy under `moveTo`, then delete) or DELETE the objects `keys` of `bucket`; NONE: nothing."""
+        action = self.checked_action()
+        for key in keys:
             try:
                 if action == "MOVE":
                     target_bucket = str(self.moveTo.get("bucket") or self.bucket)
-                    target = f"{str(self.moveTo['key']).rstrip('/')}/{item['key'].rsplit('/', 1)[-1]}"
+                    target = f"{str(self.moveTo['key']).rstrip('/')}/{key.rsplit('/', 1)[-1]}"
                     client.copy_object(Bucket=target_bucket, Key=target,
-                                       CopySource={"Bucket": str(self.bucket), "Key": item["key"]})  # fmt: skip
+                                       CopySource={"Bucket": str(self.bucket), "Key": key})  # fmt: skip
                 if action in ("MOVE", "DELETE"):
-                    client.delete_object(Bucket=str(self.bucket), Key=item["key"])
+                    client.delete_object(Bucket=str(self.bucket), Key=key)
             except Exception as exc:  # noqa: BLE001 - botocore raises ClientError and connection errors alike
-                raise self.fail(exc, f"{action.lower()} of s3://{self.bucket}/{item['key']}") from None
-        return {"objects": objects, "outputFiles": files}
+                raise self.fail(exc, f"{action.lower()} of s3://{self.bucket}/{key}") from None
 
 
 class S3ListOperator(_S3Operator, task_type=List):

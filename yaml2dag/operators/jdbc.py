@@ -22,7 +22,7 @@ from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.operators.jdbc_connections import Database, open_conn_id, open_url, url_password
 from yaml2dag.tasktypes.base import as_flag
-from yaml2dag.tasktypes.jdbc import JdbcQueries, JdbcQuery
+from yaml2dag.tasktypes.jdbc import CopyIn, CopyOut, JdbcQueries, JdbcQuery
 
 #: Quoted text and comments (kept as they are) or a `:name` placeholder (not `::cast`).
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|::|(?<![\w:]):([A-Za-z_]\w*)", re.S)
@@ -273,3 +273,138 @@ class JdbcQueriesOperator(_JdbcOperator, task_type=JdbcQueries):
         finally:
             database.connection.close()
         return {"outputs": outputs}
+
+
+def _sql_text(value: Any) -> str:
+    """A COPY option value as an SQL string literal (quotes doubled: the value cannot end the literal)."""
+    text = str(value)
+    if text == "\\t":
+        text = "\t"
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _PostgresCopyOperator(_JdbcOperator):
+    """Shared by CopyIn and CopyOut: the `COPY` statement Kestra builds, and a PostgreSQL connection.
+
+    psycopg2 (the provider's default driver) streams with `copy_expert`; psycopg 3 with `cursor.copy`.
+    """
+
+    def connect(self) -> Database:
+        """The PostgreSQL database of `url` or `connId` (another database is refused)."""
+        database = super().connect()
+        if database.dialect != "postgres":
+            database.connection.close()
+            raise TaskFailure(f"{self.kestra_type} needs a PostgreSQL database, got {database.where}")
+        return database
+
+    def copy_statement(self, source: str | None, direction: str) -> str:
+        """`COPY <table> [(columns)] | (<sql>) <direction> [WITH (options)]`, as Kestra's `AbstractCopy.query`."""
+        parts = ["COPY"]
+        if source is None:
+            parts.append(str(self.table))
+            if self.columns:
+                parts.append("(" + ", ".join(str(column) for column in self.columns) + ")")
+        else:
+            parts.append(f"({source})")
+        parts.append(direction)
+        options = self._options()
+        if options:
+            parts.append("WITH (" + ", ".join(options) + ")")
+        return " ".join(parts)
+
+    def _options(self) -> list[str]:
+        kind = str(self.format).strip().upper()
+        if kind not in ("TEXT", "CSV", "BINARY"):
+            raise TaskFailure(f"invalid format `{self.format}`: use TEXT, CSV or BINARY")
+        options = [f"FORMAT {kind}"] if kind != "TEXT" else []
+        for name, keyword in (("oids", "OIDS"), ("freeze", "FREEZE")):
+            if getattr(self, name) is not None and as_flag(getattr(self, name), name):
+                options.append(keyword)
+        if self.delimiter is not None:
+            options.append(f"DELIMITER {_sql_text(self.delimiter)}")
+        if self.nullString is not None:
+            options.append(f"NULL {_sql_text(self.nullString)}")
+        if self.header is not None:
+            options.append("HEADER " + ("TRUE" if as_flag(self.header, "header") else "FALSE"))
+        options.extend(self._quoting_options())
+        if self.encoding is not None:
+            options.append(f"ENCODING {_sql_text(self.encoding)}")
+        return options
+
+    def _quoting_options(self) -> list[str]:
+        """CSV quoting: QUOTE, ESCAPE, FORCE_QUOTE, FORCE_NOT_NULL, FORCE_NULL."""
+        options = []
+        for name, keyword in (("quote", "QUOTE"), ("escape", "ESCAPE")):
+            if getattr(self, name) is not None:
+                options.append(f"{keyword} {_sql_text(getattr(self, name))}")
+        if self.forceQuote:
+            columns = [str(column) for column in self.forceQuote]
+            options.append("FORCE_QUOTE " + ("*" if columns == ["*"] else "(" + ", ".join(columns) + ")"))
+        for name, keyword in (("forceNotNull", "FORCE_NOT_NULL"), ("forceNull", "FORCE_NULL")):
+            if getattr(self, name):
+                options.append(f"{keyword} (" + ", ".join(str(column) for column in getattr(self, name)) + ")")
+        return options
+
+    def run_copy(self, statement: str, stream: Any, direction: str) -> int:
+        """Run `statement`, streaming `stream` in (FROM STDIN) or out (TO STDOUT); the number of rows copied."""
+        database = self.connect()
+        self.log.info("Running on %s: %s", database.where, statement)
+        try:
+            cursor = database.cursor()
+            try:
+                if hasattr(cursor, "copy_expert"):
+                    cursor.copy_expert(statement, stream, size=1 << 20)
+                else:
+                    _copy_psycopg3(cursor, statement, stream, direction)
+            except TaskFailure:
+                raise
+            except Exception as exc:  # noqa: BLE001 - each driver has its own DB-API Error class
+                database.connection.rollback()
+                raise TaskFailure(f"{database.where} rejected the statement: {str(exc).strip()}") from None
+            database.connection.commit()
+            return int(cursor.rowcount)
+        finally:
+            database.connection.close()
+
+
+def _copy_psycopg3(cursor: Any, statement: str, stream: Any, direction: str) -> None:
+    with cursor.copy(statement) as copy:
+        if direction == "FROM STDIN":
+            while chunk := stream.read(1 << 20):
+                copy.write(chunk)
+        else:
+            for chunk in copy:
+                stream.write(chunk)
+
+
+class PostgresCopyInOperator(_PostgresCopyOperator, task_type=CopyIn):
+    """`io.kestra.plugin.jdbc.postgresql.CopyIn`: `COPY <table> FROM STDIN` fed from `from`; output `rowCount`."""
+
+    def run(self, context: Any) -> dict[str, Any]:
+        from yaml2dag import storage
+
+        uri = str(self.from_)
+        if not storage.is_storage_uri(uri):
+            raise TaskFailure(f"`from` must be a file of the internal storage (kestra://…), got `{uri}`")
+        statement = self.copy_statement(None, "FROM STDIN")
+        with storage.open_read(uri) as stream:
+            count = self.run_copy(statement, stream, "FROM STDIN")
+        self.log.info("Copied %d rows from %s into %s", count, uri, self.table)
+        return {"rowCount": count}
+
+
+class PostgresCopyOutOperator(_PostgresCopyOperator, task_type=CopyOut):
+    """`io.kestra.plugin.jdbc.postgresql.CopyOut`: `COPY <table or (sql)> TO STDOUT` into a new storage file.
+
+    Outputs `uri` (kestra://) and `rowCount`.
+    """
+
+    def run(self, context: Any) -> dict[str, Any]:
+        from yaml2dag import storage
+
+        statement = self.copy_statement(str(self.sql) if self.sql else None, "TO STDOUT")
+        suffix = {"CSV": "csv", "BINARY": "bin"}.get(str(self.format).strip().upper(), "txt")
+        with storage.open_write(context, f"{self.task_id}.{suffix}") as (uri, stream):
+            count = self.run_copy(statement, stream, "TO STDOUT")
+        self.log.info("Copied %d rows into %s", count, uri)
+        return {"uri": uri, "rowCount": count}

@@ -154,6 +154,8 @@ class FlowEventOperator(BaseOperator):
     :param revision: The flow's revision (`trigger.flowRevision` downstream).
     :param labels: The flow's labels (the labels of its executions).
     :param main_task_ids: Airflow ids of the flow's main `tasks` (None: read `_flow_state`'s XCom).
+    :param stop_after: Polling trigger id → its `stopAfter` states: when a run that trigger started
+        ends in one of them, the trigger's stop marker is written and it polls no more.
     """
 
     ui_color = "#dddddd"
@@ -166,6 +168,7 @@ class FlowEventOperator(BaseOperator):
         revision: int,
         labels: dict[str, str] | None = None,
         main_task_ids: Sequence[str] | None = None,
+        stop_after: dict[str, list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         from airflow.sdk import AssetAlias
@@ -176,6 +179,7 @@ class FlowEventOperator(BaseOperator):
         self.revision = revision
         self.labels = dict(labels or {})
         self.main_task_ids = None if main_task_ids is None else list(main_task_ids)
+        self.stop_after = dict(stop_after or {})
 
     def execute(self, context: Any) -> None:  # noqa: D102
         from airflow.sdk import Asset, AssetAlias
@@ -194,6 +198,8 @@ class FlowEventOperator(BaseOperator):
         for uri in uris:
             events.add(Asset(uri=uri), extra=extra)
         self.log.info("Flow ended %s: asset events on %s", state, ", ".join(uris))
+        if self.stop_after:
+            self._stop_trigger(context, state)
 
     def _final_state(self, context: Any) -> str:
         """The flow's Kestra end state: read from the main tasks, or from `_flow_state` when it runs first."""
@@ -202,3 +208,16 @@ class FlowEventOperator(BaseOperator):
             return exited or children_state(context, self.main_task_ids)[0].value
         recorded = context["ti"].xcom_pull(task_ids=STATE_TASK_ID)
         return KestraState.read(recorded.get("state", "FAILED") if isinstance(recorded, dict) else "FAILED").value
+
+    def _stop_trigger(self, context: Any, state: str) -> None:
+        """`stopAfter`: the polling trigger that started this run stops when the run ended in one of its states."""
+        from yaml2dag import storage
+        from yaml2dag.polling import polling_trigger_id, stop_marker_uri
+
+        trigger_id = polling_trigger_id(context.get("triggering_asset_events"))
+        if trigger_id is None or state not in self.stop_after.get(trigger_id, []):
+            return
+        marker = stop_marker_uri(self.namespace, self.flow_id, trigger_id)
+        with storage.open_uri_write(marker) as stream:
+            stream.write(f"{state} {context['dag_run'].run_id}\n".encode())
+        self.log.info("Trigger `%s` stops (stopAfter %s): delete %s to start it again", trigger_id, state, marker)

@@ -6,7 +6,8 @@ whole namespace. So such a flow starts with this task: it tests every triggering
 flow's Flow triggers (`yaml2dag.triggers.event_mismatch`, Kestra's condition semantics) and, when no
 event fires any trigger, skips every other task of the run — teardowns included, so `finally` does
 not run and `_flow_event` announces nothing: the run ends successful with every task skipped, and
-the log says why. Runs not started by an asset event (manual, scheduled) go on untouched.
+the log says why. Runs not started by an asset event (manual, scheduled) go on untouched, as do
+runs started by a polling trigger (HTTP, S3: the trigger itself decided to fire).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.skipmixin import SkipMixin
 
+from yaml2dag.polling import polling_variables
 from yaml2dag.triggers import TRIGGER_CHECK_TASK_ID, event_mismatch
 
 __all__ = ["TRIGGER_CHECK_TASK_ID", "FlowTriggerCheckOperator"]
@@ -45,6 +47,10 @@ class FlowTriggerCheckOperator(BaseOperator, SkipMixin):
         if not run_type.endswith("asset_triggered"):
             self.log.info("Run not started by a Flow trigger (%s): nothing to check", run_type or "unknown")
             return None
+        polled = _polling_event(context)
+        if polled is not None:
+            self.log.info("Run started by the polling trigger `%s`: nothing to check", polled.get("triggerId"))
+            return None
         events = _upstream_events(context)
         reasons = []
         for event in events:
@@ -68,6 +74,16 @@ class FlowTriggerCheckOperator(BaseOperator, SkipMixin):
         )
         self.skip(ti=context["ti"], tasks=list(context["task"].get_flat_relatives(upstream=False)))
         return None
+
+
+def _polling_event(context: Any) -> dict[str, Any] | None:
+    """The payload of a polling trigger's event among the run's triggering events, or None."""
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            extra = dict(getattr(event, "extra", None) or {})
+            if polling_variables(extra) is not None:
+                return dict(extra["payload"])
+    return None
 
 
 def _upstream_events(context: Any) -> list[dict[str, Any]]:

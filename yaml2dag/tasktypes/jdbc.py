@@ -1,4 +1,4 @@
-"""Kestra's JDBC tasks for SQLite, DuckDB, PostgreSQL and MySQL/MariaDB: `Query` and `Queries` (docs/sql-s3.md)."""
+"""Kestra's JDBC tasks: `Query`/`Queries` (SQLite, DuckDB, PostgreSQL, MySQL), PostgreSQL `CopyIn`/`CopyOut`."""
 
 from __future__ import annotations
 
@@ -115,7 +115,91 @@ DuckdbQuery, DuckdbQueries = _declare("duckdb")
 PostgresqlQuery, PostgresqlQueries = _declare("postgresql")
 MysqlQuery, MysqlQueries = _declare("mysql")
 
+
+def _one_character(value: str) -> str:
+    """A COPY delimiter, quote or escape: one character (a backslash and `t` are read as a tab)."""
+    if not is_expression(value) and len(value.replace("\\t", "\t")) != 1:
+        raise ValueError("must be a single character")
+    return value
+
+
+#: One character (or an expression rendering to one).
+Character = Annotated[str, AfterValidator(_one_character)]
+
+
+class _PostgresCopy(TaskBase):
+    """PostgreSQL `COPY` between a table (or query) and a file of the internal storage (Kestra's `AbstractCopy`)."""
+
+    DATABASE: ClassVar[str] = "postgresql"
+    UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {
+        "ssl", "sslMode", "sslRootCert", "sslCert", "sslKey", "sslKeyPassword", "socketTimeout",
+    }  # fmt: skip
+
+    url: Annotated[str, AfterValidator(_jdbc_url)] | None = rendered(
+        None, description="JDBC url: jdbc:postgresql://host:port/database."
+    )
+    connId: str | None = Field(None, description="yaml2dag extension: an Airflow Postgres connection instead of `url`.")
+    username: Text | None = rendered(None, description="Database user.")
+    password: Text | None = rendered(None, description="Database password (masked in logs).")
+    table: Text | None = rendered(None, description="The table (optionally schema-qualified).")
+    columns: list[Text] | None = rendered(None, description="Only these columns (default: all).")
+    format: choice("TEXT", "CSV", "BINARY") = rendered("TEXT", description="TEXT (default), CSV or BINARY.")  # type: ignore[valid-type]
+    oids: Flag | None = rendered(None, description="Copy the OID of each row (tables with OIDs only).")
+    freeze: Flag | None = rendered(None, description="COPY FREEZE: rows loaded already frozen.")
+    delimiter: Character | None = rendered(None, description="Column separator (tab in TEXT, comma in CSV).")
+    nullString: Text | None = rendered(None, description="The text of a null value (\\N in TEXT, empty in CSV).")
+    header: Flag | None = rendered(None, description="CSV: the file has a header line.")
+    quote: Character | None = rendered(None, description='CSV: the quoting character (default ").')
+    escape: Character | None = rendered(None, description="CSV: the escape character (default: the quote).")
+    forceQuote: list[Text] | None = rendered(None, description="CopyOut, CSV: always quote these columns (`*`: all).")
+    forceNotNull: list[Text] | None = rendered(None, description="CopyIn, CSV: never read these columns as null.")
+    forceNull: list[Text] | None = rendered(None, description="CopyIn, CSV: a quoted null string is null here too.")
+    encoding: Text | None = rendered(None, description="Encoding of the file (default: the client encoding).")
+    ssl: Any = None
+    sslMode: Any = None
+    sslRootCert: Any = None
+    sslCert: Any = None
+    sslKey: Any = None
+    sslKeyPassword: Any = None
+    socketTimeout: Any = None
+
+    @model_validator(mode="after")
+    def _one_database(self) -> _PostgresCopy:
+        if (self.url is None) == (self.connId is None):
+            raise ValueError("set `url` (e.g. jdbc:postgresql://host:5432/db) or `connId` (an Airflow connection)")
+        if self.url is not None and not is_expression(self.url) and not self.url.startswith("jdbc:postgresql:"):
+            raise ValueError("a postgresql task needs a url starting with jdbc:postgresql:")
+        return self
+
+
+class CopyIn(_PostgresCopy):
+    """Load a file of the internal storage (`from`) into `table` with COPY … FROM STDIN: output `rowCount`."""
+
+    TYPES: ClassVar = (f"{_PREFIX}.postgresql.CopyIn",)
+    OPERATOR: ClassVar = f"{_JDBC}:PostgresCopyInOperator"
+
+    from_: Text = rendered(alias="from", description="The file to load (kestra:// URI).")
+    table: Text = rendered(description="The table to load (optionally schema-qualified).")
+
+
+class CopyOut(_PostgresCopy):
+    """Write `table`, or the result of `sql`, to a new storage file with COPY … TO STDOUT: `uri`, `rowCount`."""
+
+    TYPES: ClassVar = (f"{_PREFIX}.postgresql.CopyOut",)
+    OPERATOR: ClassVar = f"{_JDBC}:PostgresCopyOutOperator"
+
+    sql: Text | None = rendered(
+        None, description="A SELECT (or … RETURNING) whose result is copied, instead of `table`."
+    )
+
+    @model_validator(mode="after")
+    def _table_or_sql(self) -> CopyOut:
+        if self.sql is None and self.table is None:
+            raise ValueError("set `table` or `sql`: what to copy")
+        return self
+
+
 TASK_TYPES: tuple[type[TaskBase], ...] = (
     SqliteQuery, SqliteQueries, DuckdbQuery, DuckdbQueries,
-    PostgresqlQuery, PostgresqlQueries, MysqlQuery, MysqlQueries,
+    PostgresqlQuery, PostgresqlQueries, MysqlQuery, MysqlQueries, CopyIn, CopyOut,
 )  # fmt: skip
