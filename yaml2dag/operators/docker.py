@@ -283,7 +283,12 @@ class DockerRunOperator(_DockerOperator, task_type=Run):
         return present or None
 
     def _create(
-        self, client: Any, image: str, settings: _ContainerSettings, labels: dict[str, str], workdir: Path | None
+        self,
+        client: Any,
+        image: str,
+        settings: _ContainerSettings,
+        labels: dict[str, str],
+        workdir: Path | None = None,
     ) -> str:
         from docker.errors import APIError
 
