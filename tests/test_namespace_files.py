@@ -20,6 +20,7 @@ from yaml2dag.namespace_files import find_files_folders, path_matcher, publish
 pytestmark = pytest.mark.airflow
 
 NAMESPACE = "tests.nsfiles"
+LOG_TASK = "tasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -312,3 +313,19 @@ tasks:
     messages = [(error.line, error.message) for error in caught.value.errors]
     assert any(line == 5 and "set `files` or `filesMap`" in message for line, message in messages), messages
     assert any(line == 9 and "not supported by yaml2dag yet" in message for line, message in messages), messages
+
+
+def test_the_loader_file_publishes_namespace_files_in_the_dag_processor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from yaml2dag.dagfolder import load_dags_folder
+
+    monkeypatch.setenv("AIRFLOW__YAML2DAG__STORAGE_BASE", (tmp_path / "storage").as_uri())
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    flows = tmp_path / "flows"
+    write(flows / "flow.yaml", f"id: loaded\nnamespace: {NAMESPACE}\n{LOG_TASK}")
+    write(flows / "team" / "_files" / NAMESPACE / "a.txt", "from the loader\n")
+    result = load_dags_folder({}, flows)
+    assert sorted(result.dags) == ["tests.nsfiles.loaded"] and not result.errors
+    assert storage.read_text(storage.namespace_file_uri(NAMESPACE, "a.txt")) == "from the loader\n"
+    assert list((tmp_path / "home" / "yaml2dag-namespace-files").glob("*.json"))  # this host's manifest
