@@ -2,11 +2,11 @@
 
 Routes: `/json`, `/text`, `/echo` (the request as JSON), `/redirect` (301 → /json), `/status/<code>`,
 `/slow` (answers after 3 s), `/chunked` (a chunked JSON body), `/bytes/<n>` (n bytes, streamed in
-64 KiB chunks, chunked), `/report` (a CSV with Content-Disposition), `/empty`, `/truncated` (a body
-shorter than its Content-Length), `/price` (`{"price": p}`, p = 150, 130, 110, …: 20 less on each
-request), `/answer/<name>` (the JSON a test put in `server.answers[name]`, 404 without), and any POST
-to `/hook/...` (recorded, answers `ok`). Every request is
-recorded in `server.received` (method, path, headers, body).
+64 KiB chunks, chunked), `/lines/<n>` (the same as 100-byte lines), `/report` (a CSV with
+Content-Disposition), `/empty`, `/truncated` (a body shorter than its Content-Length), `/price`
+(`{"price": p}`, p = 150, 130, 110, …: 20 less on each request), `/answer/<name>` (the JSON a test
+put in `server.answers[name]`, 404 without), and any POST to `/hook/...` (recorded, answers `ok`).
+Every request is recorded in `server.received` (method, path, headers, body).
 """
 
 from __future__ import annotations
@@ -71,13 +71,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _chunked(self, chunks: list[bytes] | None = None, total: int = 0) -> None:
+    def _chunked(self, chunks: list[bytes] | None = None, total: int = 0, block: bytes = b"x" * 65536) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream" if total else "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         if total:
-            block = b"x" * 65536
             left = total
             while left > 0:
                 part = block[: min(left, len(block))]
@@ -113,6 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunked([b'{"parts": ', b"[1, 2, 3]", b"}"])
         elif path.startswith("/bytes/"):
             self._chunked(total=int(path.rsplit("/", 1)[1]))
+        elif path.startswith("/lines/"):
+            self._chunked(total=int(path.rsplit("/", 1)[1]), block=(b"y" * 99 + b"\n") * 655)
         elif path == "/report":
             self._send(
                 200, b"id,amount\n1,10\n2,20\n", "text/csv", Content_Disposition='attachment; filename="report.csv"'

@@ -36,6 +36,20 @@ tasks:
     type: io.kestra.plugin.core.execution.Fail
     condition: "{{ inputs.outcome == 'warn' }}"
     allowFailure: true
+  - id: note
+    type: io.kestra.plugin.core.storage.Write
+    content: "note for {{ inputs.who }}"
+    extension: .txt
+outputs:
+  - id: greeting
+    type: STRING
+    value: "{{ outputs.greet.value }}"
+  - id: size
+    type: INT
+    value: "{{ inputs.who | length }}"
+  - id: note
+    type: FILE
+    value: "{{ outputs.note.uri }}"
 """,
     "parent.yaml": """
 id: parent
@@ -55,6 +69,9 @@ tasks:
   - id: report
     type: io.kestra.plugin.core.debug.Return
     format: "{{ outputs.sub.executionId }} {{ outputs.sub.state }}"
+  - id: child_outputs
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.sub.outputs.greeting }} ({{ outputs.sub.outputs.size }}): {{ read(outputs.sub.outputs.note) }}"
 errors:
   - id: on_error
     type: io.kestra.plugin.core.debug.Return
@@ -176,10 +193,20 @@ def test_parent_runs_the_child_with_its_inputs_and_reads_its_outputs(stack: Airf
     assert stack.finished("tests.subflow.parent", run_id) == "success"
     outputs = xcom(stack, "tests.subflow.parent", run_id, "sub")
     child_run = outputs["executionId"]
-    assert outputs == {"executionId": child_run, "state": "SUCCESS"}
+    note = outputs["outputs"]["note"]
+    assert note.startswith("kestra:///tests/subflow/child/executions/") and note.endswith(".txt")
+    assert outputs == {
+        "executionId": child_run,
+        "state": "SUCCESS",
+        "outputs": {"greeting": "hello airflow", "size": 7, "note": note},
+    }
     assert stack.run_state(CHILD, child_run) == "success"
     assert xcom(stack, CHILD, child_run, "greet") == {"value": "hello airflow"}
     assert xcom(stack, "tests.subflow.parent", run_id, "report") == {"value": f"{child_run} SUCCESS"}
+    # Kestra's `outputs.<subflow task>.outputs.<id>`, a FILE output read through the shared storage.
+    assert xcom(stack, "tests.subflow.parent", run_id, "child_outputs") == {
+        "value": "hello airflow (7): note for airflow"
+    }
     assert stack.task_states("tests.subflow.parent", run_id)["on_error"] == "skipped"
 
 

@@ -107,9 +107,13 @@ class KestraFlowsBundle(BaseDagBundle):
         warm_up()
 
     def refresh(self) -> None:
-        """Bring the generated DAG files in line with the flow files."""
+        """Bring the generated DAG files in line with the flow files; publish the namespace files."""
+        from yaml2dag.namespace_files import find_files_folders, publish_quietly
+
         with self.lock():
             sync_dag_files(self.flows_path, self._dag_files)
+            if self.flows_path.is_dir():
+                publish_quietly(find_files_folders(self.flows_path), Path(self.base_dir) / "namespace-files")
 
 
 _WARM_UP_FLOW = """\

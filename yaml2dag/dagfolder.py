@@ -36,10 +36,13 @@ class FolderResult:
 
 
 def find_flow_files(folder: str | Path) -> list[Path]:
-    """Every `*.yaml` / `*.yml` file under `folder`, recursively, skipping hidden directories."""
+    """Every `*.yaml` / `*.yml` file under `folder`, recursively, skipping hidden directories.
+
+    `_files` folders hold namespace files (`yaml2dag.namespace_files`), never flows: skipped too.
+    """
     found: list[Path] = []
     for root, directories, files in os.walk(folder):
-        directories[:] = sorted(d for d in directories if not d.startswith((".", "__")))
+        directories[:] = sorted(d for d in directories if not d.startswith((".", "__")) and d != "_files")
         found.extend(Path(root, name) for name in sorted(files) if name.endswith(FLOW_SUFFIXES))
     return found
 
@@ -217,6 +220,10 @@ def load_dags_folder(namespace: dict[str, Any], folder: str | Path | None = None
     """Compile every flow under `folder` (default: the calling DAG file's directory) into `namespace`."""
     if folder is None:
         folder = Path(namespace["__file__"]).resolve().parent
+    if _parsing_dag_id() is None:  # the DAG processor publishes the `_files/` folders; workers need not
+        from yaml2dag.namespace_files import find_files_folders, publish_quietly
+
+        publish_quietly(find_files_folders(Path(folder)))
     return load_flows(find_flow_files(folder), namespace, root=folder)
 
 

@@ -498,10 +498,12 @@ def run_flow(
     Airflow's own console output is suppressed.
     """
     from yaml2dag.dagfolder import override_variables
+    from yaml2dag.namespace_files import FILES_FOLDER, publish_quietly
 
     path = Path(path).resolve()
     flow = override_variables(read_flow(path), variables or {}, str(path))
     dag = _load_dag(path, variables or {})
+    publish_quietly([path.parent / FILES_FOLDER])  # the namespace files next to the flow file
     conf = dict(inputs or {})
     _check_params(dag, conf)
     _check_input_values(flow, conf)

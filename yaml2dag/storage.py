@@ -149,6 +149,18 @@ def namespace_file_uri(namespace: str, path: str) -> str:
     return make_uri(*namespace_segments(namespace), NAMESPACE_FILES_DIR, *parts)
 
 
+def namespace_folder_uri(namespace: str) -> str:
+    """The folder URI of a namespace's files: `kestra:///<namespace folders>/_files`."""
+    return make_uri(*namespace_segments(namespace), NAMESPACE_FILES_DIR)
+
+
+def namespace_files(namespace: str) -> Iterator[tuple[str, str]]:
+    """`(path, uri)` of every file of a namespace, the path as Kestra writes it (`/queries/a.sql`)."""
+    folder = namespace_folder_uri(namespace)
+    for uri in list_files(folder):
+        yield "/" + unquote(uri[len(folder) :].lstrip("/")), uri
+
+
 def resolve(uri: str) -> ObjectStoragePath:
     """The object a `kestra://` URI names, under the storage base (never outside it)."""
     segments = uri_segments(uri)

@@ -71,11 +71,19 @@ CASES = [
         )
         for name, value in (
             ("deviceRequests", "[{driver: nvidia}]"),
-            ("inputFiles", "{a.txt: hello}"),
-            ("outputFiles", "[out.txt]"),
-            ("namespaceFiles", "{enabled: true}"),
             ("config", "'{}'"),
         )
+    ),
+    (
+        "input-file-outside",
+        RUN + "    inputFiles: {../a.txt: hello}\n",
+        "flow.yaml:7:17: tasks[0].inputFiles: file name `../a.txt` must be a relative path inside the working "
+        "directory (no `..`)",
+    ),
+    (
+        "output-files-without-wait",
+        RUN + "    wait: false\n    outputFiles: [out.txt]\n",
+        "flow.yaml:4:5: tasks[0]: `outputFiles` need `wait: true`: files are collected once the container has exited",
     ),
     (
         "stop-config",

@@ -714,3 +714,90 @@ def test_a_container_printing_one_64_mb_line_gets_it_cut_and_goes_on(run_flow):
     assert "after" in log
     assert "[line cut at 1 MiB]" in log or "characters]" in log
     assert len(log) < 2 * 1024 * 1024
+
+
+def test_input_namespace_and_output_files_cross_the_storage(run_flow, flow_containers):
+    """Kestra's docker Run with files: its output CSV is converted by a serdes task and split by a storage task."""
+    result = run_flow(
+        f"""
+        id: docker_files
+        namespace: tests.docker
+        tasks:
+          - id: source
+            type: io.kestra.plugin.core.storage.Write
+            content: "30\\n10\\n20\\n"
+            extension: .txt
+          - id: publish
+            type: io.kestra.plugin.core.namespace.UploadFiles
+            filesMap:
+              lib/header.txt: "{{{{ outputs.source.uri }}}}"
+          - id: run
+            type: io.kestra.plugin.docker.Run
+            containerImage: {BUSYBOX}
+            namespaceFiles:
+              enabled: true
+              include: ["lib/**"]
+            inputFiles:
+              numbers.txt: "{{{{ outputs.source.uri }}}}"
+              conf/title.txt: numbers of {{{{ flow.id }}}}
+            commands:
+              - sh
+              - -c
+              - |
+                echo {{{{ workingDir }}}} > where.txt
+                printf 'rank,n\\n' > report.csv
+                i=0
+                for n in $(sort -n numbers.txt); do i=$((i+1)); echo "$i,$n" >> report.csv; done
+                mkdir -p sub && cp conf/title.txt sub/title.txt
+                echo "namespace file lines: $(wc -l < lib/header.txt)"
+            outputFiles:
+              - report.csv
+              - where.txt
+              - "sub/*.txt"
+          - id: rows
+            type: io.kestra.plugin.serdes.csv.CsvToIon
+            from: "{{{{ outputs.run.outputFiles['report.csv'] }}}}"
+          - id: split
+            type: io.kestra.plugin.core.storage.Split
+            from: "{{{{ outputs.rows.uri }}}}"
+            rows: 1
+          - id: show
+            type: io.kestra.plugin.core.debug.Return
+            format: >-
+              {{{{ read(outputs.run.outputFiles['where.txt']) | trim }}}}|
+              {{{{- read(outputs.run.outputFiles['sub/title.txt']) }}}}|
+              {{{{- outputs.split.uris | length }}}}|{{{{ read(outputs.split.uris[0]) | trim }}}}
+        """
+    )
+    assert result.state == "success", {k: v.log_text()[-800:] for k, v in result.tasks.items()}
+    outputs = result.tasks["run"].outputs
+    assert outputs["exitCode"] == 0
+    files = outputs["outputFiles"]
+    assert sorted(files) == ["report.csv", "sub/title.txt", "where.txt"]
+    assert all(uri.startswith("kestra:///tests/docker/docker_files/executions/") for uri in files.values())
+    assert "/tasks/run/" in files["report.csv"]
+    assert ("INFO", "namespace file lines: 3") in [(line.level, line.message) for line in result.tasks["run"].logs]
+    assert result.tasks["show"].outputs == {"value": '/kestra/working-dir|numbers of docker_files|3|{rank:"1",n:"10"}'}
+    assert flow_containers(result.dag_id) == []
+
+
+def test_a_missing_input_file_fails_before_any_container_exists(run_flow, flow_containers):
+    result = run_flow(
+        f"""
+        id: docker_missing_file
+        namespace: tests.docker
+        tasks:
+          - id: run
+            type: io.kestra.plugin.docker.Run
+            containerImage: {BUSYBOX}
+            inputFiles:
+              data.csv: kestra:///tests/docker/docker_missing_file/executions/x/tasks/t/1/none.csv
+            commands: [cat, data.csv]
+            outputFiles: [data.csv]
+        """
+    )
+    assert result.state == "failed"
+    assert result.tasks["run"].error == (
+        "`kestra:///tests/docker/docker_missing_file/executions/x/tasks/t/1/none.csv`: no such file in the storage"
+    )
+    assert flow_containers(result.dag_id) == []

@@ -11,7 +11,9 @@ import json
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from yaml2dag.errors import TaskFailure
@@ -21,6 +23,10 @@ from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.docker import Run, Stop, parse_port_binding, parse_size
 
 LOCAL_SOCKET = "unix:///var/run/docker.sock"
+#: Where the working directory (input, namespace and output files) is inside a container.
+CONTAINER_WORKING_DIR = "/kestra/working-dir"
+#: Folder of the local working directory receiving the container's working directory (outputFiles).
+_FETCHED = ".yaml2dag-container"
 #: Labels put on every container, so a run's containers can be found (and cleaned up) later.
 LABEL_DAG_ID = "io.yaml2dag.dag-id"
 LABEL_RUN_ID = "io.yaml2dag.run-id"
@@ -116,6 +122,17 @@ class DockerRunOperator(_DockerOperator, task_type=Run):
             if secret:
                 mask_secret(secret)
 
+    def kestra_context(self, context: Any) -> dict[str, Any]:
+        """Kestra's variables plus `workingDir` (the container's working directory) when the task has files."""
+        variables = super().kestra_context(context)
+        if self._has_files() and "workingDir" not in variables:
+            variables["workingDir"] = CONTAINER_WORKING_DIR
+        return variables
+
+    def _has_files(self) -> bool:
+        """True when `inputFiles`, `outputFiles` or `namespaceFiles` are set: the container gets a working directory."""
+        return bool(self.inputFiles or self.outputFiles or self.namespaceFiles)
+
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         try:
             wait = as_flag(self.wait, "wait")
@@ -123,27 +140,80 @@ class DockerRunOperator(_DockerOperator, task_type=Run):
             settings = _ContainerSettings.build(self, privileged)
         except ValueError as exc:
             raise TaskFailure(str(exc)) from None
-        client = self.docker_client()
-        try:
-            image = self._image_name()
-            self._ensure_image(client, image)
-            container_id = self._create(client, image, settings, _labels(self, context))
-            if not wait:
-                return self._start_detached(client, container_id, image)
-            self._client, self._container_id = client, container_id
-            try:
-                exit_code, variables = self._run_to_end(client, container_id, image)
-            finally:
-                self._container_id = None
-                _remove(client, container_id, self.log)
-        finally:
-            client.close()
-        outputs = {"exitCode": exit_code, "vars": variables, "taskRunner": {"containerId": container_id}}
+        if self.outputFiles and not wait:
+            raise TaskFailure("`outputFiles` need `wait: true`: files are collected once the container has exited")
+        with tempfile.TemporaryDirectory(prefix="yaml2dag-docker-run-") as folder:
+            workdir = Path(folder) if self._has_files() else None
+            if workdir is not None:
+                self._prepare_files(workdir)
+            exit_code, container_id, variables = self._run_container(settings, wait, context, workdir)
+            outputs: dict[str, Any] = {
+                "exitCode": exit_code,
+                "vars": variables,
+                "taskRunner": {"containerId": container_id},
+            }
+            if workdir is not None and self.outputFiles and exit_code == 0:
+                outputs["outputFiles"] = self._collect_output_files(context, workdir)
         if exit_code != 0:
             # Kestra records a failed container's outputs: push them before failing the attempt.
             context["ti"].xcom_push(key="return_value", value=outputs)
             raise TaskFailure(f"Command failed with exit code {exit_code}")
         return outputs
+
+    def _prepare_files(self, workdir: Path) -> None:
+        """Write the namespace files, then the input files, into the local copy of the working directory."""
+        # The script tasks own these helpers; imported here because operators.scripts imports this module.
+        from yaml2dag.operators.scripts import _write_input_files, _write_namespace_files
+
+        _write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
+        _write_input_files(self.inputFiles, workdir)
+
+    def _collect_output_files(self, context: Any, workdir: Path) -> dict[str, str]:
+        """Upload the files of the fetched working directory that match `outputFiles`."""
+        from yaml2dag.operators.scripts import _upload_output_files
+
+        root = workdir / _FETCHED / Path(CONTAINER_WORKING_DIR).name
+        return _upload_output_files(context, [str(glob) for glob in self.outputFiles], root)
+
+    def _run_container(
+        self, settings: _ContainerSettings, wait: bool, context: Any, workdir: Path | None
+    ) -> tuple[int, str, dict[str, Any]]:
+        """Create the container (with the working directory copied in), run it; exit code, id and `vars`."""
+        client = self.docker_client()
+        try:
+            image = self._image_name()
+            self._ensure_image(client, image)
+            container_id = self._create(client, image, settings, _labels(self, context), workdir)
+            if workdir is not None:
+                self._copy_in(client, container_id, workdir)
+            if not wait:
+                started = self._start_detached(client, container_id, image)
+                return 0, container_id, started["vars"]
+            self._client, self._container_id = client, container_id
+            try:
+                exit_code, variables = self._run_to_end(client, container_id, image)
+                if workdir is not None and self.outputFiles and exit_code == 0:
+                    from yaml2dag.operators.scripts import _fetch_working_dir
+
+                    _fetch_working_dir(client, container_id, workdir / _FETCHED)
+            finally:
+                self._container_id = None
+                _remove(client, container_id, self.log)
+        finally:
+            client.close()
+        return exit_code, container_id, variables
+
+    def _copy_in(self, client: Any, container_id: str, workdir: Path) -> None:
+        """Put the working directory into the created container (`put_archive`, so a remote daemon works)."""
+        from docker.errors import APIError
+
+        from yaml2dag.operators.scripts import _archive
+
+        try:
+            client.put_archive(container_id, "/", _archive(workdir))
+        except APIError as exc:
+            _remove(client, container_id, self.log)
+            raise TaskFailure(f"Docker could not copy the input files into the container: {_explain(exc)}") from None
 
     def on_kill(self) -> None:
         """The task was killed or timed out: kill and remove a container we are waiting for."""
@@ -213,7 +283,14 @@ class DockerRunOperator(_DockerOperator, task_type=Run):
         present = {key: str(value) for key, value in auth.items() if value}
         return present or None
 
-    def _create(self, client: Any, image: str, settings: _ContainerSettings, labels: dict[str, str]) -> str:
+    def _create(
+        self,
+        client: Any,
+        image: str,
+        settings: _ContainerSettings,
+        labels: dict[str, str],
+        workdir: Path | None = None,
+    ) -> str:
         from docker.errors import APIError
 
         try:
@@ -226,6 +303,7 @@ class DockerRunOperator(_DockerOperator, task_type=Run):
                 user=self.user or None,
                 labels=labels,
                 ports=settings.ports or None,
+                working_dir=CONTAINER_WORKING_DIR if workdir is not None else None,
                 host_config=host_config,
             )
         except (APIError, ValueError, TypeError) as exc:

@@ -42,6 +42,8 @@ from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.operators.context import STATE_XCOM_KEY
 from yaml2dag.operators.docker import (
+    _FETCHED,
+    CONTAINER_WORKING_DIR,
     LOCAL_SOCKET,
     DockerRunOperator,
     _ContainerSettings,
@@ -82,15 +84,12 @@ from yaml2dag.tasktypes.scripts import (
 #: The directory holding the `kestra` helper module put on the scripts' PYTHONPATH.
 KESTRA_MODULE_DIR = Path(__file__).resolve().parent / "script_path"
 #: Where the working directory and the helper module are inside a container.
-CONTAINER_WORKING_DIR = "/kestra/working-dir"
 CONTAINER_MODULE_DIR = "/kestra/python"
 #: Airflow setting naming the runner of tasks without `taskRunner`: `docker` (Kestra's) or `process`.
 RUNNER_SETTING = ("yaml2dag", "default_task_runner")
 LOG_LINE_CHARS = 10_000
 STDERR_TAIL_LINES = 20
 _CHUNK = 64 * 1024
-#: Folder of the host working directory receiving the container's working directory (outputFiles).
-_FETCHED = ".yaml2dag-container"
 _LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING}
 
 

@@ -32,8 +32,10 @@ class SubflowOperator(KestraOperator, task_type=Subflow):
     :param wait: wait for the run to end (default); otherwise succeed once it is created.
     :param transmitFailed: when waiting, end FAILED / WARNING when the child run does.
 
-    Outputs: `executionId` (the child's run id) and, when waiting, `state` (its Kestra state) —
-    also recorded when the task then fails, so `errors` tasks can read them.
+    Outputs: `executionId` (the child's run id) and, when waiting, `state` (its Kestra state) and
+    `outputs` (the child flow's `outputs`, when it declares some and did not fail, as in Kestra:
+    `outputs.<task>.outputs.<id>`) — also recorded when the task then fails, so `errors` tasks can
+    read them.
     """
 
     ui_color = "#e3f2fd"
@@ -106,7 +108,9 @@ class SubflowOperator(KestraOperator, task_type=Subflow):
             state = KestraState.read(str(flow_state["state"]))
         else:  # the run ended without its state task (e.g. marked failed): Kestra would say KILLED
             state = KestraState.SUCCESS if airflow_state == "success" else KestraState.FAILED
-        outputs = {"executionId": run_id, "state": state.value}
+        outputs: dict[str, Any] = {"executionId": run_id, "state": state.value}
+        if isinstance(flow_state, Mapping) and isinstance(flow_state.get("outputs"), Mapping):
+            outputs["outputs"] = dict(flow_state["outputs"])
         context["ti"].xcom_push(key="return_value", value=outputs)
         self.log.info("Run %s of %s ended %s (Airflow: %s)", run_id, target, state, airflow_state)
         if not self.transmitFailed or state not in _TRANSMITTED:

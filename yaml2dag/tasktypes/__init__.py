@@ -33,6 +33,7 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
     "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
+    "io.kestra.plugin.core.namespace.": "yaml2dag.tasktypes.namespace",
     "io.kestra.plugin.jdbc.": "yaml2dag.tasktypes.jdbc",
     "io.kestra.plugin.aws.s3.": "yaml2dag.tasktypes.aws_s3",
 }
@@ -132,7 +133,7 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
 }) | frozenset({
     "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
     "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
-    "io.kestra.plugin.core.namespace.UploadFiles", "io.kestra.plugin.core.namespace.DownloadFiles",
+    "io.kestra.plugin.core.namespace.PurgeFiles",
 }) | frozenset(
     f"io.kestra.plugin.serdes.{name}"
     for name in (

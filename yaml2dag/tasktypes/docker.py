@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, model_validator
+from pydantic import AfterValidator, BeforeValidator, field_validator, model_validator
 
 from yaml2dag.tasktypes.base import Flag, KestraModel, TaskBase, Text, choice, is_expression, rendered
+from yaml2dag.tasktypes.files import NamespaceFiles, check_relative_path
 
 _DOCKER = "yaml2dag.operators.docker"
 _SIZE = re.compile(r"^(\d+)\s*([KMG]B)?$", re.IGNORECASE)
@@ -165,16 +166,34 @@ class Run(_DockerTask):
     privileged: Flag | None = rendered(None)
     warningOnStdErr: bool | None = None
     deviceRequests: Any = None
-    inputFiles: Any = None
-    outputFiles: Any = None
-    namespaceFiles: Any = None
+    inputFiles: dict[str, Text] | Text | None = rendered(
+        None,
+        description="Files put into the container's working directory first: name → content, or name → a "
+        "kestra:// URI (copied from the storage); or an expression rendering to such a map (JSON).",
+    )
+    outputFiles: list[Text] | None = rendered(
+        None, description="Globs (relative to the working directory) of files uploaded to the storage afterwards."
+    )
+    namespaceFiles: NamespaceFiles | None = rendered(
+        None, description="Copy the namespace's files into the container's working directory first."
+    )
 
-    UNSUPPORTED: ClassVar[frozenset[str]] = _DockerTask.UNSUPPORTED | {
-        "deviceRequests",
-        "inputFiles",
-        "outputFiles",
-        "namespaceFiles",
-    }
+    UNSUPPORTED: ClassVar[frozenset[str]] = _DockerTask.UNSUPPORTED | {"deviceRequests"}
+
+    @field_validator("inputFiles")
+    @classmethod
+    def _relative_names(cls, value: Any) -> Any:
+        """Input file names stay inside the working directory."""
+        if isinstance(value, dict):
+            for name in value:
+                check_relative_path(name)
+        return value
+
+    @model_validator(mode="after")
+    def _output_files_need_wait(self) -> Run:
+        if self.outputFiles and self.wait is False:
+            raise ValueError("`outputFiles` need `wait: true`: files are collected once the container has exited")
+        return self
 
     @model_validator(mode="after")
     def _stderr_never_warns(self) -> Run:

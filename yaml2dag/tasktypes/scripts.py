@@ -15,32 +15,12 @@ from pydantic import Field, field_validator
 
 from yaml2dag.tasktypes.base import Flag, KestraModel, TaskBase, Text, choice, rendered
 from yaml2dag.tasktypes.docker import Cpu, Credentials, Memory, Size
+from yaml2dag.tasktypes.files import NamespaceFiles, check_relative_path
 from yaml2dag.tasktypes.flowable import FlowableBase
 
 _SCRIPTS = "yaml2dag.operators.scripts"
 PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
 DOCKER_RUNNER = "io.kestra.plugin.scripts.runner.docker.Docker"
-
-
-def check_relative_path(name: str) -> str:
-    """Refuse a file name that would leave the working directory (absolute, `..`, empty)."""
-    parts = str(name).replace("\\", "/").split("/")
-    if not str(name).strip() or str(name).startswith("/") or any(part in ("..", "") for part in parts):
-        raise ValueError(f"file name `{name}` must be a relative path inside the working directory (no `..`)")
-    return name
-
-
-class NamespaceFiles(KestraModel):
-    """`namespaceFiles`: copy the flow namespace's files into the working directory first."""
-
-    enabled: Flag = Field(default=True, description="Copy them (default true once the block is given).")
-    include: list[Text] | None = Field(default=None, description="Globs of the files to copy (default all).")
-    exclude: list[Text] | None = Field(default=None, description="Globs of the files not to copy.")
-    ifExists: Any = None
-    folderPerNamespace: Any = None
-    namespaces: Any = None
-
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"ifExists", "folderPerNamespace", "namespaces"})
 
 
 class ProcessRunner(KestraModel):

@@ -1,0 +1,34 @@
+"""Properties that bring files into a task's working directory, shared by the script and Docker tasks.
+
+`inputFiles` (name → content or `kestra://` URI), `outputFiles` (globs uploaded to the storage
+afterwards) and `namespaceFiles` (the namespace's files, `include`/`exclude` globs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from yaml2dag.tasktypes.base import Flag, KestraModel, Text
+
+
+def check_relative_path(name: str) -> str:
+    """Refuse a file name that would leave the working directory (absolute, `..`, empty)."""
+    parts = str(name).replace("\\", "/").split("/")
+    if not str(name).strip() or str(name).startswith("/") or any(part in ("..", "") for part in parts):
+        raise ValueError(f"file name `{name}` must be a relative path inside the working directory (no `..`)")
+    return name
+
+
+class NamespaceFiles(KestraModel):
+    """`namespaceFiles`: copy the flow namespace's files into the working directory first."""
+
+    enabled: Flag = Field(default=True, description="Copy them (default true once the block is given).")
+    include: list[Text] | None = Field(default=None, description="Globs of the files to copy (default all).")
+    exclude: list[Text] | None = Field(default=None, description="Globs of the files not to copy.")
+    ifExists: Any = None
+    folderPerNamespace: Any = None
+    namespaces: Any = None
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"ifExists", "folderPerNamespace", "namespaces"})
