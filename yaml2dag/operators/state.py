@@ -145,7 +145,8 @@ class FlowEventOperator(BaseOperator):
     the flow's asset alias, to each asset a Flow trigger may listen to (`triggers.emitted_uris`: the
     flow's, its namespace's, each enclosing namespace's, every flow's). Each event's extra holds what
     Kestra's Flow trigger exposes as `trigger.*` (executionId, namespace, flowId, flowRevision, state)
-    and the execution's `labels` (the flow's), which ExecutionLabels conditions test.
+    and the execution's `labels` (the flow's and those its `Labels` tasks set), which ExecutionLabels
+    conditions test.
 
     :param namespace: The flow's namespace.
     :param flow_id: The flow's id.
@@ -177,10 +178,18 @@ class FlowEventOperator(BaseOperator):
             "flowId": self.flow_id,
             "flowRevision": self.revision,
             "state": state,
-            "labels": self.labels,
+            "labels": self._execution_labels(context),
         }
         uris = emitted_uris(self.namespace, self.flow_id, state)
         events = context["outlet_events"][AssetAlias(flow_alias_name(self.namespace, self.flow_id))]
         for uri in uris:
             events.add(Asset(uri=uri), extra=extra)
         self.log.info("Flow ended %s: asset events on %s", state, ", ".join(uris))
+
+    def _execution_labels(self, context: Any) -> dict[str, str]:
+        """The flow's labels with those the run's `Labels` tasks set (Kestra's execution labels)."""
+        from yaml2dag.operators.context import execution_labels
+        from yaml2dag.operators.execution import LabelsOperator
+
+        labels_tasks = tuple(task.task_id for task in context["dag"].tasks if isinstance(task, LabelsOperator))
+        return execution_labels(self.labels, labels_tasks, context["ti"]) if labels_tasks else self.labels

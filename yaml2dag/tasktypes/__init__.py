@@ -35,6 +35,8 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
     "io.kestra.plugin.jdbc.": "yaml2dag.tasktypes.jdbc",
     "io.kestra.plugin.aws.s3.": "yaml2dag.tasktypes.aws_s3",
+    "io.kestra.plugin.core.execution.Labels": "yaml2dag.tasktypes.execution",
+    "io.kestra.core.tasks.executions.Labels": "yaml2dag.tasktypes.execution",
 }
 
 
