@@ -37,6 +37,8 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.aws.s3.": "yaml2dag.tasktypes.aws_s3",
     "io.kestra.plugin.core.execution.Labels": "yaml2dag.tasktypes.execution",
     "io.kestra.core.tasks.executions.Labels": "yaml2dag.tasktypes.execution",
+    "io.kestra.plugin.core.log.Fetch": "yaml2dag.tasktypes.execution",
+    "io.kestra.core.tasks.log.Fetch": "yaml2dag.tasktypes.execution",
 }
 
 
