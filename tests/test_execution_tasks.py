@@ -114,3 +114,17 @@ def test_flow_ids_clashing_with_airflow_kestra_or_python_names_compile_and_run(r
         {"pause": "success"},
     )
     assert result.tasks["pause"].outputs == {"value": flow_id}
+
+
+@pytest.mark.airflow
+def test_fetch_under_yaml2dag_run_fails_clearly_and_errors_see_why(run_flow):
+    result = run_flow(
+        "id: fetch_here\nnamespace: tests.execution\ntasks:\n"
+        "  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+        "  - id: fetch\n    type: io.kestra.plugin.core.log.Fetch\n    level: INFO\n"
+        "errors:\n  - id: why\n    type: io.kestra.plugin.core.debug.Return\n"
+        '    format: "{{ errorLogs()[0].message }}"\n'
+    )
+    assert (result.state, states(result)) == ("failed", {"hello": "success", "fetch": "failed", "why": "success"})
+    assert result.tasks["fetch"].error.startswith("Fetch reads Airflow's task log files, which `yaml2dag run`")
+    assert result.tasks["why"].outputs["value"].startswith("Fetch reads Airflow's task log files")
