@@ -144,6 +144,11 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
         "json.JsonToJsonl", "json.JsonToToon", "json.ToonToJson", "markdown.MarkdownToHtml", "markdown.HtmlToMarkdown",
         "markdown.MarkdownToText", "protobuf.ProtobufToIon", "avro.InferAvroSchemaFromIon",
     )
-) | frozenset({"io.kestra.plugin.core.http.SseRequest"})  # fmt: skip
+) | frozenset({"io.kestra.plugin.core.http.SseRequest"}) | frozenset({
+    # Tasks acting on other executions: a worker cannot reach another run's task instances.
+    "io.kestra.plugin.core.execution.Resume", "io.kestra.plugin.core.execution.Count",
+    "io.kestra.core.tasks.executions.Counts", "io.kestra.plugin.core.execution.PurgeExecutions",
+    "io.kestra.plugin.core.log.PurgeLogs",
+})  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase", "plugin_origin"]
