@@ -812,7 +812,8 @@ def test_validation_reports_every_error_of_every_stage_once_sorted_by_line():
     assert found[-1][2] == "property `conditions` of a Webhook trigger is not supported by yaml2dag yet"
 
 
-def test_required_input_without_default_names_the_flow_trigger_that_cannot_fill_it():
+def test_required_input_without_default_loads_with_only_a_flow_trigger():
+    # Kestra loads it: runs the Flow trigger starts fail at start (missing required input).
     text = textwrap.dedent(f"""\
         id: flow_triggered
         namespace: test.flowables
@@ -833,10 +834,7 @@ def test_required_input_without_default_names_the_flow_trigger_that_cannot_fill_
                   flowId: other
                   states: [SUCCESS]
         """)
-    with pytest.raises(FlowValidationError) as caught:
-        parse_flow_text(text, "flow_triggered.yaml")
-    messages = [error.message for error in caught.value.errors]
-    assert messages == ["required input `name` has no `defaults`: the Flow trigger cannot start a run"]
+    assert parse_flow_text(text, "flow_triggered.yaml").inputs[0].checked_at_start
 
 
 def test_if_switch_and_run_if_inside_for_each_choose_per_iteration(run_flow):

@@ -36,7 +36,6 @@ from yaml2dag.model import (
     FLOW_ID_PATTERN,
     INPUT_ID_PATTERN,
     NAMESPACE_PATTERN,
-    RESERVED_FLOW_IDS,
     SCHEDULE_TYPES,
     SUPPORTED_INPUT_TYPES,
     TRIGGER_ID_PATTERN,
@@ -209,7 +208,7 @@ def _ids(first: str, rest: str, longest: int) -> st.SearchStrategy[str]:
 
 TASK_IDS = _ids(_ALNUM, _ALNUM + "_-", 12)
 INPUT_IDS = _ids(_ALNUM, _ALNUM + "._-", 8)
-FLOW_IDS = _ids(_ALNUM, _ALNUM + "._-", 20).filter(lambda text: text not in RESERVED_FLOW_IDS)
+FLOW_IDS = _ids(_ALNUM, _ALNUM + "._-", 20)
 NAMESPACES = _ids(string.ascii_lowercase + string.digits, string.ascii_lowercase + string.digits + "._-", 20)
 #: The id patterns of the models, drawn the cheap way.
 ID_PATTERNS = {

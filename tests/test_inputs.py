@@ -298,3 +298,83 @@ def test_a_scheduled_run_reads_its_trigger_inputs(airflow_db):
 
     assert inputs(runs[DagRunType.SCHEDULED]) == {"size": 3, "who": "scheduled at 09:00"}
     assert inputs(runs[DagRunType.MANUAL]) == {"size": 3, "who": "manual"}
+
+
+REQUIRED_AND_SCHEDULED = (
+    HEADER
+    + "inputs:\n  - id: name\n    type: STRING\n"
+    + "tasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi {{ inputs.name }}\n"
+    + SCHEDULE
+)
+
+
+def test_a_required_input_without_default_loads_with_a_schedule_trigger():
+    """Kestra loads such a flow (FlowValidator has no such rule); its scheduled runs fail at start
+    (TriggerService.generateScheduledExecution → readExecutionInputs: `missing required input`)."""
+    from yaml2dag.compiler import compile_flow
+
+    dag = compile_flow(parse_flow_text(REQUIRED_AND_SCHEDULED))
+    assert "0 9 * * *" in str(dag.timetable)
+    param = dag.params.get_param("name")
+    assert (param.value, param.schema["type"]) == (None, ["string", "null"])
+
+
+def test_a_required_input_without_default_loads_with_a_flow_trigger_only():
+    text = (
+        HEADER
+        + "inputs:\n  - id: name\n    type: STRING\n"
+        + LOG
+        + "triggers:\n  - id: up\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+        + "      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: tests\n"
+        + "        flowId: other\n"
+    )
+    assert parse_flow_text(text).inputs[0].checked_at_start
+
+
+@pytest.mark.airflow
+def test_a_manual_run_of_a_scheduled_flow_passes_the_required_input(run_flow):
+    result = run_flow(REQUIRED_AND_SCHEDULED, inputs={"name": "kestra"})
+    assert (result.state, states(result)) == ("success", {"log": "success"})
+    assert "hi kestra" in result.tasks["log"].log_text()
+    with pytest.raises(FlowValidationError, match=r"inputs\.name: missing required input"):
+        run_flow(REQUIRED_AND_SCHEDULED)
+
+
+@pytest.mark.airflow
+def test_a_run_without_the_required_input_fails_at_start_on_airflow(airflow_db, tmp_path):
+    """Past `yaml2dag run`'s own check (a run created through the API or the UI form without it)."""
+    from yaml2dag.runner import run_flow as run
+
+    path = tmp_path / "flow.yaml"
+    path.write_text(REQUIRED_AND_SCHEDULED)
+    import yaml2dag.runner as runner
+
+    checks = runner._check_params, runner._check_input_values
+    runner._check_params = runner._check_input_values = lambda *args: None  # what Airflow's form lets through
+    try:
+        result = run(path)
+    finally:
+        runner._check_params, runner._check_input_values = checks
+    assert (result.state, states(result)) == ("failed", {"log": "failed"})
+    assert result.tasks["log"].error == "input `name`: missing required input: give it when triggering the run"
+
+
+@pytest.mark.airflow
+def test_a_scheduled_run_without_the_required_input_fails_at_start_with_a_clear_message(airflow_db):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.types import DagRunType
+
+    from yaml2dag.compiler import compile_flow
+    from yaml2dag.errors import TaskFailure
+    from yaml2dag.operators.context import build_context
+
+    dag = compile_flow(parse_flow_text(REQUIRED_AND_SCHEDULED))
+    operator = dag.get_task("log")
+    when = dt.datetime(2024, 1, 31, 9, 0, tzinfo=dt.UTC)
+    run = DagRun(dag_id=dag.dag_id, run_id="scheduled__x", run_type=DagRunType.SCHEDULED, logical_date=when)
+    context = {"dag_run": run, "ti": None, "params": {"name": None}, "dag": dag}
+    with pytest.raises(TaskFailure) as caught:
+        build_context(operator.flow, "log", operator.kestra_type, context)
+    assert str(caught.value).startswith(
+        "input `name`: missing required input: this run was started by the Schedule trigger"
+    )

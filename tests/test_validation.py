@@ -80,7 +80,6 @@ CASES = [
         "must be lower case",
         "",
     ),
-    ("reserved-flow-id", "id: executions\nnamespace: tests\ntasks:\n  - id: a\n" + LOG, 1, 5, "id", "reserved", ""),
     (
         "duplicate-task-id",
         HEADER + "tasks:\n  - id: a\n" + LOG + "finally:\n  - id: a\n" + LOG,

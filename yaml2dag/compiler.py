@@ -18,6 +18,7 @@ from yaml2dag.model import Flow
 from yaml2dag.operators.context import FlowInfo
 from yaml2dag.plan import DagLayout, DagPlan, PlannedGroup, PlannedTask, plan_flow
 from yaml2dag.retries import retry_arguments_of
+from yaml2dag.tasktypes.execution import Labels
 from yaml2dag.tasktypes.flowable import FlowableBase
 from yaml2dag.triggers import build_schedule
 
@@ -118,6 +119,7 @@ def flow_info(flow: Flow) -> FlowInfo:
             for task in flow.afterExecution
             for nested in [task, *(task.nested_tasks() if isinstance(task, FlowableBase) else ())]
         ),
+        labels_task_ids=tuple(task.id for task in flow.all_tasks() if isinstance(task, Labels)),
         variables=flow.variables,
         labels=flow.labels,
         **input_fields(flow),

@@ -60,6 +60,7 @@ class FlowInput(KestraModel):
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"prefill", "expression", "after", "before", "extension"})
 
     _scheduled_default: Any = PrivateAttr(default=None)
+    _checked_at_start: bool = PrivateAttr(default=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -82,3 +83,15 @@ class FlowInput(KestraModel):
     def set_scheduled_default(self, value: Any) -> None:
         """Record the value the Schedule triggers give this input (set while the flow is validated)."""
         self._scheduled_default = value
+
+    @property
+    def checked_at_start(self) -> bool:
+        """True for a required input that a trigger's runs may lack.
+
+        Its Param accepts null (so Airflow can schedule the flow); a run without a value fails at start.
+        """
+        return self._checked_at_start
+
+    def set_checked_at_start(self) -> None:
+        """Record that a trigger cannot give this required input (set while the flow is validated)."""
+        self._checked_at_start = True

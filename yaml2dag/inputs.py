@@ -48,6 +48,10 @@ def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+#: The reason of an `InputValueError` for a required input that a run did not get.
+MISSING_INPUT = "missing required input"
+
+
 class InputValueError(ValueError):
     """A value an input cannot take, naming the input: `input `x`: must be a whole number`."""
 
@@ -348,6 +352,8 @@ def run_inputs(
             value = None
         elif value is None and spec.required and spec.depends_on:
             raise InputValueError(spec.id, "missing required input (the inputs it depends on are set)")
+        elif value is None and spec.required:
+            raise InputValueError(spec.id, MISSING_INPUT)
         resolved[spec.id] = value
     return {spec_id: resolved[spec_id] for spec_id in [spec.id for spec in specs] if spec_id in resolved}
 
@@ -403,9 +409,8 @@ def check_inputs(flow: Flow, scheduled: bool, collector: Collector) -> None:
         kinds = {str(trigger_kind(item)) for item in flow.triggers if not item.disabled} & {"Schedule", "Flow"}
         if "Flow" in kinds:
             schedule_values = [*schedule_values, {}]
-        starter = " or ".join(f"{kind} trigger" for kind in sorted(kinds, reverse=True))
         for index, flow_input in enumerate(flow.inputs):
-            _check_scheduled_input(flow_input, schedule_values, ("inputs", index), collector, starter)
+            _check_scheduled_input(flow_input, schedule_values, ("inputs", index), collector)
 
 
 def check_input_list(inputs: Sequence[FlowInput], path: tuple[str | int, ...], collector: Collector) -> None:
@@ -563,24 +568,20 @@ def _check_schedule_inputs(flow: Flow, collector: Collector) -> list[dict[str, A
 
 
 def _check_scheduled_input(
-    flow_input: FlowInput,
-    schedules: list[dict[str, Any]],
-    path: tuple[str | int, ...],
-    collector: Collector,
-    starter: str = "Schedule trigger",
+    flow_input: FlowInput, schedules: list[dict[str, Any]], path: tuple[str | int, ...], collector: Collector
 ) -> None:
-    """A scheduled run gets only defaults and the trigger's inputs: Airflow needs a default for every Param."""
+    """A scheduled run gets only defaults and the trigger's inputs: Airflow needs a default for every Param.
+
+    A required input that some trigger cannot give gets a null default (`checked_at_start`).
+    """
     if flow_input.defaults is not None or not flow_input.required or flow_input.dependsOn is not None:
         return
     if flow_input.type == "SELECT" and flow_input.autoSelectFirst and flow_input.values:
         return
     given = [values[flow_input.id] for values in schedules if flow_input.id in values]
     if not given or len(given) < len(schedules):
-        collector.add(
-            path,
-            f"required input `{flow_input.id}` has no `defaults`: the {starter} cannot start a run",
-            "add `defaults`, `required: false`, or give it in the trigger's `inputs`",
-        )
+        # Kestra loads such a flow: manual runs give the input, a triggered run without it fails at start.
+        flow_input.set_checked_at_start()
         return
     from yaml2dag.expressions import needs_rendering
 
@@ -644,6 +645,8 @@ def param_specs(inputs: list[FlowInput]) -> dict[str, ParamSpec]:
         if default is None:
             default = flow_input.scheduled_default
         required = default is None and flow_input.required and flow_input.dependsOn is None
+        if flow_input.checked_at_start:
+            required = False  # null default, so Airflow schedules the flow; the run checks the value at start
         specs[flow_input.id] = ParamSpec(schema, flow_input.description, default, has_default=not required)
     return specs
 
@@ -685,7 +688,8 @@ def param_schema(flow_input: FlowInput) -> dict[str, Any]:
         schema["minimum"] = flow_input.min
     if flow_input.max is not None:
         schema["maximum"] = flow_input.max
-    if (not flow_input.required or flow_input.dependsOn is not None) and "type" in schema:
+    nullable = not flow_input.required or flow_input.dependsOn is not None or flow_input.checked_at_start
+    if nullable and "type" in schema:
         schema["type"] = [schema["type"], "null"]
     if flow_input.displayName:
         schema["title"] = flow_input.displayName
@@ -767,6 +771,8 @@ def inputs_of_run(
         result = run_inputs(
             specs, values, lambda text, known: render_value(text, {**variables, "inputs": nested(known)})
         )
+    except InputValueError as exc:
+        raise TaskFailure(str(exc) + _missing_hint(exc, airflow_context["dag_run"])) from None
     except ValueError as exc:
         raise TaskFailure(str(exc)) from None
     _mask_secrets(specs, result)
@@ -776,6 +782,24 @@ def inputs_of_run(
 
             result[spec.id] = input_file_uri(airflow_context, spec.id, result[spec.id])
     return nested(result)
+
+
+def _missing_hint(error: InputValueError, dag_run: Any) -> str:
+    """Why a run lacks a required input: the trigger that started it gives only defaults (Kestra fails it too)."""
+    if error.reason != MISSING_INPUT:
+        return ""
+    run_type = str(getattr(dag_run, "run_type", "")).lower()
+    if run_type.endswith("scheduled"):
+        return (
+            ": this run was started by the Schedule trigger, which gives only the inputs' `defaults` and its "
+            "own `inputs`; the run fails at start, as on Kestra (add `defaults` or give it in the trigger's `inputs`)"
+        )
+    if run_type.endswith("asset_triggered"):
+        return (
+            ": this run was started by a Flow trigger, which gives only the inputs' `defaults`; the run fails "
+            "at start, as on Kestra (add `defaults`)"
+        )
+    return ": give it when triggering the run"
 
 
 def given_value(flow_input: FlowInput | InputSpec, value: Any) -> Any:

@@ -22,10 +22,6 @@ NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 TRIGGER_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
 __all__ = ["INPUT_TYPES", "SUPPORTED_INPUT_TYPES", "FlowInput", "InputDependency"]  # defined in flowinputs
 
-RESERVED_FLOW_IDS = frozenset(
-    {"pause", "resume", "force-run", "change-status", "kill", "executions", "search", "source", "disable", "enable"}
-)
-
 #: System labels a flow may set itself (Kestra: `system.readOnly` locks the flow in the UI).
 ALLOWED_SYSTEM_LABELS = frozenset({"system.readOnly"})
 SCHEDULE_TYPES = ("io.kestra.plugin.core.trigger.Schedule", "io.kestra.core.models.triggers.types.Schedule")

@@ -80,6 +80,8 @@ ERROR_XCOM_KEY = "kestra_error"
 EXIT_XCOM_KEY = "kestra_exit"
 #: A flowable's Kestra outputs (its start task's return value feeds ForEach mapping).
 OUTPUTS_XCOM_KEY = "kestra_outputs"
+#: XCom key of the labels a `Labels` task set on the execution (a map; later tasks see them in `labels`).
+LABELS_XCOM_KEY = "kestra_labels"
 
 # --- task ids -----------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from yaml2dag.expressions import needs_rendering, translate
 from yaml2dag.flowables import check_flowable
 from yaml2dag.inputs import check_input_list, check_inputs
 from yaml2dag.loader import DocPath, format_path
-from yaml2dag.model import RESERVED_FLOW_IDS, Flow, Trigger
+from yaml2dag.model import Flow, Trigger
 from yaml2dag.polling import check_polling, is_polling
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
 from yaml2dag.tasktypes.base import KestraModel, is_expression
@@ -279,8 +279,6 @@ def _lower_first(text: str) -> str:
 def _check_flow(
     flow: Flow, data: dict[str, Any], collector: Collector, parsed: dict[str, list[tuple[int, TaskBase]]] | None
 ) -> None:
-    if flow.id in RESERVED_FLOW_IDS:
-        collector.add(("id",), f"flow id `{flow.id}` is reserved by Kestra", "choose another id", prefer_key=False)
     if len(flow.dag_id) > AIRFLOW_ID_LENGTH:
         collector.add(
             ("id",),

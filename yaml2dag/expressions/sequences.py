@@ -10,6 +10,7 @@ from typing import Any
 from yaml2dag.errors import RenderError
 from yaml2dag.expressions.values import (
     MISSING,
+    JavaFloat,
     MapEntry,
     is_number,
     java_equals,
@@ -214,6 +215,7 @@ def class_name(value: Any) -> str | None:
     if isinstance(value, int):
         return "java.lang.Integer" if -(2**31) <= value < 2**31 else "java.lang.Long"
     names = {
+        JavaFloat: "java.lang.Float",
         float: "java.lang.Double",
         str: "java.lang.String",
         dict: "java.util.LinkedHashMap",

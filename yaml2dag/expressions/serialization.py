@@ -8,6 +8,7 @@ when an expression uses it; jq runs in the isolated worker process.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from yaml2dag.errors import RenderError
 from yaml2dag.expressions.isolation import IsolationError, run_jq
 from yaml2dag.expressions.jqprograms import refused_use
 from yaml2dag.expressions.limits import check_text
-from yaml2dag.expressions.values import to_json, type_name
+from yaml2dag.expressions.values import JavaFloat, float32, java_double, java_float, to_json, type_name
 
 
 def to_json_filter(value: Any) -> str:
@@ -42,12 +43,26 @@ def _plain(value: Any) -> Any:
 
 
 def to_yaml(value: Any) -> str:
-    """Kestra `yaml` filter: serialise to block-style YAML (lists indented under their key)."""
+    """Kestra `yaml` filter: block-style YAML as Jackson writes it with `INDENT_ARRAYS`.
+
+    Jackson's SnakeYAML emitter then puts one space before each `-` (indicator indent 1, indent 2):
+    ` - a` at the top and under a key, and a map inside a list starts on the line after its `-`.
+    """
     import yaml
 
     class _Dumper(yaml.SafeDumper):
-        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-            super().increase_indent(flow, False)
+        def expect_block_sequence_item(self, first: bool = False) -> None:
+            if not first and isinstance(self.event, yaml.SequenceEndEvent):
+                super().expect_block_sequence_item(first)
+                return
+            self.write_indent()
+            # SnakeYAML's `writeWhitespace(indicatorIndent)`: the one thing PyYAML's emitter lacks.
+            self.whitespace = True
+            self.column += 1
+            self.stream.write(" ")
+            self.write_indicator("-", True, indention=True)
+            self.states.append(self.expect_block_sequence_item)
+            self.expect_node(sequence=True)
 
     if value is None:
         return "null"
@@ -98,7 +113,7 @@ def jq_filter(value: Any, expression: Any = None) -> Any:
         raise RenderError(f"Failed to resolve JQ expression '{expression}': {exc}") from None
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?\d+[lL]?")
 _DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[fFdD]?")
 _HEX = re.compile(r"[+-]?(0[xX]|#)[0-9a-fA-F]+")
 
@@ -111,16 +126,41 @@ def to_number(value: Any, kind: Any = None) -> Any:
         raise RenderError(f"'number' filter can only be applied to String. Actual type was: {type_name(value)}")
     text = value
     try:
-        if kind in ("INT", "LONG", "BIGINTEGER") or (kind in (None, "") and _INTEGER.fullmatch(text)):
+        if kind in ("INT", "LONG", "BIGINTEGER"):
             return int(text)
-        if kind in (None, "") and _HEX.fullmatch(text):
-            sign = -1 if text.startswith("-") else 1
-            return sign * int(text.lstrip("+-").lstrip("0xX#"), 16)
-        if kind in ("FLOAT", "DOUBLE", "BIGDECIMAL") or (kind in (None, "") and _DECIMAL.fullmatch(text)):
+        if kind == "FLOAT":
+            return JavaFloat(float(text.rstrip("fFdD")))
+        if kind in ("DOUBLE", "BIGDECIMAL"):
             return float(text.rstrip("fFdD"))
+        if kind in (None, ""):
+            return _create_number(text)
     except ValueError:
         pass
     raise RenderError(f"{text} is not a valid number.")
+
+
+def _create_number(text: str) -> int | float:
+    """Commons Lang's `NumberUtils.createNumber`, which Kestra's `number` uses without a type.
+
+    Whole numbers are Integer, Long or BigInteger; a decimal is a Float when Float prints it as
+    Double does (`12.3`), else a Double (`3.14159265358979`); suffixes `f`, `d`, `L` force the type.
+    """
+    if _INTEGER.fullmatch(text):
+        return int(text.rstrip("lL"))
+    if _HEX.fullmatch(text):
+        sign = -1 if text.startswith("-") else 1
+        return sign * int(text.lstrip("+-").lstrip("0xX#"), 16)
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(text)
+    if text[-1] in "fF":
+        return JavaFloat(float(text[:-1]))
+    double = float(text.rstrip("dD"))
+    if text[-1] in "dD":
+        return double
+    single = float32(double)
+    if math.isfinite(single) and (single != 0 or double == 0) and java_float(single) == java_double(double):
+        return JavaFloat(double)
+    return double
 
 
 #: name → (function, Pebble argument names, number of required arguments)

@@ -1,7 +1,7 @@
 """Kestra's value semantics in Python: printing, truthiness, equality and arithmetic as Java does them.
 
-Python values stand for Java ones: `int` is a Long, `float` a Double, `str` a String, `dict` a
-Map, `list` a List, an aware `datetime` an Instant.
+Python values stand for Java ones: `int` is a Long, `float` a Double (`JavaFloat` a Float), `str` a
+String, `dict` a Map, `list` a List, an aware `datetime` an Instant.
 """
 
 from __future__ import annotations
@@ -47,6 +47,40 @@ class MapEntry:
 
     def __repr__(self) -> str:
         return f"{java_string(self.key)}={java_string(self.value)}"
+
+
+class JavaFloat(float):
+    """A Java `Float`: a double holding a 32-bit value, printed with Float's shortest digits (`12.3`).
+
+    `number` parses `"12.3"` to a Float as Kestra does; arithmetic between Floats (and integers)
+    stays in 32 bits, a Double operand makes it a Double, as in Pebble.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: float) -> JavaFloat:  # noqa: D102
+        return super().__new__(cls, float32(value))
+
+    def __repr__(self) -> str:
+        return java_float(self)
+
+
+def float32(value: float) -> float:
+    """`value` rounded to the nearest 32-bit float (infinite when out of range), as Java's `(float)` cast."""
+    try:
+        return float(struct.unpack(">f", struct.pack(">f", value))[0])
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def java_float(value: float) -> str:
+    """Format a 32-bit float as Java's `Float.toString` does (`12.3`, `100.0`, `1.0E10`)."""
+    if not math.isfinite(value) or value == 0:
+        return java_double(value)
+    digits = next(
+        text for text in (f"{value:.{precision}g}" for precision in range(1, 10)) if float32(float(text)) == value
+    )
+    return java_double(float(digits))
 
 
 def is_number(value: Any) -> bool:
@@ -98,7 +132,7 @@ def _json_scalar(value: Any) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        text = java_double(value)
+        text = java_float(value) if isinstance(value, JavaFloat) else java_double(value)
         return text if math.isfinite(value) else f'"{text}"'
     return None
 
@@ -164,7 +198,7 @@ def _java_string(value: Any, budget: OutputBudget) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return java_double(value)
+        return java_float(value) if isinstance(value, JavaFloat) else java_double(value)
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{_java_string(k, budget)}={_java_string(v, budget)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple | set | frozenset):
@@ -254,7 +288,10 @@ def arithmetic(op: str, left: Any, right: Any) -> Any:
             f"invalid operands for mathematical operation [{_OPERATION[op]}]: {type_name(left)} {op} {type_name(right)}"
         )
     if isinstance(left, float) or isinstance(right, float):
-        return _double_arithmetic(op, float(left), float(right))
+        if any(isinstance(side, float) and not isinstance(side, JavaFloat) for side in (left, right)):
+            return _double_arithmetic(op, float(left), float(right))
+        # Float with Float or an integer: Pebble's float operation (operands and result in 32 bits).
+        return JavaFloat(_double_arithmetic(op, float32(float(left)), float32(float(right))))
     if op in "/%" and right == 0:
         raise RenderError("/ by zero")
     if op == "+":

@@ -147,7 +147,11 @@ class KestraOperator(BaseOperator):
         """
         self._kestra_context = None
         self._render_failure = None
-        variables = self.kestra_context(context)
+        try:
+            variables = self.kestra_context(context)
+        except TaskFailure as exc:  # the run's inputs cannot be read (a required one is missing)
+            self._render_failure = exc
+            return
         for name in self.template_fields:
             value = getattr(self, name)
             if value is None:

@@ -12,6 +12,7 @@ from yaml2dag.expressions.values import MISSING
 from yaml2dag.inputs import inputs_of_run, nested
 from yaml2dag.states import (
     ERROR_XCOM_KEY,
+    LABELS_XCOM_KEY,
     OUTPUTS_XCOM_KEY,
     STATE_XCOM_KEY,
     KestraState,
@@ -44,6 +45,8 @@ class FlowInfo:
     loop_of: Mapping[str, str] = field(default_factory=dict)
     #: Ids of the `afterExecution` tasks (at any depth): they see the run's final `execution.state`.
     after_execution_ids: frozenset[str] = frozenset()
+    #: Ids of the `Labels` tasks, in flow order: the labels they set are the execution's (`labels`).
+    labels_task_ids: tuple[str, ...] = ()
     #: Task id → the task running the child DAG that holds it (a ForEach nested in a ForEach).
     carried_by: Mapping[str, str] = field(default_factory=dict)
     #: In a child DAG: the layouts (`yaml2dag.plan.DagLayout`) of the DAGs above it, root first.
@@ -294,8 +297,9 @@ def build_context(
     _iteration(context, task_instance, loop_task_id, lineage, loop_child)
     if flow.variables:
         context["vars"] = flow.variables
-    if flow.labels:
-        context["labels"] = nested(flow.labels)
+    labels = execution_labels(flow.labels, flow.labels_task_ids, task_instance)
+    if labels:
+        context["labels"] = nested(labels)
     trigger = _trigger(dag_run) or _flow_trigger(dag_run, airflow_context)
     if trigger:
         context["trigger"] = trigger
@@ -334,6 +338,19 @@ def _iteration(
     else:
         return
     context["parent"] = context["parents"][0]
+
+
+def execution_labels(
+    flow_labels: Mapping[str, str], labels_task_ids: tuple[str, ...], task_instance: Any
+) -> dict[str, str]:
+    """The execution's labels: the flow's, then those each `Labels` task that ran set (flow order, later wins)."""
+    labels = dict(flow_labels)
+    for task_id in labels_task_ids:
+        pulled = task_instance.xcom_pull(task_ids=task_id, key=LABELS_XCOM_KEY)
+        for item in pulled if isinstance(pulled, list) else [pulled]:
+            if isinstance(item, dict):
+                labels.update(item)
+    return labels
 
 
 def _trigger(dag_run: Any) -> dict[str, Any] | None:

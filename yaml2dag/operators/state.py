@@ -147,7 +147,8 @@ class FlowEventOperator(BaseOperator):
     the flow's asset alias, to each asset a Flow trigger may listen to (`triggers.emitted_uris`: the
     flow's, its namespace's, each enclosing namespace's, every flow's). Each event's extra holds what
     Kestra's Flow trigger exposes as `trigger.*` (executionId, namespace, flowId, flowRevision, state)
-    and the execution's `labels` (the flow's), which ExecutionLabels conditions test.
+    and the execution's `labels` (the flow's and those its `Labels` tasks set), which ExecutionLabels
+    conditions test.
 
     :param namespace: The flow's namespace.
     :param flow_id: The flow's id.
@@ -191,7 +192,7 @@ class FlowEventOperator(BaseOperator):
             "flowId": self.flow_id,
             "flowRevision": self.revision,
             "state": state,
-            "labels": self.labels,
+            "labels": self._execution_labels(context),
         }
         uris = emitted_uris(self.namespace, self.flow_id, state)
         events = context["outlet_events"][AssetAlias(flow_alias_name(self.namespace, self.flow_id))]
@@ -221,3 +222,11 @@ class FlowEventOperator(BaseOperator):
         with storage.open_uri_write(marker) as stream:
             stream.write(f"{state} {context['dag_run'].run_id}\n".encode())
         self.log.info("Trigger `%s` stops (stopAfter %s): delete %s to start it again", trigger_id, state, marker)
+
+    def _execution_labels(self, context: Any) -> dict[str, str]:
+        """The flow's labels with those the run's `Labels` tasks set (Kestra's execution labels)."""
+        from yaml2dag.operators.context import execution_labels
+        from yaml2dag.operators.execution import LabelsOperator
+
+        labels_tasks = tuple(task.task_id for task in context["dag"].tasks if isinstance(task, LabelsOperator))
+        return execution_labels(self.labels, labels_tasks, context["ti"]) if labels_tasks else self.labels

@@ -36,6 +36,10 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.core.namespace.": "yaml2dag.tasktypes.namespace",
     "io.kestra.plugin.jdbc.": "yaml2dag.tasktypes.jdbc",
     "io.kestra.plugin.aws.s3.": "yaml2dag.tasktypes.aws_s3",
+    "io.kestra.plugin.core.execution.Labels": "yaml2dag.tasktypes.execution",
+    "io.kestra.core.tasks.executions.Labels": "yaml2dag.tasktypes.execution",
+    "io.kestra.plugin.core.log.Fetch": "yaml2dag.tasktypes.execution",
+    "io.kestra.core.tasks.log.Fetch": "yaml2dag.tasktypes.execution",
 }
 
 
@@ -141,6 +145,11 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
         "json.JsonToJsonl", "json.JsonToToon", "json.ToonToJson", "markdown.MarkdownToHtml", "markdown.HtmlToMarkdown",
         "markdown.MarkdownToText", "protobuf.ProtobufToIon", "avro.InferAvroSchemaFromIon",
     )
-) | frozenset({"io.kestra.plugin.core.http.SseRequest"})  # fmt: skip
+) | frozenset({"io.kestra.plugin.core.http.SseRequest"}) | frozenset({
+    # Tasks acting on other executions: a worker cannot reach another run's task instances.
+    "io.kestra.plugin.core.execution.Resume", "io.kestra.plugin.core.execution.Count",
+    "io.kestra.core.tasks.executions.Counts", "io.kestra.plugin.core.execution.PurgeExecutions",
+    "io.kestra.plugin.core.log.PurgeLogs",
+})  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase", "plugin_origin"]
