@@ -19,14 +19,19 @@ from typing import Any
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.operators.output_lines import LineSplitter
+from yaml2dag.operators.working_files import (
+    CONTAINER_WORKING_DIR,
+    FETCHED_DIR,
+    archive_working_dir,
+    fetch_working_dir,
+    upload_output_files,
+    write_input_files,
+    write_namespace_files,
+)
 from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.docker import Run, Stop, parse_port_binding, parse_size
 
 LOCAL_SOCKET = "unix:///var/run/docker.sock"
-#: Where the working directory (input, namespace and output files) is inside a container.
-CONTAINER_WORKING_DIR = "/kestra/working-dir"
-#: Folder of the local working directory receiving the container's working directory (outputFiles).
-_FETCHED = ".yaml2dag-container"
 #: Labels put on every container, so a run's containers can be found (and cleaned up) later.
 LABEL_DAG_ID = "io.yaml2dag.dag-id"
 LABEL_RUN_ID = "io.yaml2dag.run-id"
@@ -162,18 +167,13 @@ class DockerRunOperator(_DockerOperator, task_type=Run):
 
     def _prepare_files(self, workdir: Path) -> None:
         """Write the namespace files, then the input files, into the local copy of the working directory."""
-        # The script tasks own these helpers; imported here because operators.scripts imports this module.
-        from yaml2dag.operators.scripts import _write_input_files, _write_namespace_files
-
-        _write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
-        _write_input_files(self.inputFiles, workdir)
+        write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
+        write_input_files(self.inputFiles, workdir)
 
     def _collect_output_files(self, context: Any, workdir: Path) -> dict[str, str]:
         """Upload the files of the fetched working directory that match `outputFiles`."""
-        from yaml2dag.operators.scripts import _upload_output_files
-
-        root = workdir / _FETCHED / Path(CONTAINER_WORKING_DIR).name
-        return _upload_output_files(context, [str(glob) for glob in self.outputFiles], root)
+        root = workdir / FETCHED_DIR / Path(CONTAINER_WORKING_DIR).name
+        return upload_output_files(context, [str(glob) for glob in self.outputFiles], root)
 
     def _run_container(
         self, settings: _ContainerSettings, wait: bool, context: Any, workdir: Path | None
@@ -193,9 +193,7 @@ class DockerRunOperator(_DockerOperator, task_type=Run):
             try:
                 exit_code, variables = self._run_to_end(client, container_id, image)
                 if workdir is not None and self.outputFiles and exit_code == 0:
-                    from yaml2dag.operators.scripts import _fetch_working_dir
-
-                    _fetch_working_dir(client, container_id, workdir / _FETCHED)
+                    fetch_working_dir(client, container_id, workdir / FETCHED_DIR)
             finally:
                 self._container_id = None
                 _remove(client, container_id, self.log)
@@ -207,10 +205,8 @@ class DockerRunOperator(_DockerOperator, task_type=Run):
         """Put the working directory into the created container (`put_archive`, so a remote daemon works)."""
         from docker.errors import APIError
 
-        from yaml2dag.operators.scripts import _archive
-
         try:
-            client.put_archive(container_id, "/", _archive(workdir))
+            client.put_archive(container_id, "/", archive_working_dir(workdir))
         except APIError as exc:
             _remove(client, container_id, self.log)
             raise TaskFailure(f"Docker could not copy the input files into the container: {_explain(exc)}") from None

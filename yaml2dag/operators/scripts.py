@@ -19,11 +19,9 @@ with replacement, and read Kestra's `::{"outputs":...}::`, `::{"metrics":...}::`
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import os
-import re
 import selectors
 import shlex
 import shutil
@@ -35,15 +33,12 @@ import uuid
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, ClassVar, Protocol, cast
-from urllib.parse import unquote
+from typing import IO, Any, ClassVar, cast
 
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.base import KestraOperator
 from yaml2dag.operators.context import STATE_XCOM_KEY
 from yaml2dag.operators.docker import (
-    _FETCHED,
-    CONTAINER_WORKING_DIR,
     LOCAL_SOCKET,
     DockerRunOperator,
     _ContainerSettings,
@@ -64,6 +59,18 @@ from yaml2dag.operators.python_deps import (
     publish,
     python_tag,
 )
+from yaml2dag.operators.working_files import (
+    CONTAINER_MODULE_DIR,
+    CONTAINER_WORKING_DIR,
+    FETCHED_DIR,
+    KESTRA_MODULE_DIR,
+    TaskLog,
+    archive_working_dir,
+    fetch_working_dir,
+    upload_output_files,
+    write_input_files,
+    write_namespace_files,
+)
 from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.scripts import (
     DOCKER_RUNNER,
@@ -82,9 +89,7 @@ from yaml2dag.tasktypes.scripts import (
 )
 
 #: The directory holding the `kestra` helper module put on the scripts' PYTHONPATH.
-KESTRA_MODULE_DIR = Path(__file__).resolve().parent / "script_path"
 #: Where the working directory and the helper module are inside a container.
-CONTAINER_MODULE_DIR = "/kestra/python"
 #: Airflow setting naming the runner of tasks without `taskRunner`: `docker` (Kestra's) or `process`.
 RUNNER_SETTING = ("yaml2dag", "default_task_runner")
 LOG_LINE_CHARS = 10_000
@@ -94,16 +99,6 @@ _LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
 
 
 # --- reading the script's output -----------------------------------------------------------------
-
-
-class TaskLog(Protocol):
-    """The logger methods the script machinery calls: Airflow's task logger (`self.log`) or a `logging.Logger`."""
-
-    def log(self, level: int, msg: str, /, *args: Any) -> Any: ...
-
-    def info(self, msg: str, /, *args: Any) -> Any: ...
-
-    def warning(self, msg: str, /, *args: Any) -> Any: ...
 
 
 class OutputReader:
@@ -248,8 +243,8 @@ class _ScriptOperator(KestraOperator):
         seen = CONTAINER_WORKING_DIR if runner == "docker" else str(workdir)
         if self.working_directory:
             restore_directory(context, self.working_directory, workdir)
-        _write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
-        _write_input_files(self.inputFiles, workdir)
+        write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
+        write_input_files(self.inputFiles, workdir)
         requirements = self._requirements()
         lines = ["set -e"] if fail_fast else []
         if requirements and runner == "docker":
@@ -268,7 +263,7 @@ class _ScriptOperator(KestraOperator):
         if self.working_directory:
             save_directory(context, self.working_directory, self._output_root(workdir))
         if self.outputFiles and exit_code == 0:
-            outputs["outputFiles"] = _upload_output_files(context, self.outputFiles, self._output_root(workdir))
+            outputs["outputFiles"] = upload_output_files(context, self.outputFiles, self._output_root(workdir))
         if exit_code != 0:
             # Kestra records a failed script's outputs: push them before failing the attempt.
             context["ti"].xcom_push(key="return_value", value=outputs)
@@ -404,7 +399,7 @@ class _ScriptOperator(KestraOperator):
             container_id = str(created["Id"])
             self._client, self._container_id = client, container_id
             try:
-                client.put_archive(container_id, "/", _archive(workdir))
+                client.putarchive_working_dir(container_id, "/", archive_working_dir(workdir))
                 sock = client.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 1})
                 _no_timeout(sock)
                 try:
@@ -418,7 +413,7 @@ class _ScriptOperator(KestraOperator):
                     sock.close()
                 exit_code = int(client.wait(container_id).get("StatusCode", -1))
                 if (self.outputFiles and exit_code == 0) or self.working_directory:
-                    _fetch_working_dir(client, container_id, workdir / _FETCHED)
+                    fetch_working_dir(client, container_id, workdir / FETCHED_DIR)
             finally:
                 self._container_id = None
                 _remove(client, container_id, self.log)
@@ -428,7 +423,7 @@ class _ScriptOperator(KestraOperator):
 
     def _output_root(self, workdir: Path) -> Path:
         """Where the script's working directory is on the worker once it ended."""
-        fetched = workdir / _FETCHED / Path(CONTAINER_WORKING_DIR).name
+        fetched = workdir / FETCHED_DIR / Path(CONTAINER_WORKING_DIR).name
         return fetched if fetched.is_dir() else workdir
 
     def on_kill(self) -> None:
@@ -619,8 +614,8 @@ class WorkingDirectoryOperator(FlowableStartOperator, task_type=WorkingDirectory
     def run(self, context: Any) -> None:  # noqa: D102
         workdir = Path(tempfile.mkdtemp(prefix="yaml2dag-workingdir-"))
         try:
-            _write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
-            _write_input_files(self.inputFiles, workdir)
+            write_namespace_files(self.namespaceFiles, self.flow.namespace, workdir, self.log)
+            write_input_files(self.inputFiles, workdir)
             save_directory(context, str(self.working_directory), workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -648,7 +643,7 @@ def save_directory(context: Any, directory_id: str, root: Path) -> None:
     with tempfile.TemporaryFile() as buffer:
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
             for path in sorted(root.iterdir()):
-                if path.name != _FETCHED:
+                if path.name != FETCHED_DIR:
                     tar.add(path, arcname=path.name)
         buffer.seek(0)
         with open_uri_write(snapshot_uri(context, directory_id)) as target:
@@ -707,118 +702,6 @@ def _docker_client(host: str | None) -> Any:
         return DockerHook(docker_conn_id=None, base_url=url).get_conn()
     except (AirflowException, DockerException) as exc:
         raise TaskFailure(f"cannot reach the Docker daemon at {url}: {exc}") from None
-
-
-def _archive(workdir: Path) -> bytes:
-    """A tar of the working directory (as CONTAINER_WORKING_DIR) and the `kestra` module, for `put_archive`."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, mode in (("kestra", 0o755), (CONTAINER_WORKING_DIR[1:], 0o777), (CONTAINER_MODULE_DIR[1:], 0o755)):
-            entry = tarfile.TarInfo(name)
-            entry.type, entry.mode = tarfile.DIRTYPE, mode
-            tar.addfile(entry)
-        for path in sorted(workdir.rglob("*")):
-            tar.add(path, arcname=f"{CONTAINER_WORKING_DIR[1:]}/{path.relative_to(workdir)}", recursive=False)
-        tar.add(KESTRA_MODULE_DIR / "kestra.py", arcname=f"{CONTAINER_MODULE_DIR[1:]}/kestra.py")
-    return buffer.getvalue()
-
-
-def _write_input_files(files: Any, workdir: Path) -> None:
-    """Write `inputFiles` into the working directory: content as UTF-8, `kestra://` URIs copied from storage."""
-    from yaml2dag.tasktypes.scripts import check_relative_path
-
-    if files is None:
-        return
-    if isinstance(files, str):
-        try:
-            files = json.loads(files)
-        except json.JSONDecodeError:
-            files = None
-        if not isinstance(files, dict):
-            raise TaskFailure("`inputFiles` must render to a map of file name → content or kestra:// URI")
-    for name, content in files.items():
-        try:
-            check_relative_path(str(name))
-        except ValueError as exc:
-            raise TaskFailure(f"inputFiles: {exc}") from None
-        target = workdir / str(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = content if isinstance(content, str) else json.dumps(content)
-        if text.startswith("kestra://"):
-            from yaml2dag.storage import download_local
-
-            download_local(text, target)
-        elif text.startswith("nsfile://"):
-            raise TaskFailure(f"inputFiles `{name}`: nsfile:// URIs are not supported by yaml2dag yet")
-        else:
-            target.write_text(text, encoding="utf-8")
-
-
-def _glob_pattern(glob: str) -> re.Pattern[str]:
-    """A Java-style glob as a regex: `**` crosses folders, `*` and `?` do not."""
-    parts = re.split(r"(\*\*/?|\*|\?)", glob)
-    mapping = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
-    return re.compile("".join(mapping.get(part, re.escape(part)) for part in parts) + r"\Z")
-
-
-def _write_namespace_files(settings: Any, namespace: str, workdir: Path, log: TaskLog) -> None:
-    """Copy the namespace's files (`include`d, not `exclude`d) from the storage into the working directory."""
-    from yaml2dag.storage import NAMESPACE_FILES_DIR, download_local, list_files, make_uri, namespace_segments
-
-    if not settings:
-        return
-    try:
-        if not as_flag(settings.get("enabled", True), "namespaceFiles.enabled"):
-            return
-    except ValueError as exc:
-        raise TaskFailure(str(exc)) from None
-    include = [_glob_pattern(str(glob)) for glob in settings.get("include") or []]
-    exclude = [_glob_pattern(str(glob)) for glob in settings.get("exclude") or []]
-    folder = make_uri(*namespace_segments(namespace), NAMESPACE_FILES_DIR)
-    copied = 0
-    for uri in list_files(folder):
-        relative = unquote(uri[len(folder) :].lstrip("/"))
-        if include and not any(pattern.match(relative) for pattern in include):
-            continue
-        if any(pattern.match(relative) for pattern in exclude):
-            continue
-        download_local(uri, workdir / relative)
-        copied += 1
-    log.info("Copied %s namespace file(s) of %s into the working directory", copied, namespace)
-
-
-def _upload_output_files(context: Any, patterns: list[str], root: Path) -> dict[str, str]:
-    """Upload the files matching the `outputFiles` globs to the storage: relative path → kestra:// URI."""
-    from yaml2dag.storage import upload_local
-
-    found: dict[str, Path] = {}
-    for pattern in patterns:
-        pattern = str(pattern)
-        if pattern.startswith("/") or ".." in pattern.split("/"):
-            raise TaskFailure(f"outputFiles `{pattern}` must be a glob relative to the working directory")
-        for path in sorted(root.glob(pattern)):
-            relative = path.relative_to(root).as_posix()
-            if path.is_file() and not relative.startswith(_FETCHED):
-                found.setdefault(relative, path)
-    taken: set[str] = set()
-    uploaded = {}
-    for relative, path in found.items():
-        name = path.name if path.name not in taken else relative.replace("/", "_")
-        taken.add(name)
-        uploaded[relative] = upload_local(context, path, name)
-    return uploaded
-
-
-def _fetch_working_dir(client: Any, container_id: str, target: Path) -> None:
-    """Copy the container's working directory to `target` (streamed through a temporary tar file)."""
-    stream, _ = client.get_archive(container_id, CONTAINER_WORKING_DIR)
-    target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile() as buffer:
-        for chunk in stream:
-            buffer.write(chunk)
-        buffer.seek(0)
-        with tarfile.open(fileobj=buffer, mode="r") as tar:
-            tar.extractall(target, filter="data")
 
 
 def _pump_pipes(process: subprocess.Popen[bytes], reader: OutputReader) -> None:
