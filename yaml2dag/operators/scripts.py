@@ -67,6 +67,7 @@ from yaml2dag.tasktypes.scripts import (
     AnsibleCLI,
     AwsCLI,
     Clone,
+    GCloudCLI,
     NodeCommands,
     NodeScript,
     PythonCommands,
@@ -133,6 +134,11 @@ class LineSplitter:
         self._pending.clear()
 
 
+def cut(text: str) -> str:
+    """`text` as logged: at most `LOG_LINE_CHARS` characters, with the full length when cut."""
+    return text if len(text) <= LOG_LINE_CHARS else f"{text[:LOG_LINE_CHARS]}… [{len(text)} characters]"
+
+
 def _decode(raw: bytes | bytearray) -> str:
     return bytes(raw).rstrip(b"\r").decode("utf-8", errors="replace")
 
@@ -155,6 +161,8 @@ class OutputReader:
         self.vars: dict[str, Any] = {}
         self.stderr_lines = 0
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        #: Why the task ends WARNING when it succeeds (None: it ends SUCCESS).
+        self.warning: str | None = None
 
     def line(self, text: str, is_stderr: bool) -> None:
         """Consume one line of stdout or stderr."""
@@ -165,8 +173,11 @@ class OutputReader:
         if is_stderr:
             self.stderr_lines += 1
             self.stderr_tail.append(text[:1000])
-        shown = text if len(text) <= LOG_LINE_CHARS else f"{text[:LOG_LINE_CHARS]}… [{len(text)} characters]"
-        self.log.log(logging.ERROR if is_stderr else logging.INFO, "%s", shown)
+        self.log_line(text, is_stderr)
+
+    def log_line(self, text: str, is_stderr: bool) -> None:
+        """Log an ordinary output line: stdout at INFO, stderr at ERROR (cut at `LOG_LINE_CHARS`)."""
+        self.log.log(logging.ERROR if is_stderr else logging.INFO, "%s", cut(text))
 
     def _message(self, line: str) -> None:
         try:
@@ -225,12 +236,28 @@ class _ScriptOperator(KestraOperator):
     _client: Any = None
     _container_id: str | None = None
     _workdir: str | None = None
+    _extra_env: dict[str, str] | None = None
 
     # -- what each task type runs
 
     def main_commands(self, workdir: Path, workdir_seen: str) -> list[str]:
         """The commands after `beforeCommands`; files go to `workdir`, which the script sees as `workdir_seen`."""
         raise NotImplementedError
+
+    def task_environment(self, workdir: Path, workdir_seen: str) -> dict[str, str]:
+        """Environment variables the task type adds (a task's `env` wins over them)."""
+        return {}
+
+    def output_reader(self) -> OutputReader:
+        """The reader of the script's output lines."""
+        return OutputReader(self.log)
+
+    def finish(self, context: Any, root: Path, outputs: dict[str, Any], reader: OutputReader) -> None:
+        """After the script ran (failed or not): add to `outputs` from the working directory `root`."""
+
+    def fetch_container_files(self, exit_code: int) -> bool:
+        """Whether the Docker runner copies the container's working directory back."""
+        return bool((self.outputFiles and exit_code == 0) or self.working_directory)
 
     # -- Kestra context: `{{ workingDir }}`
 
@@ -297,8 +324,9 @@ class _ScriptOperator(KestraOperator):
             lines.append(docker_install_line(requirements))
         lines += [str(line) for line in self.beforeCommands or []]
         lines += self.main_commands(workdir, seen)
+        self._extra_env = self.task_environment(workdir, seen)
         argv = [str(part) for part in self.interpreter] + ["\n".join(lines)]
-        reader = OutputReader(self.log)
+        reader = self.output_reader()
         outputs: dict[str, Any] = {}
         if runner == "docker":
             exit_code, container_id = self._run_docker(argv, workdir, reader, context)
@@ -310,6 +338,7 @@ class _ScriptOperator(KestraOperator):
             save_directory(context, self.working_directory, self._output_root(workdir))
         if self.outputFiles and exit_code == 0:
             outputs["outputFiles"] = _upload_output_files(context, self.outputFiles, self._output_root(workdir))
+        self.finish(context, self._output_root(workdir), outputs, reader)
         if exit_code != 0:
             # Kestra records a failed script's outputs: push them before failing the attempt.
             context["ti"].xcom_push(key="return_value", value=outputs)
@@ -318,8 +347,9 @@ class _ScriptOperator(KestraOperator):
                 f"Command failed with exit code {exit_code}" + (f"; stderr ends with:\n{tail}" if tail else "")
             )
         if warn_on_stderr and reader.stderr_lines:
-            self.log.warning("The script wrote %s line(s) to stderr and warningOnStdErr is set: it ends WARNING",
-                             reader.stderr_lines)  # fmt: skip
+            reader.warning = f"The script wrote {reader.stderr_lines} line(s) to stderr and warningOnStdErr is set"
+        if reader.warning:
+            self.log.warning("%s: it ends WARNING", reader.warning)
             if not self.allow_warning:
                 context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
         return outputs
@@ -332,6 +362,7 @@ class _ScriptOperator(KestraOperator):
 
     def _environment(self, base: dict[str, str], module_dir: str, workdir: str) -> dict[str, str]:
         env = dict(base)
+        env.update(self._extra_env or {})
         env.update({str(key): str(value) for key, value in (self.env or {}).items()})
         env["PYTHONPATH"] = f"{env['PYTHONPATH']}:{module_dir}" if env.get("PYTHONPATH") else module_dir
         env.setdefault("WORKING_DIR", workdir)
@@ -458,7 +489,7 @@ class _ScriptOperator(KestraOperator):
                 finally:
                     sock.close()
                 exit_code = int(client.wait(container_id).get("StatusCode", -1))
-                if (self.outputFiles and exit_code == 0) or self.working_directory:
+                if self.fetch_container_files(exit_code):
                     _fetch_working_dir(client, container_id, workdir / _FETCHED)
             finally:
                 self._container_id = None
@@ -580,6 +611,39 @@ class AwsCLIOperator(_CommandsOperator, task_type=AwsCLI):
             if secret:
                 mask_secret(secret)
         self.env: dict[str, Any] = {**{key: value for key, value in settings.items() if value}, **(self.env or {})}
+
+
+class GCloudCLIOperator(_CommandsOperator, task_type=GCloudCLI):
+    """`io.kestra.plugin.gcp.cli.GCloudCLI`: shell `commands`; default image `google/cloud-sdk`.
+
+    As in Kestra: `serviceAccount` (the JSON key) is written to a file in the working directory named
+    by GOOGLE_APPLICATION_CREDENTIALS and CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE (the key is masked in
+    logs), `projectId` becomes CLOUDSDK_CORE_PROJECT; `env` wins over both.
+    """
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render, then mask the service account key (whole, and its `private_key`)."""
+        super().render_template_fields(context, jinja_env)
+        if self.serviceAccount:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(str(self.serviceAccount))
+            with contextlib.suppress(json.JSONDecodeError, TypeError, AttributeError):
+                private_key = json.loads(str(self.serviceAccount)).get("private_key")
+                if private_key:
+                    mask_secret(str(private_key))
+
+    def task_environment(self, workdir: Path, workdir_seen: str) -> dict[str, str]:  # noqa: D102
+        env: dict[str, str] = {}
+        if self.serviceAccount:
+            name = f".gcloud-service-account-{uuid.uuid4().hex[:12]}.json"
+            key_file = workdir / name
+            key_file.write_text(str(self.serviceAccount), encoding="utf-8")  # in the private working directory
+            seen = f"{workdir_seen}/{name}"
+            env.update(GOOGLE_APPLICATION_CREDENTIALS=seen, CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE=seen)
+        if self.projectId:
+            env["CLOUDSDK_CORE_PROJECT"] = str(self.projectId)
+        return env
 
 
 class CloneOperator(KestraOperator, task_type=Clone):

@@ -299,6 +299,25 @@ class AwsCLI(_ScriptTask):
     }
 
 
+class GCloudCLI(_ScriptTask):
+    """`io.kestra.plugin.gcp.cli.GCloudCLI`: shell `commands` with a service account and project for `gcloud`."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.gcp.cli.GCloudCLI",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:GCloudCLIOperator"
+    DEFAULT_IMAGE: ClassVar[str] = "google/cloud-sdk"
+
+    commands: list[Text] = rendered(min_length=1, description="Shell commands, one per line of the script.")
+    serviceAccount: Text | None = rendered(
+        None,
+        description="Service account key (JSON), written to a file named by GOOGLE_APPLICATION_CREDENTIALS and "
+        "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE (masked in logs).",
+    )
+    projectId: Text | None = rendered(None, description="→ CLOUDSDK_CORE_PROJECT.")
+    warningOnStdErr: Flag = rendered(
+        True, description="As in Kestra's GCloudCLI, a successful command that wrote to stderr ends WARNING."
+    )
+
+
 class Clone(TaskBase):
     """`io.kestra.plugin.git.Clone`: clone a Git repository into the working directory."""
 
@@ -384,6 +403,7 @@ TASK_TYPES: tuple[type[TaskBase], ...] = (
     TerraformCLI,
     AnsibleCLI,
     AwsCLI,
+    GCloudCLI,
     Clone,
     WorkingDirectory,
     PythonScript,
