@@ -312,7 +312,7 @@ def test_unknown_interpreter_is_a_clear_failure(run_flow):
     [
         ("targetOS: WINDOWS", "`targetOS: WINDOWS` is not supported by yaml2dag yet"),
         ("dependencyCacheEnabled: false", "property `dependencyCacheEnabled` is not supported by yaml2dag yet"),
-        ('pythonVersion: "3.12"', "property `pythonVersion` is not supported by yaml2dag yet"),
+        ('pythonVersion: "three"', "pythonVersion `three` is not a Python version such as 3.12"),
         (
             "namespaceFiles: {enabled: true, namespaces: [other]}",
             "property `namespaces` is not supported by yaml2dag yet",

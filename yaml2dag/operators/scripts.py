@@ -55,11 +55,14 @@ from yaml2dag.operators.python_deps import (
     cache_key,
     cache_root,
     docker_install_line,
+    find_python,
     new_install_dir,
     pip_environment,
     pip_install_argv,
     publish,
     python_tag,
+    uv_environment,
+    uv_install_argv,
 )
 from yaml2dag.tasktypes.base import as_flag
 from yaml2dag.tasktypes.scripts import (
@@ -77,6 +80,7 @@ from yaml2dag.tasktypes.scripts import (
     TerraformCLI,
     WorkingDirectory,
     _ScriptTask,
+    check_python_version,
 )
 
 #: The directory holding the `kestra` helper module put on the scripts' PYTHONPATH.
@@ -321,7 +325,7 @@ class _ScriptOperator(KestraOperator):
         requirements = self._requirements()
         lines = ["set -e"] if fail_fast else []
         if requirements and runner == "docker":
-            lines.append(docker_install_line(requirements))
+            lines.append(docker_install_line(requirements, use_uv=self._package_manager() == "UV"))
         lines += [str(line) for line in self.beforeCommands or []]
         lines += self.main_commands(workdir, seen)
         self._extra_env = self.task_environment(workdir, seen)
@@ -374,6 +378,7 @@ class _ScriptOperator(KestraOperator):
 
     def _run_process(self, argv: list[str], workdir: Path, reader: OutputReader, requirements: list[str]) -> int:
         env = self._environment(dict(os.environ), str(KESTRA_MODULE_DIR), str(workdir))
+        env = self.process_environment(env, workdir)
         if shutil.which(argv[0], path=env.get("PATH")) is None:
             raise TaskFailure(f"interpreter `{argv[0]}` not found on the Airflow worker (PATH={env.get('PATH', '')})")
         if requirements:
@@ -397,6 +402,24 @@ class _ScriptOperator(KestraOperator):
             self._process = None
             _kill_group(process)
 
+    def process_environment(self, env: dict[str, str], workdir: Path) -> dict[str, str]:
+        """The Process runner's environment (Python tasks put the `pythonVersion` interpreter first on PATH)."""
+        return env
+
+    def _package_manager(self) -> str:
+        """`packageManager` of the Python tasks (PIP or UV); PIP for the others."""
+        return str(getattr(self, "packageManager", None) or "PIP").upper()
+
+    def _install_argv(self, python: str, target: Path, requirements: list[str], env: dict[str, str]) -> list[str]:
+        """Pip's install command, or uv's for `packageManager: UV` when the worker has uv (else pip, logged)."""
+        if self._package_manager() == "UV":
+            uv = shutil.which("uv", path=env.get("PATH"))
+            if uv:
+                env.update(uv_environment(env))
+                return uv_install_argv(uv, python, target, requirements)
+            self.log.warning("packageManager is UV but `uv` is not on the Airflow worker's PATH: installing with pip")
+        return pip_install_argv(python, target, requirements)
+
     def _install_dependencies(self, requirements: list[str], env: dict[str, str]) -> Path:
         """Install `requirements` with the worker's Python into the shared cache (once); return the folder."""
         python = shutil.which("python", path=env.get("PATH")) or shutil.which("python3", path=env.get("PATH"))
@@ -413,10 +436,10 @@ class _ScriptOperator(KestraOperator):
             self.log.info("Reusing the cached Python dependencies %s in %s", requirements, final)
             return final
         installing = new_install_dir(root)
-        self.log.info("Installing the Python dependencies %s with %s (pip)", requirements, python)
+        self.log.info("Installing the Python dependencies %s with %s", requirements, python)
         pip_reader = OutputReader(self.log)
         process = subprocess.Popen(
-            pip_install_argv(python, installing, requirements),
+            self._install_argv(python, installing, requirements, pip_env),
             env=pip_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -447,6 +470,8 @@ class _ScriptOperator(KestraOperator):
         from docker.errors import APIError
         from docker.utils.socket import frames_iter
 
+        if getattr(self, "pythonVersion", None):
+            self.log.info("pythonVersion %s: on the Docker runner the image's Python runs", self.pythonVersion)
         runner = dict(self.taskRunner or {})
         spec = _DockerSpec(runner, str(self.containerImage or self._default_image()), self.log)
         try:
@@ -459,6 +484,7 @@ class _ScriptOperator(KestraOperator):
             image = DockerRunOperator._image_name(spec.as_docker_run())
             DockerRunOperator._ensure_image(spec.as_docker_run(), client, image)
             base = pip_environment(dict(os.environ)) if self._requirements() else {}
+            base = uv_environment(base) if base and self._package_manager() == "UV" else base
             env = self._environment(base, CONTAINER_MODULE_DIR, CONTAINER_WORKING_DIR)
             try:
                 created = client.create_container(
@@ -532,7 +558,35 @@ class _ScriptFileOperator(_ScriptOperator):
         return self.PROGRAM
 
 
-class PythonScriptOperator(_ScriptFileOperator, task_type=PythonScript):
+class _PythonVersionMixin:
+    """`pythonVersion` on the Process runner: that interpreter is `python` / `python3` for the script and pip."""
+
+    pythonVersion: str | None
+    log: Any
+
+    def process_environment(self, env: dict[str, str], workdir: Path) -> dict[str, str]:
+        """Put a folder linking `python` and `python3` to the `pythonVersion` interpreter first on PATH."""
+        if not self.pythonVersion:
+            return env
+        try:
+            version = check_python_version(str(self.pythonVersion))
+        except ValueError as exc:
+            raise TaskFailure(str(exc)) from None
+        python = find_python(version, env)
+        if python is None:
+            raise TaskFailure(
+                f"Python {version} (pythonVersion) not found on the Airflow worker: no `python{version}` on PATH "
+                "reports it, nor does `uv python find`; install it on the worker or use the Docker runner"
+            )
+        links = workdir / _FETCHED / "python-bin"
+        links.mkdir(parents=True, exist_ok=True)
+        for name in ("python", "python3"):
+            (links / name).symlink_to(python)
+        self.log.info("pythonVersion %s: running %s", version, python)
+        return {**env, "PATH": f"{links}:{env.get('PATH', '')}"}
+
+
+class PythonScriptOperator(_PythonVersionMixin, _ScriptFileOperator, task_type=PythonScript):
     """`io.kestra.plugin.scripts.python.Script`: run `script` with `python` (`python3` when the worker has no `python`).
 
     Outputs: `exitCode`, `vars` (from `Kestra.outputs({...})` / `::{"outputs":...}::` lines), and
@@ -566,7 +620,7 @@ class _CommandsOperator(_ScriptOperator):
         return [str(command) for command in self.commands]
 
 
-class PythonCommandsOperator(_CommandsOperator, task_type=PythonCommands):
+class PythonCommandsOperator(_PythonVersionMixin, _CommandsOperator, task_type=PythonCommands):
     """`io.kestra.plugin.scripts.python.Commands`: run shell `commands` (such as `python main.py`)."""
 
 
