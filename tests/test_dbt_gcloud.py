@@ -220,7 +220,7 @@ def test_gcloud_cli_gets_project_and_service_account(run_flow, tmp_path):
             serviceAccount: '{key}'
             env:
               CLOUDSDK_CONFIG: "{tmp_path}/gcloud-config"
-            outputFiles: [project.txt]
+            outputFiles: [project.txt, "**/*.json"]
             commands:
               - gcloud config get-value project > project.txt 2>/dev/null
               - echo "project=$(cat project.txt)"
@@ -238,9 +238,9 @@ def test_gcloud_cli_gets_project_and_service_account(run_flow, tmp_path):
     assert states(result) == {"gcloud": "success", "stderr": "warning"}
     log = result.tasks["gcloud"].log_text()
     assert "project=my-gcp-project" in log
-    assert "/.gcloud-service-account-" in log  # the override points at the key file in the working directory
+    assert "/.yaml2dag-container/gcloud-service-account-" in log  # the override names the key file
     assert "robot@kestra-test.iam.gserviceaccount.com" in log
     assert "NOT-A-REAL-KEY-4711" not in log  # the key is masked
-    assert sorted(result.tasks["gcloud"].outputs["outputFiles"]) == ["project.txt"]
+    assert sorted(result.tasks["gcloud"].outputs["outputFiles"]) == ["project.txt"]  # the key is never one
     # gcloud writes hints to stderr: as in Kestra's GCloudCLI (warningOnStdErr), the task ends WARNING.
     assert "warningOnStdErr is set: it ends WARNING" in result.tasks["stderr"].log_text()

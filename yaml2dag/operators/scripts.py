@@ -670,8 +670,9 @@ class AwsCLIOperator(_CommandsOperator, task_type=AwsCLI):
 class GCloudCLIOperator(_CommandsOperator, task_type=GCloudCLI):
     """`io.kestra.plugin.gcp.cli.GCloudCLI`: shell `commands`; default image `google/cloud-sdk`.
 
-    As in Kestra: `serviceAccount` (the JSON key) is written to a file in the working directory named
-    by GOOGLE_APPLICATION_CREDENTIALS and CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE (the key is masked in
+    As in Kestra: `serviceAccount` (the JSON key) is written to a file in the working directory (in
+    yaml2dag's own folder, kept out of output files and WorkingDirectory snapshots) named by
+    GOOGLE_APPLICATION_CREDENTIALS and CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE (the key is masked in
     logs), `projectId` becomes CLOUDSDK_CORE_PROJECT; `env` wins over both.
     """
 
@@ -690,9 +691,11 @@ class GCloudCLIOperator(_CommandsOperator, task_type=GCloudCLI):
     def task_environment(self, workdir: Path, workdir_seen: str) -> dict[str, str]:  # noqa: D102
         env: dict[str, str] = {}
         if self.serviceAccount:
-            name = f".gcloud-service-account-{uuid.uuid4().hex[:12]}.json"
+            # In yaml2dag's own folder of the working directory: never an output file nor in a snapshot.
+            name = f"{_FETCHED}/gcloud-service-account-{uuid.uuid4().hex[:12]}.json"
             key_file = workdir / name
-            key_file.write_text(str(self.serviceAccount), encoding="utf-8")  # in the private working directory
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(str(self.serviceAccount), encoding="utf-8")
             seen = f"{workdir_seen}/{name}"
             env.update(GOOGLE_APPLICATION_CREDENTIALS=seen, CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE=seen)
         if self.projectId:
