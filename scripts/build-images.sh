@@ -31,7 +31,8 @@ REDIS_TAG=yaml2dag-redis:latest
 AIRFLOW_BASE_TAG=yaml2dag-airflow-base:3.3.2
 AIRFLOW_TAG="${YAML2DAG_IMAGE:-yaml2dag-airflow:latest}"
 # What debootstrap installs (--include=) besides the minimal base.
-DEBIAN_PACKAGES=python3,python3-venv,ca-certificates,curl,dumb-init,procps,tzdata,netbase
+# libmariadb3: mysqlclient (MySQL tasks); git: io.kestra.plugin.git.Clone on the workers.
+DEBIAN_PACKAGES=python3,python3-venv,ca-certificates,curl,dumb-init,procps,tzdata,netbase,libmariadb3,git
 SERVICES_PACKAGES=postgresql-15,redis-server,procps,tzdata,netbase
 
 need() {

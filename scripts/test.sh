@@ -29,6 +29,8 @@ fi
 
 # shellcheck source=scripts/setup-venv.sh
 source "$REPO/scripts/setup-venv.sh"
+# dbt (DbtCLI tests) in its own virtualenv, .venv-dbt
+bash "$REPO/scripts/setup-dbt.sh"
 
 if [ -x "$REPO/scripts/build-test-images.sh" ] || [ -f "$REPO/scripts/build-test-images.sh" ]; then
   echo "==> building local Docker test images"

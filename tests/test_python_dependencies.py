@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +98,94 @@ def test_a_missing_package_fails_the_task_with_pips_message(run_flow, wheel_inde
     assert "No matching distribution found for y2d-no-such-package" in log
     assert "never" not in log.replace('print("never")', "")
     assert list(wheel_index.iterdir()) == []  # the failed install left nothing in the cache
+
+
+def _uv() -> str | None:
+    """The `uv` binary: on PATH, or from the `uv` package (a dev dependency)."""
+    try:
+        import uv  # type: ignore[import-not-found]
+
+        return str(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def _other_python() -> tuple[str, str] | None:
+    """A runnable interpreter of another minor version than this one (pyenv's or the system's): (path, `3.X`)."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3.*")))
+    candidates += sorted(glob.glob("/usr/bin/python3.*"))
+    for candidate in candidates:
+        match = re.search(r"python(3\.\d+)$", candidate)
+        if not match or match.group(1) == f"3.{sys.version_info.minor}":
+            continue
+        done = subprocess.run([candidate, "-c", "print(1)"], capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            return candidate, match.group(1)
+    return None
+
+
+def test_python_version_runs_that_interpreter_and_uv_installs_for_it(run_flow, wheel_index):
+    uv, other = _uv(), _other_python()
+    if uv is None or other is None:
+        pytest.skip("needs uv (dev dependency) and a second Python 3.X on this machine")
+    python, version = other
+    path = f"{Path(uv).parent}:{Path(python).parent}:{os.environ['PATH']}"
+    result = run_flow(
+        f"""
+        id: pyversion
+        namespace: tests.scripts
+        tasks:
+          - id: py
+            type: io.kestra.plugin.scripts.python.Script
+            {PROCESS}
+            pythonVersion: "{version}"
+            packageManager: UV
+            env: {{PATH: "{path}"}}
+            dependencies: [y2d-answer==1.0]
+            script: |
+              import sys, y2d_answer
+              version = "%d.%d" % sys.version_info[:2]
+              print('::{{"outputs": {{"version": "%s", "answer": %d}}}}::' % (version, y2d_answer.ANSWER))
+          - id: cmd
+            type: io.kestra.plugin.scripts.python.Commands
+            {PROCESS}
+            pythonVersion: "{version}"
+            env: {{PATH: "{path}"}}
+            commands: ["python3 -c 'import sys; print(sys.version_info[:2])'"]
+        """
+    )
+    assert states(result) == {"py": "success", "cmd": "success"}
+    assert result.tasks["py"].outputs["vars"] == {"version": version, "answer": 42}
+    log = result.tasks["py"].log_text()
+    assert f"pythonVersion {version}: running {python}" in log
+    assert "Installed 1 package" in log  # uv's report, not pip's "Successfully installed"
+    assert f"(3, {version.split('.')[1]})" in result.tasks["cmd"].log_text()
+    assert len(list(wheel_index.iterdir())) == 1  # cached for that Python
+
+
+def test_missing_python_version_and_missing_uv_are_clear(run_flow, wheel_index):
+    path = ":".join(part for part in os.environ["PATH"].split(":") if not Path(part, "uv").exists())
+    result = run_flow(
+        f"""
+        id: pyversionmissing
+        namespace: tests.scripts
+        tasks:
+          - id: nouv
+            type: io.kestra.plugin.scripts.python.Script
+            {PROCESS}
+            packageManager: UV
+            env: {{PATH: "{path}"}}
+            dependencies: [y2d-answer==1.0]
+            script: import y2d_answer; print("answer", y2d_answer.ANSWER)
+          - id: nopython
+            type: io.kestra.plugin.scripts.python.Script
+            {PROCESS}
+            pythonVersion: "3.99"
+            script: print("never")
+        """
+    )
+    assert states(result) == {"nopython": "failed", "nouv": "success"}
+    assert "Python 3.99 (pythonVersion) not found on the Airflow worker" in result.tasks["nopython"].log_text()
+    log = result.tasks["nouv"].log_text()
+    assert "packageManager is UV but `uv` is not on the Airflow worker's PATH: installing with pip" in log
+    assert "answer 42" in log

@@ -312,7 +312,7 @@ def test_unknown_interpreter_is_a_clear_failure(run_flow):
     [
         ("targetOS: WINDOWS", "`targetOS: WINDOWS` is not supported by yaml2dag yet"),
         ("dependencyCacheEnabled: false", "property `dependencyCacheEnabled` is not supported by yaml2dag yet"),
-        ('pythonVersion: "3.12"', "property `pythonVersion` is not supported by yaml2dag yet"),
+        ('pythonVersion: "three"', "pythonVersion `three` is not a Python version such as 3.12"),
         (
             "namespaceFiles: {enabled: true, namespaces: [other]}",
             "property `namespaces` is not supported by yaml2dag yet",
@@ -344,13 +344,13 @@ def test_cli_tasks_are_refused_as_not_supported_yet():
     text = """id: bad
 namespace: tests.scripts
 tasks:
-  - id: dbt
-    type: io.kestra.plugin.dbt.cli.DbtCLI
-    commands: [dbt run]
+  - id: az
+    type: io.kestra.plugin.azure.cli.AzCLI
+    commands: [az group list]
 """
     with pytest.raises(FlowValidationError) as caught:
         parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)
-    assert "task type `io.kestra.plugin.dbt.cli.DbtCLI` is not supported by yaml2dag yet" in str(caught.value)
+    assert "task type `io.kestra.plugin.azure.cli.AzCLI` is not supported by yaml2dag yet" in str(caught.value)
 
 
 def test_input_files_and_output_files_read_by_the_next_task(run_flow):

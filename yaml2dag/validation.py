@@ -164,7 +164,11 @@ def walk_tasks(
 
 def _unknown_type(task_type: str) -> tuple[str, str]:
     if task_type in KNOWN_UNSUPPORTED:
-        return f"task type `{task_type}` is not supported by yaml2dag yet", ""
+        hint = ""
+        if task_type.startswith("io.kestra.plugin.dbt.cli."):
+            command = task_type.rsplit(".", 1)[-1].lower()
+            hint = f"use `io.kestra.plugin.dbt.cli.DbtCLI` with `commands: [dbt {command}]`"
+        return f"task type `{task_type}` is not supported by yaml2dag yet", hint
     names = list(TASK_TYPES)
     close = difflib.get_close_matches(task_type, names, n=1, cutoff=0.85)
     if not close:

@@ -7,6 +7,7 @@ The last test takes the stack down, so it stays last in this file.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -37,11 +38,51 @@ finally:
 """
 
 
+FILES_DAG = "tests.e2e.files_across_workers"
+#: A script writes an output file on one worker; while `wait` is deferred the test stops that worker, so
+#: the serdes tasks and the script reading the file run on the other one, through the shared storage volume.
+FILES_FLOW = """
+id: files_across_workers
+namespace: tests.e2e
+tasks:
+  - id: write
+    type: io.kestra.plugin.scripts.python.Script
+    taskRunner: {type: io.kestra.plugin.core.runner.Process}
+    outputFiles: [report.csv]
+    script: |
+      import socket
+      from kestra import Kestra
+      with open("report.csv", "w") as out:
+          out.write(f"writer,rows\\n{socket.gethostname()},2\\n")
+      Kestra.outputs({"writer": socket.gethostname()})
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT25S
+  - id: toIon
+    type: io.kestra.plugin.serdes.csv.CsvToIon
+    from: "{{ outputs.write.outputFiles['report.csv'] }}"
+  - id: toParquet
+    type: io.kestra.plugin.serdes.parquet.IonToParquet
+    from: "{{ outputs.toIon.uri }}"
+  - id: read
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner: {type: io.kestra.plugin.core.runner.Process}
+    inputFiles:
+      copy.csv: "{{ outputs.write.outputFiles['report.csv'] }}"
+    commands:
+      - echo "::{\\"outputs\\":{\\"content\\":\\"$(tail -1 copy.csv)\\",\\"reader\\":\\"$(hostname)\\"}}::"
+  - id: http
+    type: io.kestra.plugin.core.http.Request
+    uri: http://airflow-apiserver:8080/api/v2/version
+"""
+
+
 def test_dropped_flows_appear_as_dags(compose_stack: ComposeStack):
     assert compose_stack.client.dag_ids() >= scenarios.EXPECTED_DAGS
-    (compose_stack.dags / "e2e" / "worker_kill.yaml").write_text(WORKER_KILL_FLOW)
-    (compose_stack.dags / "e2e" / "worker_kill.yaml").chmod(0o644)
-    compose_stack.client.wait_for_dags({WORKER_KILL_DAG}, timeout=120)
+    for name, text in {"worker_kill.yaml": WORKER_KILL_FLOW, "files_across_workers.yaml": FILES_FLOW}.items():
+        (compose_stack.dags / "e2e" / name).write_text(text)
+        (compose_stack.dags / "e2e" / name).chmod(0o644)
+    compose_stack.client.wait_for_dags({WORKER_KILL_DAG, FILES_DAG}, timeout=120)
 
 
 def test_flow_with_inputs_runs_on_celery(compose_stack: ComposeStack):
@@ -87,6 +128,42 @@ def test_killed_worker_mid_task_leads_to_a_retry_and_finally_runs(compose_stack:
         assert instances["work"]["hostname"] != running["hostname"], "the retry ran on the surviving worker"
     finally:
         scenarios.remove_yaml2dag_containers(WORKER_KILL_DAG)
+
+
+def test_output_files_written_on_one_worker_are_read_on_the_other(compose_stack: ComposeStack):
+    client = compose_stack.client
+    client.wait_for_dags({FILES_DAG}, timeout=120)
+    run_id = client.trigger(FILES_DAG)
+    writer = client.wait_for(
+        lambda: (
+            (instances := client.task_instances(FILES_DAG, run_id)).get("write", {}).get("state") == "success"
+            and instances["write"]["hostname"]
+        ),
+        120,
+        "the script writing report.csv to succeed",
+    )
+    stopped = [container for container in compose_stack.containers("airflow-worker") if container[:12] == writer]
+    assert stopped, f"the writer {writer} is a Celery worker container"
+    subprocess.run(["docker", "stop", "--time", "20", *stopped], check=True, capture_output=True)
+    try:
+        assert client.finished(FILES_DAG, run_id, timeout=240) == "success"
+        instances = client.task_instances(FILES_DAG, run_id)
+        assert client.flow_task_states(FILES_DAG, run_id) == dict.fromkeys(
+            ["write", "wait", "toIon", "toParquet", "read", "http", "_flow_state"], "success"
+        )
+        for task in ("toIon", "toParquet", "read", "http"):
+            assert instances[task]["hostname"] not in ("", writer), f"{task} ran on the other worker"
+        report = client.xcom(FILES_DAG, run_id, "write")
+        assert report["vars"] == {"writer": writer}
+        assert report["outputFiles"]["report.csv"].startswith("kestra:///tests/e2e/files_across_workers/executions/")
+        read = client.xcom(FILES_DAG, run_id, "read")["vars"]
+        assert read == {"content": f"{writer},2", "reader": instances["read"]["hostname"]}
+        assert client.xcom(FILES_DAG, run_id, "toIon")["uri"].endswith(".ion")
+        assert client.xcom(FILES_DAG, run_id, "toParquet")["uri"].endswith(".parquet")
+        http = client.xcom(FILES_DAG, run_id, "http")
+        assert http["code"] == 200 and json.loads(http["body"])["version"] == "3.3.2"
+    finally:
+        subprocess.run(["docker", "start", *stopped], check=False, capture_output=True)
 
 
 def test_every_minute_schedule_fires(compose_stack: ComposeStack):

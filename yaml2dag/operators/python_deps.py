@@ -28,6 +28,13 @@ CACHE_SETTING = ("yaml2dag", "python_dependency_cache")
 #: Worker environment variables configuring pip's index, passed into containers too.
 PIP_ENVIRONMENT = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_TRUSTED_HOST")
 _PIP_OPTIONS = ["--disable-pip-version-check", "--no-input"]
+#: pip's index settings and uv's names for them (uv does not read PIP_*).
+_UV_ENVIRONMENT = {
+    "PIP_INDEX_URL": "UV_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS": "UV_FIND_LINKS",
+    "PIP_NO_INDEX": "UV_NO_INDEX",
+}
 _INSTALL_PREFIX = ".install-"
 
 
@@ -66,6 +73,62 @@ def pip_install_argv(python: str, target: Path, requirements: list[str]) -> list
     return [python, "-m", "pip", "install", *_PIP_OPTIONS, "--target", str(target), *requirements]
 
 
+def uv_install_argv(uv: str, python: str, target: Path, requirements: list[str]) -> list[str]:
+    """`uv pip install --python <python> --target <target> <requirements>` (Process runner, `packageManager: UV`)."""
+    return [uv, "pip", "install", "--python", python, "--target", str(target), *requirements]
+
+
+def uv_environment(env: dict[str, str]) -> dict[str, str]:
+    """`env` plus the UV_* equivalents of its PIP_* index settings (a UV_* already set wins)."""
+    mapped = {uv_name: env[pip_name] for pip_name, uv_name in _UV_ENVIRONMENT.items() if pip_name in env}
+    if mapped.get("UV_NO_INDEX", "").lower() in ("1", "true", "yes", "on"):
+        mapped["UV_NO_INDEX"] = "1"
+    return {**mapped, **env}
+
+
+def python_version_of(python: str, env: dict[str, str]) -> str | None:
+    """The full version (`3.12.1`) `python` reports, or None when it does not run."""
+    try:
+        done = subprocess.run(
+            [python, "-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def find_python(version: str, env: dict[str, str]) -> str | None:
+    """An interpreter of `version` (`3.12`, `3.12.1`) on the worker, or None.
+
+    Tried in turn: `python3.12`, `python3` and `python` on PATH, then what `uv python find` finds
+    (without downloading); the first that really reports that version wins.
+    """
+    wanted = version.strip().split(".")
+    path = env.get("PATH")
+    names = dict.fromkeys([f"python{'.'.join(wanted[:2])}", f"python{wanted[0]}", "python"])
+    candidates = [found for name in names if (found := shutil.which(name, path=path))]
+    uv = shutil.which("uv", path=path)
+    if uv:
+        with_uv = subprocess.run(
+            [uv, "python", "find", "--no-python-downloads", version.strip()],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        candidates += with_uv.stdout.split()[:1] if with_uv.returncode == 0 else []
+    for candidate in candidates:
+        found = python_version_of(candidate, env)
+        if found is not None and found.split(".")[: len(wanted)] == wanted:
+            return candidate
+    return None
+
+
 def new_install_dir(root: Path) -> Path:
     """A private temporary folder next to the cache entries, where pip installs before publication."""
     import tempfile
@@ -89,9 +152,15 @@ def publish(installed: Path, final: Path) -> bool:
     return True
 
 
-def docker_install_line(requirements: list[str]) -> str:
-    """The shell line installing the requirements in a container, ending the script when pip fails."""
+def docker_install_line(requirements: list[str], use_uv: bool = False) -> str:
+    """The shell line installing the requirements in a container, ending the script when pip fails.
+
+    `use_uv` (`packageManager: UV`): `uv pip install --system` when the image has `uv`, else pip.
+    """
     command = shlex.join(["python", "-m", "pip", "install", "--quiet", *_PIP_OPTIONS, *requirements])
+    if use_uv:
+        with_uv = shlex.join(["uv", "pip", "install", "--quiet", "--system", *requirements])
+        command = f"{{ if command -v uv >/dev/null 2>&1; then {with_uv}; else {command}; fi; }}"
     return (
         f'{command} || {{ rc=$?; echo "yaml2dag: pip could not install the dependencies (exit code $rc)" >&2; '
         "exit $rc; }"

@@ -53,11 +53,14 @@ from yaml2dag.operators.python_deps import (
     cache_key,
     cache_root,
     docker_install_line,
+    find_python,
     new_install_dir,
     pip_environment,
     pip_install_argv,
     publish,
     python_tag,
+    uv_environment,
+    uv_install_argv,
 )
 from yaml2dag.operators.working_files import (
     CONTAINER_MODULE_DIR,
@@ -77,6 +80,7 @@ from yaml2dag.tasktypes.scripts import (
     AnsibleCLI,
     AwsCLI,
     Clone,
+    GCloudCLI,
     NodeCommands,
     NodeScript,
     PythonCommands,
@@ -86,6 +90,7 @@ from yaml2dag.tasktypes.scripts import (
     TerraformCLI,
     WorkingDirectory,
     _ScriptTask,
+    check_python_version,
 )
 
 #: The directory holding the `kestra` helper module put on the scripts' PYTHONPATH.
@@ -101,6 +106,11 @@ _LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
 # --- reading the script's output -----------------------------------------------------------------
 
 
+def cut(text: str) -> str:
+    """`text` as logged: at most `LOG_LINE_CHARS` characters, with the full length when cut."""
+    return text if len(text) <= LOG_LINE_CHARS else f"{text[:LOG_LINE_CHARS]}… [{len(text)} characters]"
+
+
 class OutputReader:
     """Log each output line and read Kestra's `::{...}::` lines into `vars` and metrics."""
 
@@ -109,6 +119,8 @@ class OutputReader:
         self.vars: dict[str, Any] = {}
         self.stderr_lines = 0
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        #: Why the task ends WARNING when it succeeds (None: it ends SUCCESS).
+        self.warning: str | None = None
 
     def line(self, text: str, is_stderr: bool) -> None:
         """Consume one line of stdout or stderr."""
@@ -119,8 +131,11 @@ class OutputReader:
         if is_stderr:
             self.stderr_lines += 1
             self.stderr_tail.append(text[:1000])
-        shown = text if len(text) <= LOG_LINE_CHARS else f"{text[:LOG_LINE_CHARS]}… [{len(text)} characters]"
-        self.log.log(logging.ERROR if is_stderr else logging.INFO, "%s", shown)
+        self.log_line(text, is_stderr)
+
+    def log_line(self, text: str, is_stderr: bool) -> None:
+        """Log an ordinary output line: stdout at INFO, stderr at ERROR (cut at `LOG_LINE_CHARS`)."""
+        self.log.log(logging.ERROR if is_stderr else logging.INFO, "%s", cut(text))
 
     def _message(self, line: str) -> None:
         try:
@@ -179,12 +194,28 @@ class _ScriptOperator(KestraOperator):
     _client: Any = None
     _container_id: str | None = None
     _workdir: str | None = None
+    _extra_env: dict[str, str] | None = None
 
     # -- what each task type runs
 
     def main_commands(self, workdir: Path, workdir_seen: str) -> list[str]:
         """The commands after `beforeCommands`; files go to `workdir`, which the script sees as `workdir_seen`."""
         raise NotImplementedError
+
+    def task_environment(self, workdir: Path, workdir_seen: str) -> dict[str, str]:
+        """Environment variables the task type adds (a task's `env` wins over them)."""
+        return {}
+
+    def output_reader(self) -> OutputReader:
+        """The reader of the script's output lines."""
+        return OutputReader(self.log)
+
+    def finish(self, context: Any, root: Path, outputs: dict[str, Any], reader: OutputReader) -> None:
+        """After the script ran (failed or not): add to `outputs` from the working directory `root`."""
+
+    def fetch_container_files(self, exit_code: int) -> bool:
+        """Whether the Docker runner copies the container's working directory back."""
+        return bool((self.outputFiles and exit_code == 0) or self.working_directory)
 
     # -- Kestra context: `{{ workingDir }}`
 
@@ -248,11 +279,12 @@ class _ScriptOperator(KestraOperator):
         requirements = self._requirements()
         lines = ["set -e"] if fail_fast else []
         if requirements and runner == "docker":
-            lines.append(docker_install_line(requirements))
+            lines.append(docker_install_line(requirements, use_uv=self._package_manager() == "UV"))
         lines += [str(line) for line in self.beforeCommands or []]
         lines += self.main_commands(workdir, seen)
+        self._extra_env = self.task_environment(workdir, seen)
         argv = [str(part) for part in self.interpreter] + ["\n".join(lines)]
-        reader = OutputReader(self.log)
+        reader = self.output_reader()
         outputs: dict[str, Any] = {}
         if runner == "docker":
             exit_code, container_id = self._run_docker(argv, workdir, reader, context)
@@ -264,6 +296,7 @@ class _ScriptOperator(KestraOperator):
             save_directory(context, self.working_directory, self._output_root(workdir))
         if self.outputFiles and exit_code == 0:
             outputs["outputFiles"] = upload_output_files(context, self.outputFiles, self._output_root(workdir))
+        self.finish(context, self._output_root(workdir), outputs, reader)
         if exit_code != 0:
             # Kestra records a failed script's outputs: push them before failing the attempt.
             context["ti"].xcom_push(key="return_value", value=outputs)
@@ -272,8 +305,9 @@ class _ScriptOperator(KestraOperator):
                 f"Command failed with exit code {exit_code}" + (f"; stderr ends with:\n{tail}" if tail else "")
             )
         if warn_on_stderr and reader.stderr_lines:
-            self.log.warning("The script wrote %s line(s) to stderr and warningOnStdErr is set: it ends WARNING",
-                             reader.stderr_lines)  # fmt: skip
+            reader.warning = f"The script wrote {reader.stderr_lines} line(s) to stderr and warningOnStdErr is set"
+        if reader.warning:
+            self.log.warning("%s: it ends WARNING", reader.warning)
             if not self.allow_warning:
                 context["ti"].xcom_push(key=STATE_XCOM_KEY, value="WARNING")
         return outputs
@@ -286,6 +320,7 @@ class _ScriptOperator(KestraOperator):
 
     def _environment(self, base: dict[str, str], module_dir: str, workdir: str) -> dict[str, str]:
         env = dict(base)
+        env.update(self._extra_env or {})
         env.update({str(key): str(value) for key, value in (self.env or {}).items()})
         env["PYTHONPATH"] = f"{env['PYTHONPATH']}:{module_dir}" if env.get("PYTHONPATH") else module_dir
         env.setdefault("WORKING_DIR", workdir)
@@ -297,6 +332,7 @@ class _ScriptOperator(KestraOperator):
 
     def _run_process(self, argv: list[str], workdir: Path, reader: OutputReader, requirements: list[str]) -> int:
         env = self._environment(dict(os.environ), str(KESTRA_MODULE_DIR), str(workdir))
+        env = self.process_environment(env, workdir)
         if shutil.which(argv[0], path=env.get("PATH")) is None:
             raise TaskFailure(f"interpreter `{argv[0]}` not found on the Airflow worker (PATH={env.get('PATH', '')})")
         if requirements:
@@ -320,6 +356,24 @@ class _ScriptOperator(KestraOperator):
             self._process = None
             _kill_group(process)
 
+    def process_environment(self, env: dict[str, str], workdir: Path) -> dict[str, str]:
+        """The Process runner's environment (Python tasks put the `pythonVersion` interpreter first on PATH)."""
+        return env
+
+    def _package_manager(self) -> str:
+        """`packageManager` of the Python tasks (PIP or UV); PIP for the others."""
+        return str(getattr(self, "packageManager", None) or "PIP").upper()
+
+    def _install_argv(self, python: str, target: Path, requirements: list[str], env: dict[str, str]) -> list[str]:
+        """Pip's install command, or uv's for `packageManager: UV` when the worker has uv (else pip, logged)."""
+        if self._package_manager() == "UV":
+            uv = shutil.which("uv", path=env.get("PATH"))
+            if uv:
+                env.update(uv_environment(env))
+                return uv_install_argv(uv, python, target, requirements)
+            self.log.warning("packageManager is UV but `uv` is not on the Airflow worker's PATH: installing with pip")
+        return pip_install_argv(python, target, requirements)
+
     def _install_dependencies(self, requirements: list[str], env: dict[str, str]) -> Path:
         """Install `requirements` with the worker's Python into the shared cache (once); return the folder."""
         python = shutil.which("python", path=env.get("PATH")) or shutil.which("python3", path=env.get("PATH"))
@@ -336,10 +390,10 @@ class _ScriptOperator(KestraOperator):
             self.log.info("Reusing the cached Python dependencies %s in %s", requirements, final)
             return final
         installing = new_install_dir(root)
-        self.log.info("Installing the Python dependencies %s with %s (pip)", requirements, python)
+        self.log.info("Installing the Python dependencies %s with %s", requirements, python)
         pip_reader = OutputReader(self.log)
         process = subprocess.Popen(
-            pip_install_argv(python, installing, requirements),
+            self._install_argv(python, installing, requirements, pip_env),
             env=pip_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -370,6 +424,8 @@ class _ScriptOperator(KestraOperator):
         from docker.errors import APIError
         from docker.utils.socket import frames_iter
 
+        if getattr(self, "pythonVersion", None):
+            self.log.info("pythonVersion %s: on the Docker runner the image's Python runs", self.pythonVersion)
         runner = dict(self.taskRunner or {})
         spec = _DockerSpec(runner, str(self.containerImage or self._default_image()), self.log)
         try:
@@ -382,6 +438,7 @@ class _ScriptOperator(KestraOperator):
             image = DockerRunOperator._image_name(spec.as_docker_run())
             DockerRunOperator._ensure_image(spec.as_docker_run(), client, image)
             base = pip_environment(dict(os.environ)) if self._requirements() else {}
+            base = uv_environment(base) if base and self._package_manager() == "UV" else base
             env = self._environment(base, CONTAINER_MODULE_DIR, CONTAINER_WORKING_DIR)
             try:
                 created = client.create_container(
@@ -412,7 +469,7 @@ class _ScriptOperator(KestraOperator):
                 finally:
                     sock.close()
                 exit_code = int(client.wait(container_id).get("StatusCode", -1))
-                if (self.outputFiles and exit_code == 0) or self.working_directory:
+                if self.fetch_container_files(exit_code):
                     fetch_working_dir(client, container_id, workdir / FETCHED_DIR)
             finally:
                 self._container_id = None
@@ -455,7 +512,35 @@ class _ScriptFileOperator(_ScriptOperator):
         return self.PROGRAM
 
 
-class PythonScriptOperator(_ScriptFileOperator, task_type=PythonScript):
+class _PythonVersionMixin:
+    """`pythonVersion` on the Process runner: that interpreter is `python` / `python3` for the script and pip."""
+
+    pythonVersion: str | None
+    log: Any
+
+    def process_environment(self, env: dict[str, str], workdir: Path) -> dict[str, str]:
+        """Put a folder linking `python` and `python3` to the `pythonVersion` interpreter first on PATH."""
+        if not self.pythonVersion:
+            return env
+        try:
+            version = check_python_version(str(self.pythonVersion))
+        except ValueError as exc:
+            raise TaskFailure(str(exc)) from None
+        python = find_python(version, env)
+        if python is None:
+            raise TaskFailure(
+                f"Python {version} (pythonVersion) not found on the Airflow worker: no `python{version}` on PATH "
+                "reports it, nor does `uv python find`; install it on the worker or use the Docker runner"
+            )
+        links = workdir / FETCHED_DIR / "python-bin"
+        links.mkdir(parents=True, exist_ok=True)
+        for name in ("python", "python3"):
+            (links / name).symlink_to(python)
+        self.log.info("pythonVersion %s: running %s", version, python)
+        return {**env, "PATH": f"{links}:{env.get('PATH', '')}"}
+
+
+class PythonScriptOperator(_PythonVersionMixin, _ScriptFileOperator, task_type=PythonScript):
     """`io.kestra.plugin.scripts.python.Script`: run `script` with `python` (`python3` when the worker has no `python`).
 
     Outputs: `exitCode`, `vars` (from `Kestra.outputs({...})` / `::{"outputs":...}::` lines), and
@@ -489,7 +574,7 @@ class _CommandsOperator(_ScriptOperator):
         return [str(command) for command in self.commands]
 
 
-class PythonCommandsOperator(_CommandsOperator, task_type=PythonCommands):
+class PythonCommandsOperator(_PythonVersionMixin, _CommandsOperator, task_type=PythonCommands):
     """`io.kestra.plugin.scripts.python.Commands`: run shell `commands` (such as `python main.py`)."""
 
 
@@ -536,6 +621,42 @@ class AwsCLIOperator(_CommandsOperator, task_type=AwsCLI):
         self.env: dict[str, Any] = {**{key: value for key, value in settings.items() if value}, **(self.env or {})}
 
 
+class GCloudCLIOperator(_CommandsOperator, task_type=GCloudCLI):
+    """`io.kestra.plugin.gcp.cli.GCloudCLI`: shell `commands`; default image `google/cloud-sdk`.
+
+    As in Kestra: `serviceAccount` (the JSON key) is written to a file in the working directory (in
+    yaml2dag's own folder, kept out of output files and WorkingDirectory snapshots) named by
+    GOOGLE_APPLICATION_CREDENTIALS and CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE (the key is masked in
+    logs), `projectId` becomes CLOUDSDK_CORE_PROJECT; `env` wins over both.
+    """
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render, then mask the service account key (whole, and its `private_key`)."""
+        super().render_template_fields(context, jinja_env)
+        if self.serviceAccount:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(str(self.serviceAccount))
+            with contextlib.suppress(json.JSONDecodeError, TypeError, AttributeError):
+                private_key = json.loads(str(self.serviceAccount)).get("private_key")
+                if private_key:
+                    mask_secret(str(private_key))
+
+    def task_environment(self, workdir: Path, workdir_seen: str) -> dict[str, str]:  # noqa: D102
+        env: dict[str, str] = {}
+        if self.serviceAccount:
+            # In yaml2dag's own folder of the working directory: never an output file nor in a snapshot.
+            name = f"{FETCHED_DIR}/gcloud-service-account-{uuid.uuid4().hex[:12]}.json"
+            key_file = workdir / name
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(str(self.serviceAccount), encoding="utf-8")
+            seen = f"{workdir_seen}/{name}"
+            env.update(GOOGLE_APPLICATION_CREDENTIALS=seen, CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE=seen)
+        if self.projectId:
+            env["CLOUDSDK_CORE_PROJECT"] = str(self.projectId)
+        return env
+
+
 class CloneOperator(KestraOperator, task_type=Clone):
     """`io.kestra.plugin.git.Clone`: `git clone` into the working directory (of its WorkingDirectory).
 
@@ -558,7 +679,7 @@ class CloneOperator(KestraOperator, task_type=Clone):
     def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
         import base64
 
-        from yaml2dag.tasktypes.scripts import check_relative_path
+        from yaml2dag.tasktypes.files import check_relative_path
 
         git = shutil.which("git")
         if git is None:

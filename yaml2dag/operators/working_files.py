@@ -56,7 +56,7 @@ def archive_working_dir(workdir: Path) -> bytes:
 
 def write_input_files(files: Any, workdir: Path) -> None:
     """Write `inputFiles` into the working directory: content as UTF-8, `kestra://` URIs copied from storage."""
-    from yaml2dag.tasktypes.scripts import check_relative_path
+    from yaml2dag.tasktypes.files import check_relative_path
 
     if files is None:
         return

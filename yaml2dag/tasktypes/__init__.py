@@ -18,6 +18,8 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.terraform.cli.TerraformCLI": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.ansible.cli.AnsibleCLI": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.aws.cli.AwsCLI": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.gcp.cli.GCloudCLI": "yaml2dag.tasktypes.scripts",
+    "io.kestra.plugin.dbt.cli.DbtCLI": "yaml2dag.tasktypes.dbt",
     "io.kestra.plugin.core.flow.WorkingDirectory": "yaml2dag.tasktypes.scripts",
     "io.kestra.core.tasks.flows.WorkingDirectory": "yaml2dag.tasktypes.scripts",
     "io.kestra.plugin.serdes.": "yaml2dag.tasktypes.serdes",
@@ -132,9 +134,12 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
 ) | frozenset(
     f"io.kestra.core.tasks.scripts.{name}" for name in ("Bash", "Python", "Node")
 ) | frozenset({
-    "io.kestra.plugin.dbt.cli.DbtCLI", "io.kestra.plugin.gcp.cli.GCloudCLI",
-    "io.kestra.plugin.azure.cli.AzCLI", "io.kestra.plugin.dbt.cli.Build", "io.kestra.plugin.dbt.cli.Run",
-}) | frozenset({
+    "io.kestra.plugin.azure.cli.AzCLI",
+}) | frozenset(
+    # plugin-dbt's deprecated one-command tasks: `DbtCLI` with `commands: [dbt build]` replaces them.
+    f"io.kestra.plugin.dbt.cli.{name}"
+    for name in ("Build", "Run", "Test", "Compile", "Deps", "Freshness", "List", "Seed", "Snapshot", "Setup")
+) | frozenset({
     "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
     "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
     "io.kestra.plugin.core.namespace.PurgeFiles",

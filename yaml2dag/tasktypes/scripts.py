@@ -9,6 +9,7 @@ setting `[yaml2dag] default_task_runner` decides (`docker`, Kestra's default, or
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -21,6 +22,13 @@ from yaml2dag.tasktypes.flowable import FlowableBase
 _SCRIPTS = "yaml2dag.operators.scripts"
 PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
 DOCKER_RUNNER = "io.kestra.plugin.scripts.runner.docker.Docker"
+
+
+def check_python_version(version: str) -> str:
+    """`version` when it is a Python version number (`3`, `3.12`, `3.12.1`)."""
+    if not re.fullmatch(r"\d+(\.\d+){0,2}", str(version).strip()):
+        raise ValueError(f"pythonVersion `{version}` is not a Python version such as 3.12")
+    return str(version).strip()
 
 
 class ProcessRunner(KestraModel):
@@ -148,15 +156,27 @@ class _PythonTask(_ScriptTask):
         description="pip requirement strings installed before the script: cached on the worker (Process runner), "
         "installed in the container (Docker runner).",
     )
+    pythonVersion: Text | None = rendered(
+        None,
+        description="Process runner: run `python` of this version (`python3.12` on the worker's PATH, or what "
+        "`uv python find` finds); Docker runner: the image's Python runs (pick e.g. `python:3.12-slim`).",
+    )
+    packageManager: choice("PIP", "UV") = rendered(  # type: ignore[valid-type]
+        "PIP",
+        description="Installer of `dependencies`: PIP (yaml2dag's default) or UV (uv when the worker or image has "
+        "it, else pip, as Kestra falls back).",
+    )
     dependencyCacheEnabled: Any = None
-    pythonVersion: Any = None
-    packageManager: Any = None
 
-    UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {
-        "dependencyCacheEnabled",
-        "pythonVersion",
-        "packageManager",
-    }
+    UNSUPPORTED: ClassVar[frozenset[str]] = _ScriptTask.UNSUPPORTED | {"dependencyCacheEnabled"}
+
+    @field_validator("pythonVersion")
+    @classmethod
+    def _version_number(cls, value: str | None) -> str | None:
+        """A literal `pythonVersion` is a version number such as 3.12."""
+        if value is not None and "{{" not in value and "{%" not in value:
+            check_python_version(value)
+        return value
 
 
 class PythonScript(_PythonTask):
@@ -279,6 +299,25 @@ class AwsCLI(_ScriptTask):
     }
 
 
+class GCloudCLI(_ScriptTask):
+    """`io.kestra.plugin.gcp.cli.GCloudCLI`: shell `commands` with a service account and project for `gcloud`."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.gcp.cli.GCloudCLI",)
+    OPERATOR: ClassVar = f"{_SCRIPTS}:GCloudCLIOperator"
+    DEFAULT_IMAGE: ClassVar[str] = "google/cloud-sdk"
+
+    commands: list[Text] = rendered(min_length=1, description="Shell commands, one per line of the script.")
+    serviceAccount: Text | None = rendered(
+        None,
+        description="Service account key (JSON), written to a file named by GOOGLE_APPLICATION_CREDENTIALS and "
+        "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE (masked in logs).",
+    )
+    projectId: Text | None = rendered(None, description="→ CLOUDSDK_CORE_PROJECT.")
+    warningOnStdErr: Flag = rendered(
+        True, description="As in Kestra's GCloudCLI, a successful command that wrote to stderr ends WARNING."
+    )
+
+
 class Clone(TaskBase):
     """`io.kestra.plugin.git.Clone`: clone a Git repository into the working directory."""
 
@@ -364,6 +403,7 @@ TASK_TYPES: tuple[type[TaskBase], ...] = (
     TerraformCLI,
     AnsibleCLI,
     AwsCLI,
+    GCloudCLI,
     Clone,
     WorkingDirectory,
     PythonScript,
