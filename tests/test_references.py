@@ -23,6 +23,9 @@ inputs:
   - id: request.user
     type: STRING
     defaults: me
+  - name: legacy
+    type: STRING
+    defaults: declared with Kestra's deprecated `name`
 variables:
   greeting: hello
 tasks:
@@ -59,7 +62,7 @@ def errors_of(message: str) -> list[str]:
 @pytest.mark.parametrize(
     "message",
     [
-        "{{ inputs.name }} {{ inputs['name'] }} {{ inputs.request.user }}",
+        "{{ inputs.name }} {{ inputs['name'] }} {{ inputs.request.user }} {{ inputs.legacy }}",
         "{{ vars.greeting }} {{ outputs.first.value }} {{ outputs['inner']['a'].value }}",
         "{{ outputs.later }} {{ outputs.loop }}",  # a disabled task, a flowable
         "{{ inputs.other ?? 'x' }} {{ vars.missing ??? 'y' }}",  # tolerant forms accept a missing value
@@ -81,11 +84,11 @@ def test_references_that_can_be_right_are_accepted(message: str):
     [
         (
             "{{ inputs.nme }}",
-            "flow.yaml:29:18: tasks[3].message: unknown input `nme` in `inputs.nme` (did you mean `name`?)",
+            "flow.yaml:32:18: tasks[3].message: unknown input `nme` in `inputs.nme` (did you mean `name`?)",
         ),
         (
             "{{ outputs.missing.x }}",
-            "flow.yaml:29:18: tasks[3].message: unknown task `missing` in `outputs.missing` "
+            "flow.yaml:32:18: tasks[3].message: unknown task `missing` in `outputs.missing` "
             "(tasks: `first`, `inner`, `later`, `loop`, `show`)",
         ),
         (
@@ -94,7 +97,7 @@ def test_references_that_can_be_right_are_accepted(message: str):
         ),
         (
             "hi {{ vars.typo }}",
-            "flow.yaml:29:21: tasks[3].message: unknown variable `typo` in `vars.typo` (flow variables: `greeting`)",
+            "flow.yaml:32:21: tasks[3].message: unknown variable `typo` in `vars.typo` (flow variables: `greeting`)",
         ),
         ("{{ vars.greting | upper }}", "unknown variable `greting` in `vars.greting` (did you mean `greeting`?)"),
         ("{% if inputs.nam == 'x' %}y{% endif %}", "unknown input `nam` in `inputs.nam` (did you mean `name`?)"),
@@ -110,7 +113,7 @@ def test_run_if_is_checked_too():
     with pytest.raises(FlowValidationError) as raised:
         parse_flow_text(text, "flow.yaml")
     assert [str(error) for error in raised.value.errors] == [
-        "flow.yaml:30:16: tasks[3].runIf: unknown input `nmae` in `inputs.nmae` (did you mean `name`?)"
+        "flow.yaml:33:16: tasks[3].runIf: unknown input `nmae` in `inputs.nmae` (did you mean `name`?)"
     ]
 
 

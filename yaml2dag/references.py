@@ -44,12 +44,19 @@ class KnownNames:
         inputs = data.get("inputs", [])
         variables = data.get("variables", {})
         return cls(
-            inputs=_with_prefixes(str(item["id"]) for item in inputs if isinstance(item, dict) and "id" in item)
-            if isinstance(inputs, list)
-            else None,
+            inputs=_with_prefixes(_input_ids(inputs)) if isinstance(inputs, list) else None,
             vars=_with_prefixes(str(key) for key in variables) if isinstance(variables, dict) else None,
             outputs=frozenset(_task_ids([data.get(block) for block in task_blocks])),
         )
+
+
+def _input_ids(inputs: list[Any]) -> Iterator[str]:
+    """The ids of the declared inputs (`id`, or Kestra's deprecated `name`)."""
+    for item in inputs:
+        if isinstance(item, dict):
+            for key in ("id", "name"):
+                if key in item:
+                    yield str(item[key])
 
 
 def _with_prefixes(names: Iterator[str]) -> frozenset[str]:
