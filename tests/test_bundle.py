@@ -116,3 +116,74 @@ def test_parsing_a_flow_imports_only_the_task_families_it_uses():
     assert "yaml2dag.tasktypes.docker" not in loaded and "yaml2dag.tasktypes.redis" not in loaded
     assert "yaml2dag.tasktypes.core" in loaded
     assert found == "True True"
+
+
+def parse_in_dag_processor_child(dag_file: Path, bundle_path: Path) -> dict[str, str]:
+    """Parse one DAG file as Airflow's DAG processor does (a supervised child); its import errors."""
+    import selectors
+    import time
+    import uuid
+
+    import structlog
+    from airflow.dag_processing.processor import DagFileProcessorProcess, in_process_api_server
+    from airflow.sdk.api.client import Client
+
+    client = Client(base_url=None, token="", dry_run=True, transport=in_process_api_server().transport)
+    client.base_url = "http://in-process.invalid./"  # type: ignore[assignment] - as Airflow's manager does
+    selector = selectors.DefaultSelector()
+    with open(os.devnull, "wb") as logs:
+        process = DagFileProcessorProcess.start(
+            id=uuid.uuid4(),
+            path=dag_file,
+            bundle_path=bundle_path,
+            bundle_name="kestra-flows",
+            dag_file_rel_path=str(dag_file.relative_to(bundle_path)),
+            callbacks=[],
+            selector=selector,
+            logger=structlog.get_logger(),
+            logger_filehandle=logs,
+            client=client,
+        )
+        deadline = time.monotonic() + 300
+        while not process.is_ready and time.monotonic() < deadline:  # the manager's loop, for one child
+            for key, _ in selector.select(timeout=1.0):
+                handler, on_close = key.data
+                try:
+                    more = handler(key.fileobj)
+                except (BrokenPipeError, ConnectionResetError):
+                    more = False
+                if not more:
+                    on_close(key.fileobj)
+                    key.fileobj.close()  # type: ignore[union-attr]
+    assert process.parsing_result is not None, "the DAG processor child sent no result"
+    return dict(process.parsing_result.import_errors or {})
+
+
+def test_dag_processor_records_only_the_located_messages_of_a_broken_flow(tmp_path, airflow_db):
+    flows, target = tmp_path / "flows", tmp_path / "dags"
+    broken = flows / "team" / "broken.yaml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        "id: broken\nnamespace: team.bundle\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n"
+        "    message: hi\n    mesage: hi\n"
+    )
+    sync_dag_files(flows, target)
+    errors = parse_in_dag_processor_child(target / "team" / "broken.yaml.py", target)
+    # What Airflow stores and shows (UI "DAG Import Errors", /api/v2/importErrors): the messages alone.
+    assert errors == {
+        "team/broken.yaml.py": f"{broken}:7:5: tasks[0].mesage: unknown property `mesage` for task type "
+        "`io.kestra.plugin.core.log.Log` (did you mean `message`?)"
+    }
+
+
+def test_in_process_import_error_keeps_no_validation_frames(tmp_path, airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    flows, target = tmp_path / "flows", tmp_path / "dags"
+    (flows / "bad.yaml").parent.mkdir(parents=True)
+    (flows / "bad.yaml").write_text("id: bad\nnamespace: team.bundle\ntasks: []\n")
+    sync_dag_files(flows, target)
+    (error,) = DagBag(dag_folder=str(target)).import_errors.values()
+    # A DagBag over a folder keeps Airflow's traceback setting: only the generated file's frames.
+    assert "validation.py" not in error and "bad.yaml.py" in error
+    assert error.rstrip().splitlines()[-1].startswith(f"yaml2dag.errors.FlowValidationError: {flows / 'bad.yaml'}:3:")

@@ -193,6 +193,10 @@ def test_run_if_that_cannot_render_fails_the_task(run_flow):
             type: io.kestra.plugin.core.log.Log
             message: never
             runIf: "{{ outputs.nothing.here }}"
+          - id: nothing
+            type: io.kestra.plugin.core.log.Log
+            message: never runs, so it has no outputs
+            disabled: true
         """
     )
     assert states(result) == {"broken": "failed"}
@@ -267,6 +271,10 @@ def test_allow_failure_applies_after_the_last_retry_and_to_render_errors(run_flo
             type: io.kestra.plugin.core.log.Log
             message: "{{ outputs.nothing.value }}"
             allowFailure: true
+          - id: nothing
+            type: io.kestra.plugin.core.log.Log
+            message: never runs, so it has no outputs
+            disabled: true
         """
     )
     assert states(result) == {"retried": "warning", "unrenderable": "warning"}

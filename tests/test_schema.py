@@ -177,6 +177,9 @@ def test_what_yaml2dag_reads_as_text_validates():
         labels:
           - key: team
             value: 7
+        variables:
+          go: true
+          level: INFO
         tasks:
           - id: 7
             type: io.kestra.core.tasks.executions.Fail

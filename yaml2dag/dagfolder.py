@@ -177,14 +177,16 @@ def load_embedded_flow(
         else:
             flow = parse_flow_text(text, source)
         dag = compile_flow(flow, source)
-    except FlowValidationError:
-        raise
+    except FlowValidationError as exc:
+        failed = exc
     except Exception as exc:  # noqa: BLE001 - shown to users as this file's import error: readable, located
-        raise unexpected_error(exc, source) from None
-    namespace[_global_name(dag.dag_id)] = dag
-    for child in child_dags(dag):  # the DAGs of the ForEach nested in a ForEach body
-        namespace[_global_name(child.dag_id)] = child
-    return dag
+        failed = unexpected_error(exc, source)
+    else:
+        namespace[_global_name(dag.dag_id)] = dag
+        for child in child_dags(dag):  # the DAGs of the ForEach nested in a ForEach body
+            namespace[_global_name(child.dag_id)] = child
+        return dag
+    raise import_error(failed)
 
 
 def report_flow_errors(errors: list[dict[str, Any]]) -> None:
@@ -192,7 +194,26 @@ def report_flow_errors(errors: list[dict[str, Any]]) -> None:
 
     Airflow then shows them as that DAG file's import error (see `yaml2dag.bundle`).
     """
-    raise FlowValidationError([FlowError(**error) for error in errors])
+    raise import_error(FlowValidationError([FlowError(**error) for error in errors]))
+
+
+def import_error(error: FlowValidationError) -> FlowValidationError:
+    """`error` made ready to be a generated DAG file's import error: the located messages, not yaml2dag's frames.
+
+    Airflow records an import error as the traceback of the exception (`[core]
+    dagbag_import_error_tracebacks`, the last `dagbag_import_error_traceback_depth` frames) — for
+    a flow error, frames of yaml2dag's validation before the messages users need. The error is
+    raised without its own traceback (only the generated file's frames remain), and in a process
+    that parses this one DAG file for Airflow (a DAG processor's parsing child, a task's worker:
+    `_AIRFLOW_PROCESS_CONTEXT=client`) the traceback is turned off for the rest of the process, so
+    Airflow records the message alone: `file.yaml:line:column: path: message (hint)`, one line per
+    problem. Any other process (a DagBag over a whole folder) keeps Airflow's setting.
+    """
+    if os.environ.get("_AIRFLOW_PROCESS_CONTEXT") == "client":
+        from airflow.configuration import conf
+
+        conf.set("core", "dagbag_import_error_tracebacks", "False")
+    return error.with_traceback(None)
 
 
 def unexpected_error(exc: BaseException, source: str) -> FlowValidationError:

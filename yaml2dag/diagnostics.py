@@ -18,8 +18,8 @@ class Collector:
         line, column = self.positions.locate(path, prefer_key=prefer_key)
         self.errors.append(FlowError(message, self.filename, line, column, format_path(path), hint))
 
-    def add_at(self, path: DocPath, message: str, column_offset: int) -> None:
+    def add_at(self, path: DocPath, message: str, column_offset: int, hint: str = "") -> None:
         line, column = self.positions.value_mark(path)
         if column is not None:
             column += column_offset
-        self.errors.append(FlowError(message, self.filename, line, column, format_path(path)))
+        self.errors.append(FlowError(message, self.filename, line, column, format_path(path), hint))

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from yaml2dag.inputs import ParamSpec, param_specs
 from yaml2dag.polling import stop_after
-from yaml2dag.states import EVENT_TASK_ID, STATE_TASK_ID, end_task_id, start_task_id
+from yaml2dag.states import EVENT_TASK_ID, INTERNAL_DOC, STATE_TASK_ID, end_task_id, start_task_id
 from yaml2dag.tasktypes.flowable import (
     AllowFailure,
     Dag,
@@ -56,7 +56,7 @@ Role = Literal["task", "setup", "teardown"]
 
 _FLOWABLE_OPERATORS = "yaml2dag.operators.flowable"
 _LOOP_OPERATORS = "yaml2dag.operators.loops"
-_EMPTY_OPERATOR = "airflow.providers.standard.operators.empty:EmptyOperator"
+_GATE_OPERATOR = f"{_FLOWABLE_OPERATORS}:FlowableGateOperator"
 _STATE_OPERATORS = "yaml2dag.operators.state"
 _TAG_LIMIT = 100
 
@@ -332,6 +332,8 @@ class _Planner:
         draft.group = self.scope.group
         if self.scope.teardown:
             draft.role = "teardown"
+        if self.scope.loop is not None:
+            draft.arguments["map_index_template"] = map_label_template(start_task_id(self.scope.loop))
         self.drafts[draft.task_id] = draft
         self._members().append(draft.task_id)
         return draft
@@ -478,8 +480,9 @@ class _Planner:
                     "namespace": self.flow.namespace,
                     "flow_id": self.flow.id,
                     "triggers": trigger_check_specs(self.flow),
-                    "doc_md": "Checks the Flow trigger conditions on the triggering events; skips the run "
-                    "when none holds.",
+                    "doc_md": internal_doc(
+                        "Checks the Flow trigger conditions on the triggering events; skips the run when none holds."
+                    ),
                 },
                 takes_flow=False,
             )
@@ -495,7 +498,11 @@ class _Planner:
         """
         arguments: dict[str, Any] = {
             "main_task_ids": main_exits,
-            "doc_md": "Fails when a main task failed, so the run ends in the flow's Kestra state.",
+            "doc_md": internal_doc(
+                "Gives the run the flow's Kestra state: it fails when a main task failed, so the run ends "
+                "FAILED as on Kestra (Airflow alone would read the run's state from `errors` and `finally`). "
+                "When it fails, the failed task of the flow is the one to read: this one only repeats its failure."
+            ),
         }
         if self.flow.outputs and event:  # rendered by the state task: it needs the flow's variables
             arguments["flow_outputs"] = [output.model_dump(exclude_none=True) for output in self.flow.outputs]
@@ -518,7 +525,9 @@ class _Planner:
             "flow_id": self.flow.id,
             "revision": self.flow.revision or 1,
             "labels": dict(self.flow.labels),
-            "doc_md": "Emits the asset event of the flow's final state, for the flows it triggers (Flow triggers).",
+            "doc_md": internal_doc(
+                "Emits the asset event of the flow's final state, for the flows it triggers (Flow triggers)."
+            ),
         }
         if not self.flow.outputs:  # nothing can fail the flow after the main tasks: read their states too
             event_arguments["main_task_ids"] = main_exits
@@ -610,8 +619,8 @@ class _Planner:
             draft = self.add(
                 _Draft(
                     start_task_id(task.id),
-                    _EMPTY_OPERATOR,
-                    {"doc_md": f"Start of `{task.id}`"},
+                    _GATE_OPERATOR,
+                    {"doc_md": internal_doc(f"Start of `{task.id}`: opens its group, evaluates nothing.")},
                     kestra_id=task.id,
                     takes_flow=False,
                 )
@@ -637,7 +646,11 @@ class _Planner:
                     "allow_failure": task.allowFailure or isinstance(task, AllowFailure),
                     "allow_warning": task.allowWarning,
                     **({"exit_task_ids": exits} if exits else {}),
-                    "doc_md": f"End of `{task.id}`: its Kestra state, from its children's states",
+                    "doc_md": internal_doc(
+                        f"End of `{task.id}`: gives `{task.id}` its Kestra state from its children's states "
+                        "(FAILED, WARNING or SUCCESS; XCom `kestra_state`). When it fails, a child failed: "
+                        "read that child."
+                    ),
                 },
                 trigger_rule="all_done_setup_success",
                 upstream=upstream,
@@ -722,6 +735,25 @@ class _Planner:
         finals = self.block(self.free_id(f"{task.id}_finally"), f"`finally` of `{task.id}`", tasks, teardown=True)
         self.teardowns(finals, upstream=upstream, setups=(start.task_id,) if start.role == "setup" else ())
         return [node.exit for node in finals]
+
+
+def internal_doc(text: str) -> str:
+    """The docs (`doc_md`) of a task yaml2dag adds: marked internal, then what it does."""
+    return f"{INTERNAL_DOC}\n\n{text}"
+
+
+#: Longest label of a mapped task instance: Airflow keeps 250 characters of a rendered map index.
+MAP_LABEL_LIMIT = 200
+
+
+def map_label_template(loop_start: str) -> str:
+    """The `map_index_template` of a task inside a ForEach: its instances are labelled by their value.
+
+    Rendered by Airflow on the worker (before and after the task runs) from the ForEach start's
+    values, so the grid reads `eu-west` where it would read `0`; long values are cut with `...`.
+    """
+    values = f"task_instance.xcom_pull(task_ids={loop_start!r}, map_indexes=-1)"
+    return f"{{{{ ({values} or [])[task_instance.map_index] | string | truncate({MAP_LABEL_LIMIT}, true, '...', 0) }}}}"
 
 
 def _enabled(tasks: Iterable[TaskBase]) -> list[TaskBase]:

@@ -1,4 +1,4 @@
-"""The Airflow plugin of yaml2dag: registers `KestraScheduleTimetable` and seals SECRET inputs.
+"""The Airflow plugin of yaml2dag: registers `KestraScheduleTimetable`, the `ui_notes` listener and seals SECRET inputs.
 
 Airflow refuses to (de)serialize a custom timetable that no plugin registers. Installing yaml2dag
 registers this plugin through the `airflow.plugins` entry point (pyproject.toml), so the scheduler,
@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from yaml2dag import ui_notes
 from yaml2dag.timetables import KestraScheduleTimetable
 
 
 class Yaml2DagPlugin(AirflowPlugin):
-    """Registers yaml2dag's timetable (Kestra Schedule triggers with `conditions`) and SECRET sealing."""
+    """Registers yaml2dag's timetable (Schedule `conditions`), its UI notes listener and SECRET sealing."""
 
     name = "yaml2dag"
     timetables = [KestraScheduleTimetable]  # noqa: RUF012 - Airflow reads the class attribute
+    #: Writes the Kestra states Airflow cannot show (WARNING) as task and run notes (`yaml2dag.ui_notes`).
+    listeners = [ui_notes]  # noqa: RUF012 - Airflow reads the class attribute
 
     @classmethod
     def on_load(cls, *args: object, **kwargs: object) -> None:

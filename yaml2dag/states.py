@@ -72,6 +72,16 @@ ENDED_AIRFLOW_STATES = frozenset({"success", "failed", "upstream_failed", "skipp
 
 # --- XCom keys where a task records what Airflow cannot show ------------------------------------
 
+# --- how the tasks yaml2dag adds look in the Airflow UI --------------------------------------------
+
+#: Fill and text colours of the tasks yaml2dag adds (`_flow_state`, `_flow_event`, `_trigger_check`,
+#: `<id>.start` without a condition, `<id>.end`): pale grey with grey names, so the flow's own
+#: tasks stand out in the graph. The state colour (a failed `_flow_state` is red) stays Airflow's.
+INTERNAL_UI_COLOR = "#f5f5f5"
+INTERNAL_UI_FGCOLOR = "#757575"
+#: First line of their docs (`doc_md`, the task's Details tab).
+INTERNAL_DOC = "*Internal task added by yaml2dag* (not a task of the flow)."
+
 #: A task's Kestra state when Airflow's differs (WARNING, recorded by a task that succeeded in Airflow).
 STATE_XCOM_KEY = "kestra_state"
 #: The error message a failed task leaves for `errorLogs()`.

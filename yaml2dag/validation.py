@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -14,12 +15,15 @@ from pydantic import BaseModel
 from yaml2dag.defaults import apply_plugin_defaults
 from yaml2dag.diagnostics import Collector
 from yaml2dag.errors import ExpressionError, FlowError, FlowValidationError
-from yaml2dag.expressions import needs_rendering, translate
+from yaml2dag.expressions import needs_rendering
+from yaml2dag.expressions.jinja import generate
+from yaml2dag.expressions.parser import parse_template
 from yaml2dag.flowables import check_flowable
 from yaml2dag.inputs import check_input_list, check_inputs
 from yaml2dag.loader import DocPath, format_path
 from yaml2dag.model import Flow, Trigger
 from yaml2dag.polling import check_polling, is_polling
+from yaml2dag.references import KnownNames, unknown_references
 from yaml2dag.tasktypes import KNOWN_UNSUPPORTED, TASK_TYPES, TaskBase
 from yaml2dag.tasktypes.base import KestraModel, is_expression
 from yaml2dag.tasktypes.flowable import FlowableBase, SlotPath, walk_task
@@ -203,6 +207,8 @@ def _add_pydantic_errors(
             collector.add(path, f"unknown property `{name}`{owner}", hint)
         elif kind == "missing":
             collector.add(path, f"missing required property `{name}`{_owner_name(model, data, loc)}")
+        elif kind == "literal_error" and isinstance(error["input"], str):
+            collector.add(path, _lower_first(error["msg"]), _closest_choice(error), prefer_key=False)
         elif kind == "string_pattern_mismatch":
             pattern = error.get("ctx", {}).get("pattern", "")
             message = _PATTERN_MESSAGES.get(pattern, f"must match {pattern}")
@@ -210,6 +216,15 @@ def _add_pydantic_errors(
         else:
             message = error["msg"].removeprefix("Value error, ")
             collector.add(path, _lower_first(message), prefer_key=False)
+
+
+def _closest_choice(error: Any) -> str:
+    """A "did you mean" hint for a value that is not one of a choice's values (`INTT` → `INT`), or ""."""
+    choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+    given = error["input"]
+    by_upper = {choice.upper(): choice for choice in choices}
+    close = difflib.get_close_matches(given.upper(), list(by_upper), n=1, cutoff=0.6)
+    return f"did you mean `{by_upper[close[0]]}`?" if close else ""
 
 
 def _document_loc(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
@@ -297,10 +312,11 @@ def _check_flow(
     _check_unique([item.id for item in flow.triggers], "triggers", "trigger", collector)
     check_triggers(flow, collector)
     _check_polling_triggers(flow, data, collector)
+    known = KnownNames.of(data, TASK_BLOCKS)
     for path, task, raw in walk_tasks(flow, data, parsed):
         _check_unsupported(task, path, collector)
         _check_fixed_durations(task, path, collector)
-        _check_expressions(task, raw, path, collector)
+        _check_expressions(task, raw, path, collector, known)
         if isinstance(task, FlowableBase):
             check_flowable(task, raw, path, collector)
         if isinstance(task, Pause) and task.onResume:
@@ -388,15 +404,30 @@ def _unsupported(model: KestraModel) -> frozenset[str]:
     return model.UNSUPPORTED
 
 
-def _check_expressions(task: TaskBase, raw: dict[str, Any], path: tuple[str | int, ...], collector: Collector) -> None:
+def _check_expressions(
+    task: TaskBase,
+    raw: dict[str, Any],
+    path: tuple[str | int, ...],
+    collector: Collector,
+    known: KnownNames | None = None,
+) -> None:
+    """Each expression of the task's rendered properties parses, and names inputs, variables and tasks that exist.
+
+    Without `known` (a polling trigger's properties, which see `trigger.*`) only the parsing is checked.
+    """
     for name in (*task.DYNAMIC, "runIf"):
         if name in raw:
             for leaf_path, text in _string_leaves(raw[name], (*path, name)):
-                if needs_rendering(text):
-                    try:
-                        translate(text)
-                    except ExpressionError as exc:
-                        collector.add_at(leaf_path, f"invalid expression: {exc}", _column_offset(text, exc.offset))
+                if not needs_rendering(text):
+                    continue
+                try:
+                    template = parse_template(text)
+                    generate(template, text)
+                except ExpressionError as exc:
+                    collector.add_at(leaf_path, f"invalid expression: {exc}", _column_offset(text, exc.offset))
+                    continue
+                for unknown in unknown_references(template, known) if known is not None else ():
+                    collector.add_at(leaf_path, unknown.message, _column_offset(text, unknown.offset), unknown.hint)
 
 
 def _string_leaves(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:

@@ -346,8 +346,12 @@ def test_a_literal_password_is_masked_even_when_the_url_cannot_be_rendered(run_f
         tasks:
           - id: get
             type: io.kestra.plugin.redis.string.Get
-            url: "redis://:Render-Fail-Pw1@{{ vars.nohost }}:6379/0"
+            url: "redis://:Render-Fail-Pw1@{{ outputs.never.host }}:6379/0"
             key: k
+          - id: never
+            type: io.kestra.plugin.core.log.Log
+            message: disabled, so it has no outputs and the url cannot render
+            disabled: true
         """
     )
     assert states(result) == {"get": "failed"}

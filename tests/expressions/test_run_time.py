@@ -134,6 +134,10 @@ def test_a_missing_variable_fails_the_task_with_kestras_message(run_flow: Any) -
           - id: bad
             type: io.kestra.plugin.core.log.Log
             message: "{{ outputs.nothing.value }}"
+          - id: nothing
+            type: io.kestra.plugin.core.log.Log
+            message: never runs, so it has no outputs
+            disabled: true
         """
     )
     assert result.tasks["tolerant"].outputs == {"value": "fallback"}

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import BaseOperator
 
 from yaml2dag.errors import TaskFailure
@@ -23,6 +24,8 @@ from yaml2dag.operators.base import KestraOperator
 from yaml2dag.states import (
     EXIT_STATES,
     EXIT_XCOM_KEY,
+    INTERNAL_UI_COLOR,
+    INTERNAL_UI_FGCOLOR,
     OUTPUTS_XCOM_KEY,
     START_FAILURE_XCOM_KEY,
     STATE_XCOM_KEY,
@@ -173,6 +176,17 @@ def _as_text(item: Any) -> str:
     return java_string(item)
 
 
+class FlowableGateOperator(EmptyOperator):
+    """`<id>.start` of a flowable with nothing to evaluate: only opens the flowable's group.
+
+    An `EmptyOperator` (the scheduler completes it without a worker) drawn like yaml2dag's other
+    internal tasks.
+    """
+
+    ui_color = INTERNAL_UI_COLOR
+    ui_fgcolor = INTERNAL_UI_FGCOLOR
+
+
 class FlowableEndOperator(BaseOperator):
     """Ends a flowable: its Kestra state from its direct children, as Kestra computes it.
 
@@ -189,7 +203,8 @@ class FlowableEndOperator(BaseOperator):
     :param exit_task_ids: the Exit tasks inside the flowable, at any depth.
     """
 
-    ui_color = "#f3eefc"
+    ui_color = INTERNAL_UI_COLOR
+    ui_fgcolor = INTERNAL_UI_FGCOLOR
 
     def __init__(
         self,

@@ -21,7 +21,15 @@ from airflow.sdk import BaseOperator
 
 from yaml2dag.errors import TaskFailure
 from yaml2dag.operators.flowable import children_state
-from yaml2dag.states import EVENT_TASK_ID, EXIT_XCOM_KEY, FAILING_EXIT_STATES, STATE_TASK_ID, KestraState
+from yaml2dag.states import (
+    EVENT_TASK_ID,
+    EXIT_XCOM_KEY,
+    FAILING_EXIT_STATES,
+    INTERNAL_UI_COLOR,
+    INTERNAL_UI_FGCOLOR,
+    STATE_TASK_ID,
+    KestraState,
+)
 from yaml2dag.triggers import emitted_uris, flow_alias_name
 
 __all__ = ["EVENT_TASK_ID", "STATE_TASK_ID", "FlowEventOperator", "FlowStateOperator"]
@@ -42,7 +50,8 @@ class FlowStateOperator(BaseOperator):
     :param flow: what the flow's tasks know (needed to render `flow_outputs`).
     """
 
-    ui_color = "#dddddd"
+    ui_color = INTERNAL_UI_COLOR
+    ui_fgcolor = INTERNAL_UI_FGCOLOR
 
     def __init__(
         self,
@@ -159,7 +168,8 @@ class FlowEventOperator(BaseOperator):
         ends in one of them, the trigger's stop marker is written and it polls no more.
     """
 
-    ui_color = "#dddddd"
+    ui_color = INTERNAL_UI_COLOR
+    ui_fgcolor = INTERNAL_UI_FGCOLOR
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.bases.skipmixin import SkipMixin
 
 from yaml2dag.polling import polling_variables
+from yaml2dag.states import INTERNAL_UI_COLOR, INTERNAL_UI_FGCOLOR
 from yaml2dag.triggers import TRIGGER_CHECK_TASK_ID, event_mismatch
 
 __all__ = ["TRIGGER_CHECK_TASK_ID", "FlowTriggerCheckOperator"]
@@ -34,7 +35,8 @@ class FlowTriggerCheckOperator(BaseOperator, SkipMixin):
     :param triggers: `yaml2dag.triggers.trigger_check_specs` of the flow.
     """
 
-    ui_color = "#dddddd"
+    ui_color = INTERNAL_UI_COLOR
+    ui_fgcolor = INTERNAL_UI_FGCOLOR
 
     def __init__(self, *, namespace: str, flow_id: str, triggers: list[dict[str, Any]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
