@@ -751,9 +751,9 @@ def _task_results(
     loops = flow.loop_members()
     carriers = set(carried_by.values())
     for task in flow.all_tasks():
-        if task.id in carriers:  # a nested ForEach: the task running its child DAG holds its state
-            if task.id in instances_by_id:
-                tasks[task.id] = result(task.id, output_key="")
+        if task.id in carriers:  # a nested ForEach or a LoopUntil: the task running its child DAG
+            if task.id in instances_by_id:  # holds its state (and a LoopUntil's `iterationCount`)
+                tasks[task.id] = result(task.id, output_key="" if task.id in loops else "return_value")
         elif isinstance(task, FlowableBase):
             if end_task_id(task.id) in instances_by_id:
                 tasks[task.id] = result(end_task_id(task.id), start_task_id(task.id), OUTPUTS_XCOM_KEY)
@@ -762,7 +762,9 @@ def _task_results(
         if task.id not in tasks:
             continue
         if task.id in carried_by:
-            tasks[task.id].outputs = _carried_outputs(xcoms, task.id, carried_by[task.id], loops[carried_by[task.id]])
+            tasks[task.id].outputs = _carried_outputs(
+                xcoms, task.id, carried_by[task.id], loops.get(carried_by[task.id])
+            )
         elif loops.get(task.id) is not None and isinstance(tasks[task.id].outputs, dict):
             values = xcoms.get((start_task_id(loops[task.id]), "return_value")) or []
             per_index = cast("dict[int, Any]", tasks[task.id].outputs)
@@ -787,11 +789,17 @@ def _child_runs(session: Any, dag: Any, dag_run: Any) -> list[tuple[str, str]]:
     return found
 
 
-def _carried_outputs(xcoms: Mapping[tuple[str, str], Any], task_id: str, carrier: str, loop: str) -> Any:
-    """The outputs of a task of a nested ForEach, keyed by value (`{outer: {inner: ...}}`)."""
+def _carried_outputs(xcoms: Mapping[tuple[str, str], Any], task_id: str, carrier: str, loop: str | None) -> Any:
+    """The outputs of a task of a nested ForEach, keyed by value (`{outer: {inner: ...}}`).
+
+    Outside a ForEach (`loop` None: a LoopUntil's tasks), those of the last iteration.
+    """
     from yaml2dag.operators.context import CHILD_OUTPUTS_XCOM_KEY
     from yaml2dag.states import start_task_id
 
+    if loop is None:
+        recorded = xcoms.get((carrier, CHILD_OUTPUTS_XCOM_KEY))
+        return recorded.get(task_id) if isinstance(recorded, dict) else None
     values = xcoms.get((start_task_id(loop), "return_value")) or []
     per_index = xcoms.get((carrier, CHILD_OUTPUTS_XCOM_KEY)) or {}
     found = {
