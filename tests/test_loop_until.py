@@ -149,3 +149,59 @@ def test_a_failed_iteration_fails_the_loop_at_once(run_flow):
     assert states(result)["fail"] == "failed"
     assert states(result)["after"] == "upstream_failed"
     assert _child_runs("test.loops.waitfor-multiple-tasks-failed__waitfor") == ["failed"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "line"),
+    [
+        (
+            f"""
+            tasks:
+              - id: each
+                type: {FLOW}.ForEach
+                values: [a]
+                tasks:
+                  - id: loop
+                    type: {FLOW}.LoopUntil
+                    condition: "true"
+                    tasks: [{{id: work, type: io.kestra.plugin.core.log.Log, message: x}}]
+            """,
+            "`LoopUntil` inside a ForEach is not supported by yaml2dag yet",
+            10,
+        ),
+        (
+            f"""
+            tasks:
+              - id: loop
+                type: {FLOW}.WaitFor
+                condition: "true"
+                tasks: [{{id: stop, type: io.kestra.plugin.core.execution.Exit, state: KILLED}}]
+            """,
+            "`Exit` inside a LoopUntil is not supported by yaml2dag yet",
+            8,
+        ),
+        (
+            f"""
+            tasks:
+              - id: loop
+                type: {FLOW}.LoopUntil
+                condition: "true"
+                checkFrequency: {{interval: soon}}
+                tasks: [{{id: work, type: io.kestra.plugin.core.log.Log, message: x}}]
+            """,
+            "`soon` is not an ISO-8601 duration",
+            8,
+        ),
+    ],
+    ids=["in-foreach", "exit-inside", "bad-interval"],
+)
+def test_what_yaml2dag_cannot_run_is_a_located_error(body, message, line):
+    from yaml2dag.errors import FlowValidationError
+    from yaml2dag.loader import load_yaml
+    from yaml2dag.validation import parse_flow
+
+    text = flow(body, "refused")
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)
+    found = [(error.message, error.line) for error in caught.value.errors]
+    assert any(message in text and at == line for text, at in found), found
