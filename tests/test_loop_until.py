@@ -205,3 +205,32 @@ def test_what_yaml2dag_cannot_run_is_a_located_error(body, message, line):
         parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)
     found = [(error.message, error.line) for error in caught.value.errors]
     assert any(message in text and at == line for text, at in found), found
+
+
+def test_yaml2dag_run_reports_each_iteration_live(airflow_db, flow_file):
+    # The live lines of `yaml2dag run`: each iteration's task and log line, then the loop's state.
+    from yaml2dag.runner import run_flow
+
+    done: list[tuple[str, str]] = []
+    logged: list[tuple[str, str]] = []
+    body = f"""
+    tasks:
+      - id: loop
+        type: {FLOW}.LoopUntil
+        condition: "{{{{ outputs.r.value == '2' }}}}"
+        checkFrequency: {{interval: PT0.1S}}
+        tasks:
+          - id: r
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{{{ outputs.loop.iterationCount }}}}"
+    """
+    result = run_flow(
+        flow_file(flow(body, "live")),
+        on_task_done=lambda task_id, state: done.append((task_id, state)),
+        on_log_line=lambda task_id, line: logged.append((task_id, line.message)),
+    )
+    assert result.state == "success"
+    assert done == [("r", "success"), ("r", "success"), ("loop", "success")]
+    returned = [entry for entry in logged if entry[1].startswith("Returning")]
+    assert returned == [("r", "Returning `1`"), ("r", "Returning `2`")]
+    assert result.tasks["loop"].outputs == {"iterationCount": 3}

@@ -584,14 +584,16 @@ def _abort(dag_id: str, reason: str) -> Any:
 
 
 def _latest_state(dag_id: str, task_id: str) -> str:
+    """The state of the latest instance of `task_id` in the flow's DAG or its child DAGs (`<dag id>__…`)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
+    in_flow = or_(TaskInstance.dag_id == dag_id, TaskInstance.dag_id.startswith(f"{dag_id}__", autoescape=True))
     with create_session() as session:
         state = session.scalar(
             select(TaskInstance.state)
-            .where(TaskInstance.dag_id == dag_id, TaskInstance.task_id == task_id)
+            .where(in_flow, TaskInstance.task_id == task_id)
             .order_by(TaskInstance.start_date.desc())
             .limit(1)
         )
