@@ -648,6 +648,35 @@ NESTED_CASES = [
             CHILD_STATE.format(last="l3.end"),
         ],
     ),
+    (
+        "loop until: one child DAG run per iteration, the loop one task in a Sequential",
+        """
+        tasks:
+          - id: seq
+            type: flow.Sequential
+            tasks:
+              - id: loop
+                type: flow.LoopUntil
+                condition: "{{ outputs.check.value == '3' }}"
+                checkFrequency: {interval: PT1S, maxIterations: 5}
+                tasks:
+                  - {id: work, type: Log, message: x}
+                  - {id: check, type: io.kestra.plugin.core.debug.Return, format: x}
+          - {id: after, type: Log, message: x}
+        """,
+        [
+            "[tests.plan.golden]",
+            "seq.start all_success setup @seq",
+            "loop all_success <- seq.start @seq",
+            "seq.end all_done_setup_success teardown fails-run <- loop @seq",
+            "after none_failed <- seq.end",
+            *state("after"),
+            "[tests.plan.golden__loop]",
+            "work all_success",
+            "check none_failed <- work",
+            CHILD_STATE.format(last="check"),
+        ],
+    ),
 ]
 
 
@@ -673,6 +702,43 @@ def test_nested_foreach_layout_says_where_each_task_runs():
     assert carrier.operator == "yaml2dag.operators.loops:ForEachRunOperator"
     assert carrier.arguments["child_dag_id"] == "tests.plan.golden__l2"
     assert carrier.arguments["one_at_a_time"] is True
+
+
+def test_loop_until_is_one_task_running_its_child_dag():
+    plan = planned(NESTED_CASES[2][1])
+    assert plan.layout is not None
+    assert plan.layout.carried_by == {"work": "loop", "check": "loop"}
+    assert plan.layout.loop_of == {} and "loop" not in plan.layout.flowable_ids
+    loop = plan.tasks["loop"]
+    assert loop.operator == "yaml2dag.operators.loops:LoopUntilOperator"
+    assert dict(loop.arguments) == {
+        "child_dag_id": "tests.plan.golden__loop",
+        "condition": "{{ outputs.check.value == '3' }}",
+        "interval": "PT1S",
+        "max_iterations": 5,
+        "max_duration": None,
+        "fail_on_max_reached": False,
+        "doc_md": loop.arguments["doc_md"],
+    }
+
+
+def test_loop_until_inside_a_foreach_is_refused():
+    from yaml2dag.errors import FlowValidationError
+
+    body = """
+        tasks:
+          - id: each
+            type: flow.ForEach
+            values: [a]
+            tasks:
+              - id: loop
+                type: flow.LoopUntil
+                condition: "true"
+                tasks:
+                  - {id: work, type: Log, message: x}
+        """
+    with pytest.raises(FlowValidationError, match="LoopUntil inside a ForEach is not supported by yaml2dag yet"):
+        planned(body)
 
 
 @pytest.mark.airflow

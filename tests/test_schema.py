@@ -125,7 +125,7 @@ INVALID = [
     ),
     (
         "type not compiled yet",
-        HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.flow.LoopUntil\n    tasks: []\n",
+        HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.flow.ForEachItem\n    tasks: []\n",
         "is not one of",
     ),
     (

@@ -37,7 +37,7 @@ CASES = [
     ),
     (
         "unsupported-type",
-        HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.flow.LoopUntil\n",
+        HEADER + "tasks:\n  - id: a\n    type: io.kestra.plugin.core.flow.ForEachItem\n",
         5,
         11,
         "tasks[0].type",

@@ -6,21 +6,31 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from yaml2dag.tasktypes.base import TaskBase
-from yaml2dag.tasktypes.flowable import Dag, Exit, FlowableBase, ForEach, walk_task
+from yaml2dag.tasktypes.flowable import Dag, Exit, FlowableBase, ForEach, LoopUntil, walk_task
 
 if TYPE_CHECKING:
     from yaml2dag.diagnostics import Collector
     from yaml2dag.loader import DocPath
 
 #: Task types yaml2dag cannot run inside a ForEach yet: Exit (it would have to skip every iteration
-#: of the loop). A ForEach inside runs as a child DAG (see `yaml2dag.plan`).
-_NOT_IN_LOOP = (Exit,)
+#: of the loop), LoopUntil (its child DAG runs are not keyed by the iteration's value). A ForEach
+#: inside runs as a child DAG (see `yaml2dag.plan`).
+_NOT_IN_LOOP = (Exit, LoopUntil)
 
 
 def check_flowable(task: FlowableBase, raw: dict[str, Any], path: DocPath, collector: Collector) -> None:
     """Add an error for a Dag with unknown or circular `dependsOn`, or a ForEach body yaml2dag cannot map."""
     if isinstance(task, Dag):
         _check_dag(task, path, collector)
+    if isinstance(task, LoopUntil):
+        for child_path, child, _ in walk_task(tuple(path), task, raw):
+            if isinstance(child, Exit):
+                collector.add(
+                    (*child_path, "type"),
+                    "`Exit` inside a LoopUntil is not supported by yaml2dag yet",
+                    "move it out of the LoopUntil",
+                    prefer_key=False,
+                )
     if isinstance(task, ForEach):
         inner_loops: list[tuple[str | int, ...]] = []
         for child_path, child, _ in walk_task(tuple(path), task, raw):

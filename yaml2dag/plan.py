@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from yaml2dag.errors import FlowError, FlowValidationError
 from yaml2dag.inputs import ParamSpec, param_specs
 from yaml2dag.polling import stop_after
 from yaml2dag.states import EVENT_TASK_ID, INTERNAL_DOC, STATE_TASK_ID, end_task_id, start_task_id
@@ -43,6 +44,7 @@ from yaml2dag.tasktypes.flowable import (
     FlowableBase,
     ForEach,
     If,
+    LoopUntil,
     Parallel,
     Switch,
 )
@@ -308,6 +310,13 @@ class _Planner:
         self.state_tasks([node.exit], event=False)
         return self.frozen(**dag)
 
+    def plan_iteration(self, loop: LoopUntil, retry: Retry | None, **dag: Any) -> DagPlan:
+        """A LoopUntil's child DAG: its tasks one after the other (one iteration), then `_flow_state`."""
+        self.scope = _Scope(retry=retry)
+        nodes = self.chain(_enabled(loop.tasks))
+        self.state_tasks([node.exit for node in nodes], event=False)
+        return self.frozen(**dag)
+
     def after_execution_task_ids(self) -> set[str]:
         """Airflow ids of every task planned for `afterExecution` (they run even after an Exit)."""
         ids: set[str] = set()
@@ -403,6 +412,8 @@ class _Planner:
         """Plan one task of a list: an operator, or a group for a flowable."""
         if isinstance(task, ForEach) and self.scope.loop is not None:
             return self.nested_loop(task)
+        if isinstance(task, LoopUntil):
+            return self.until_loop(task)
         if isinstance(task, FlowableBase):
             return self.flowable(task)
         draft = self.kestra_task(task)
@@ -601,6 +612,42 @@ class _Planner:
                 description=f"Iterations of the ForEach `{task.id}` of {self.flow.dag_id}",
                 doc_md=f"**Kestra ForEach** `{task.id}` of the flow `{self.flow.namespace}` / `{self.flow.id}`: "
                 f"one run per iteration of its parent ForEach, started by `{self.dag_id}`.",
+                tags=_tags(self.flow),
+                params=param_specs(self.flow.inputs),
+            )
+        )
+        return _Node(draft.task_id, draft.task_id, frozenset({draft.task_id}))
+
+    def until_loop(self, task: LoopUntil) -> _Node:
+        """A LoopUntil: one task running its child DAG once per iteration until its condition holds."""
+        if self.scope.loop is not None:
+            raise FlowValidationError(
+                [FlowError(f"`{task.id}`: a LoopUntil inside a ForEach is not supported by yaml2dag yet")]
+            )
+        child_id = child_dag_id(self.dag_id, task.id)
+        frequency = task.checkFrequency
+        arguments: dict[str, Any] = {
+            "child_dag_id": child_id,
+            "condition": task.condition,
+            "interval": frequency.interval,
+            "max_iterations": frequency.maxIterations,
+            "max_duration": frequency.maxDuration,
+            "fail_on_max_reached": task.failOnMaxReached,
+            "doc_md": f"Runs the tasks of the LoopUntil `{task.id}` as runs of the DAG `{child_id}`, "
+            "one per iteration, until its condition holds",
+        }
+        self.placed[task.id] = None
+        self.carriers.add(task.id)
+        self.carried.update(dict.fromkeys((inner.id for inner in task.nested_tasks()), task.id))
+        draft = self.add(_Draft(task.id, task.OPERATOR, arguments, kestra_id=task.id, takes_flow=True))
+        child = _Planner(self.flow, child_id)
+        self.child_plans.append(
+            child.plan_iteration(
+                task,
+                self.scope.retry,
+                description=f"Iterations of the LoopUntil `{task.id}` of {self.flow.dag_id}",
+                doc_md=f"**Kestra LoopUntil** `{task.id}` of the flow `{self.flow.namespace}` / `{self.flow.id}`: "
+                f"one run per iteration, started by `{self.dag_id}`.",
                 tags=_tags(self.flow),
                 params=param_specs(self.flow.inputs),
             )

@@ -587,14 +587,16 @@ def _abort(dag_id: str, reason: str) -> Any:
 
 
 def _latest_state(dag_id: str, task_id: str) -> str:
+    """The state of the latest instance of `task_id` in the flow's DAG or its child DAGs (`<dag id>__…`)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
+    in_flow = or_(TaskInstance.dag_id == dag_id, TaskInstance.dag_id.startswith(f"{dag_id}__", autoescape=True))
     with create_session() as session:
         state = session.scalar(
             select(TaskInstance.state)
-            .where(TaskInstance.dag_id == dag_id, TaskInstance.task_id == task_id)
+            .where(in_flow, TaskInstance.task_id == task_id)
             .order_by(TaskInstance.start_date.desc())
             .limit(1)
         )
@@ -783,9 +785,9 @@ def _task_results(
     loops = flow.loop_members()
     carriers = set(carried_by.values())
     for task in flow.all_tasks():
-        if task.id in carriers:  # a nested ForEach: the task running its child DAG holds its state
-            if task.id in instances_by_id:
-                tasks[task.id] = result(task.id, output_key="")
+        if task.id in carriers:  # a nested ForEach or a LoopUntil: the task running its child DAG
+            if task.id in instances_by_id:  # holds its state (and a LoopUntil's `iterationCount`)
+                tasks[task.id] = result(task.id, output_key="" if task.id in loops else "return_value")
         elif isinstance(task, FlowableBase):
             if end_task_id(task.id) in instances_by_id:
                 tasks[task.id] = result(end_task_id(task.id), start_task_id(task.id), OUTPUTS_XCOM_KEY)
@@ -794,7 +796,9 @@ def _task_results(
         if task.id not in tasks:
             continue
         if task.id in carried_by:
-            tasks[task.id].outputs = _carried_outputs(xcoms, task.id, carried_by[task.id], loops[carried_by[task.id]])
+            tasks[task.id].outputs = _carried_outputs(
+                xcoms, task.id, carried_by[task.id], loops.get(carried_by[task.id])
+            )
         elif loops.get(task.id) is not None and isinstance(tasks[task.id].outputs, dict):
             values = xcoms.get((start_task_id(loops[task.id]), "return_value")) or []
             per_index = cast("dict[int, Any]", tasks[task.id].outputs)
@@ -819,11 +823,17 @@ def _child_runs(session: Any, dag: Any, dag_run: Any) -> list[tuple[str, str]]:
     return found
 
 
-def _carried_outputs(xcoms: Mapping[tuple[str, str], Any], task_id: str, carrier: str, loop: str) -> Any:
-    """The outputs of a task of a nested ForEach, keyed by value (`{outer: {inner: ...}}`)."""
+def _carried_outputs(xcoms: Mapping[tuple[str, str], Any], task_id: str, carrier: str, loop: str | None) -> Any:
+    """The outputs of a task of a nested ForEach, keyed by value (`{outer: {inner: ...}}`).
+
+    Outside a ForEach (`loop` None: a LoopUntil's tasks), those of the last iteration.
+    """
     from yaml2dag.operators.context import CHILD_OUTPUTS_XCOM_KEY
     from yaml2dag.states import start_task_id
 
+    if loop is None:
+        recorded = xcoms.get((carrier, CHILD_OUTPUTS_XCOM_KEY))
+        return recorded.get(task_id) if isinstance(recorded, dict) else None
     values = xcoms.get((start_task_id(loop), "return_value")) or []
     per_index = xcoms.get((carrier, CHILD_OUTPUTS_XCOM_KEY)) or {}
     found = {

@@ -22,14 +22,15 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from yaml2dag.errors import TaskFailure
+from yaml2dag.errors import RenderError, TaskFailure
 from yaml2dag.operators.context import CHILD_OUTPUTS_XCOM_KEY, PARENT_CONF_KEY, FlowInfo, Lineage, TaskOutputs
 from yaml2dag.operators.pause import in_dag_test
+from yaml2dag.properties import parse_duration
 from yaml2dag.states import ENDED_AIRFLOW_STATES, STATE_TASK_ID, STATE_XCOM_KEY, KestraState, end_task_id
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class ForEachRunOperator(BaseOperator):
             from airflow.providers.standard.triggers.external_task import DagStateTrigger
             from airflow.utils.state import DagRunState
 
-            run_id = self._trigger_run(conf)
+            run_id = trigger_child_run(self.child_dag_id, conf, "foreach")
             self.log.info("Started run %s of `%s` for the value `%s`", run_id, self.child_dag_id, value)
             trigger = DagStateTrigger(
                 dag_id=self.child_dag_id,
@@ -138,21 +139,6 @@ class ForEachRunOperator(BaseOperator):
         inputs = {name: params[name] for name in self.flow.input_ids if name in params}
         return {**inputs, **lineage.conf()}
 
-    def _trigger_run(self, conf: dict[str, Any]) -> str:
-        """Create the child run through the execution API; its run id."""
-        from airflow.sdk.exceptions import AirflowRuntimeError
-        from airflow.sdk.execution_time.comms import ErrorResponse, TriggerDagRun
-        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
-
-        run_id = f"foreach__{dt.datetime.now(dt.UTC).isoformat()}_{uuid.uuid4().hex[:8]}"
-        try:
-            answer = SUPERVISOR_COMMS.send(TriggerDagRun(dag_id=self.child_dag_id, run_id=run_id, conf=conf))
-        except AirflowRuntimeError as exc:
-            raise TaskFailure(f"the run of `{self.child_dag_id}` could not be created: {exc}") from None
-        if isinstance(answer, ErrorResponse):
-            raise TaskFailure(f"the run of `{self.child_dag_id}` could not be created: {answer.error} {answer.detail}")
-        return run_id
-
     def resume_loop(self, context: Any, event: Any = None) -> None:
         """The child run ended: record its tasks' outputs, then take the nested ForEach's state."""
         from yaml2dag.operators.subflow import _child_run
@@ -185,6 +171,22 @@ class ForEachRunOperator(BaseOperator):
         return str(found.get(run_id, {}).get(end, "")) == "skipped"
 
 
+def trigger_child_run(child_dag_id: str, conf: dict[str, Any], kind: str) -> str:
+    """Create a run of a child DAG through the execution API (as `TriggerDagRunOperator` does); its run id."""
+    from airflow.sdk.exceptions import AirflowRuntimeError
+    from airflow.sdk.execution_time.comms import ErrorResponse, TriggerDagRun
+    from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+    run_id = f"{kind}__{dt.datetime.now(dt.UTC).isoformat()}_{uuid.uuid4().hex[:8]}"
+    try:
+        answer = SUPERVISOR_COMMS.send(TriggerDagRun(dag_id=child_dag_id, run_id=run_id, conf=conf))
+    except AirflowRuntimeError as exc:
+        raise TaskFailure(f"the run of `{child_dag_id}` could not be created: {exc}") from None
+    if isinstance(answer, ErrorResponse):
+        raise TaskFailure(f"the run of `{child_dag_id}` could not be created: {answer.error} {answer.detail}")
+    return run_id
+
+
 class DagTestRunTrigger(BaseTrigger):
     """Inside `dag.test()` only: run a child DAG to its end with `dag.test()`, then fire its run id and state.
 
@@ -208,3 +210,153 @@ class DagTestRunTrigger(BaseTrigger):
         dag_run = await asyncio.to_thread(dag.test, run_conf=self.conf)
         state = str(getattr(dag_run.state, "value", dag_run.state))
         yield TriggerEvent({"run_ids": [dag_run.run_id], dag_run.run_id: state})
+
+
+#: XCom key of a LoopUntil's task: when its first iteration started (for `maxDuration`).
+LOOP_STARTED_XCOM_KEY = "kestra_loop_started"
+
+
+class LoopUntilOperator(BaseOperator):
+    """Runs a LoopUntil (`WaitFor`): one run of its child DAG per iteration, until its condition holds.
+
+    As Kestra's `WaitFor` / `ExecutorService` do (core/.../flow/WaitFor.java): after each iteration
+    `iterationCount` goes up by one, then the maximums are checked (reached: stop, FAILED with
+    `failOnMaxReached`), then `condition` is rendered with that iteration's outputs (truthy: stop,
+    SUCCESS); otherwise the next iteration starts after `interval`. A failed iteration fails the loop.
+
+    :param child_dag_id: the child DAG running one iteration (`<dag id>__<loop id>`).
+    :param flow: what the tasks of this DAG know about the flow.
+    :param child_flow: what the child DAG's tasks know (where their outputs are).
+    :param condition: Kestra expression, rendered after each iteration.
+    :param interval: ISO-8601 wait between two iterations.
+    :param max_iterations: most iterations (None: no limit).
+    :param max_duration: ISO-8601 longest time the loop may run (None: no limit).
+    :param fail_on_max_reached: end FAILED (not SUCCESS) when a maximum is reached.
+    """
+
+    ui_color = "#f3eefc"
+
+    def __init__(
+        self,
+        *,
+        child_dag_id: str,
+        flow: FlowInfo,
+        child_flow: FlowInfo,
+        condition: str,
+        interval: str = "PT1M",
+        max_iterations: int | None = None,
+        max_duration: str | None = None,
+        fail_on_max_reached: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.child_dag_id = child_dag_id
+        self.flow = flow
+        self.child_flow = child_flow
+        self.condition = condition
+        self.interval = interval
+        self.max_iterations = max_iterations
+        self.max_duration = max_duration
+        self.fail_on_max_reached = fail_on_max_reached
+
+    def execute(self, context: Any, event: Any = None) -> None:  # noqa: D102
+        context["ti"].xcom_push(key=LOOP_STARTED_XCOM_KEY, value=dt.datetime.now(dt.UTC).isoformat())
+        context["ti"].xcom_push(key="return_value", value={"iterationCount": 1})
+        self.next_iteration(context)
+
+    def _iteration(self, task_instance: Any) -> int:
+        """The running iteration, from 1 (Kestra's `iterationCount`, this task's output)."""
+        recorded = task_instance.xcom_pull(task_ids=self.task_id, map_indexes=-1)
+        return int(recorded["iterationCount"]) if isinstance(recorded, Mapping) else 1
+
+    def next_iteration(self, context: Any, event: Any = None) -> None:
+        """Start the run of the next iteration and wait for its end (no worker slot held)."""
+        task_instance, dag_run = context["ti"], context["dag_run"]
+        iteration = self._iteration(task_instance)
+        above = Lineage.of_run(dag_run) or Lineage((), (), ())
+        lineage = Lineage(runs=(*above.runs, (dag_run.dag_id, dag_run.run_id)), values=(), iterations=())
+        params = context.get("params") or {}
+        inputs = {name: params[name] for name in self.flow.input_ids if name in params}
+        conf = {**inputs, **lineage.conf()}
+        trigger: BaseTrigger
+        if in_dag_test(context):
+            self.log.info("Running iteration %d of `%s` in this process", iteration, self.task_id)
+            trigger = DagTestRunTrigger(dag_id=self.child_dag_id, conf=conf)
+        else:
+            from airflow.providers.standard.triggers.external_task import DagStateTrigger
+            from airflow.utils.state import DagRunState
+
+            run_id = trigger_child_run(self.child_dag_id, conf, "loop")
+            self.log.info("Started run %s of `%s` (iteration %d)", run_id, self.child_dag_id, iteration)
+            trigger = DagStateTrigger(
+                dag_id=self.child_dag_id,
+                states=[DagRunState.SUCCESS, DagRunState.FAILED],
+                run_ids=[run_id],
+                poll_interval=POLL_INTERVAL,
+            )
+        self.defer(trigger=trigger, method_name="iteration_ended")
+
+    def iteration_ended(self, context: Any, event: Any = None) -> None:
+        """An iteration's run ended: record its outputs, then stop or start the next one after `interval`."""
+        from yaml2dag.operators.subflow import _child_run
+
+        run_id, airflow_state = _child_run(event)
+        task_instance = context["ti"]
+        iteration = self._iteration(task_instance)
+        outputs = TaskOutputs(task_instance, self.child_flow, run=(self.child_dag_id, run_id), prefix=())
+        task_instance.xcom_push(key=CHILD_OUTPUTS_XCOM_KEY, value=outputs.collected())
+        state = self._run_state(task_instance, run_id, airflow_state)
+        self.log.info("Iteration %d (run %s of `%s`) ended %s", iteration, run_id, self.child_dag_id, state)
+        if state not in (KestraState.SUCCESS, KestraState.WARNING):
+            self._fail(context, f"iteration {iteration} of `{self.task_id}` (run {run_id}) {state}")
+        count = iteration + 1  # Kestra: the count goes up before the maximums and the condition are read
+        task_instance.xcom_push(key="return_value", value={"iterationCount": count})
+        started = task_instance.xcom_pull(task_ids=self.task_id, key=LOOP_STARTED_XCOM_KEY, map_indexes=-1)
+        reached = self._maximum_reached(count, str(started))
+        if reached:
+            self.log.warning("%s reached after %d iterations", reached, iteration)
+            if self.fail_on_max_reached:
+                self._fail(context, f"`{self.task_id}`: {reached} reached after {iteration} iterations")
+            return
+        if self._condition_holds(context):
+            self.log.info("Condition true after %d iterations", iteration)
+            return
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+        self.defer(trigger=TimeDeltaTrigger(parse_duration(self.interval)), method_name="next_iteration")
+
+    def _fail(self, context: Any, message: str) -> NoReturn:
+        """Fail the loop with `message`, recorded for `yaml2dag run` and Kestra's `errorLogs()`."""
+        from yaml2dag.operators.base import _record_error
+
+        error = TaskFailure(message)
+        _record_error(context, error)
+        raise error
+
+    def _run_state(self, task_instance: Any, run_id: str, airflow_state: str) -> KestraState:
+        recorded = task_instance.xcom_pull(
+            task_ids=STATE_TASK_ID, dag_id=self.child_dag_id, run_id=run_id, map_indexes=-1
+        )
+        if isinstance(recorded, Mapping) and recorded.get("state"):
+            return KestraState.read(str(recorded["state"]))
+        return KestraState.SUCCESS if airflow_state == "success" else KestraState.FAILED
+
+    def _maximum_reached(self, count: int, started: str) -> str | None:
+        """Which maximum the loop reached (`max iterations`, `max duration`), if any (Kestra's reachedMaximums)."""
+        if self.max_iterations is not None and count > self.max_iterations:
+            return "max iterations"
+        if self.max_duration is not None:
+            deadline = dt.datetime.fromisoformat(started) + parse_duration(self.max_duration)
+            if deadline < dt.datetime.now(dt.UTC):
+                return "max duration"
+        return None
+
+    def _condition_holds(self, context: Any) -> bool:
+        from yaml2dag.expressions import is_truthy_text, render
+        from yaml2dag.operators.context import build_context
+
+        variables = build_context(self.flow, self.task_id, "io.kestra.plugin.core.flow.LoopUntil", context)
+        try:
+            return is_truthy_text(render(self.condition, variables))
+        except RenderError as exc:
+            self._fail(context, f"cannot render `condition`: {exc}")

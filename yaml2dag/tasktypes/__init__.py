@@ -113,7 +113,7 @@ def plugin_origin(name: str) -> str | None:
 KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.core.flow.{name}"
     for name in (
-        "LoopUntil", "ForEachItem", "Template", "WaitFor",
+        "ForEachItem", "Template",
     )
 ) | frozenset(
     f"io.kestra.core.tasks.flows.{name}"

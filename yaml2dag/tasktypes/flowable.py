@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from yaml2dag.properties import bounded_duration
 from yaml2dag.states import end_task_id, start_task_id
 from yaml2dag.tasktypes.base import KestraModel, TaskBase, Text, choice, rendered
 
@@ -221,6 +222,43 @@ class EachParallel(ForEach):
     )
 
 
+class CheckFrequency(KestraModel):
+    """How often a LoopUntil runs its tasks again, and when it gives up."""
+
+    interval: str = Field(default="PT1M", description="Wait between two iterations (ISO-8601 duration).")
+    maxIterations: int | None = Field(default=None, ge=1, description="Most iterations; none: no limit.")
+    maxDuration: str | None = Field(default=None, description="Longest time the loop may run; none: no limit.")
+
+    @field_validator("interval", "maxDuration")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        """A fixed ISO-8601 duration (Kestra does not render `checkFrequency`)."""
+        if value is not None:
+            bounded_duration(value)
+        return value
+
+
+class LoopUntil(FlowableBase):
+    """Run `tasks` again and again (one child DAG run per iteration) until `condition` renders truthy.
+
+    The condition is rendered after each iteration, with that iteration's outputs; the loop also
+    stops when `checkFrequency.maxIterations` / `maxDuration` is reached (FAILED with
+    `failOnMaxReached`, else SUCCESS). `WaitFor` is its deprecated name.
+    """
+
+    TYPES: ClassVar = (f"{_CORE_FLOW}.LoopUntil", f"{_CORE_FLOW}.WaitFor")
+    OPERATOR: ClassVar = "yaml2dag.operators.loops:LoopUntilOperator"
+
+    tasks: list[TaskBase] = Field(min_length=1, description="Tasks run in each iteration, one after the other.")
+    condition: Text = Field(description="Rendered after each iteration: the loop stops when it is truthy.")
+    checkFrequency: CheckFrequency = Field(
+        default_factory=CheckFrequency, description="`interval`, `maxIterations`, `maxDuration`."
+    )
+    failOnMaxReached: bool = Field(default=False, description="End FAILED when a maximum is reached.")
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = FlowableBase.UNSUPPORTED | {"errors", "finally_"}
+
+
 class DagTask(KestraModel):
     """One node of a Dag flowable: a task and the ids of the nodes it waits for."""
 
@@ -273,6 +311,7 @@ TASK_TYPES: tuple[type[TaskBase], ...] = (
     ForEach,
     EachSequential,
     EachParallel,
+    LoopUntil,
     Dag,
     Exit,
 )
