@@ -41,7 +41,9 @@ class FlowInput(KestraModel):
     displayName: str | None = Field(default=None, description="Label shown instead of the id on the trigger form.")
     required: bool = Field(default=True, description="A run cannot start without a value (Kestra's default: true).")
     defaults: Any = Field(default=None, description="Value used when none is given.")
-    prefill: Any = Field(default=None, description="Value filled into the form, but not used as a default.")
+    prefill: Any = Field(
+        default=None, description="Value filled into the trigger form, which the user may clear; not a default."
+    )
     dependsOn: InputDependency | None = Field(default=None, description="Show this input only when others are set.")
     validator: str | None = Field(default=None, description="STRING: regular expression the whole value must match.")
     values: list[Text] | None = Field(default=None, description="ENUM, SELECT, MULTISELECT: the allowed values.")
@@ -57,7 +59,7 @@ class FlowInput(KestraModel):
     before: str | None = Field(default=None, description="DATETIME, DATE, TIME: the value must be earlier than this.")
     extension: str | None = Field(default=None, description="FILE: expected file extension (deprecated).")
 
-    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"prefill", "expression", "after", "before", "extension"})
+    UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"expression", "after", "before", "extension"})
 
     _scheduled_default: Any = PrivateAttr(default=None)
     _checked_at_start: bool = PrivateAttr(default=False)

@@ -71,6 +71,8 @@ class InputSpec:
     required: bool = True
     depends_on: tuple[str, ...] = ()
     condition: str | None = None
+    #: The input has a `prefill`: the trigger form shows it, but a run started without a value has none.
+    prefilled: bool = False
 
 
 @dataclass(frozen=True)
@@ -431,18 +433,33 @@ def check_input_list(inputs: Sequence[FlowInput], path: tuple[str | int, ...], c
             continue
         _check_input_schema(flow_input, where, collector)
         _check_choices(flow_input, where, collector)
-        if flow_input.defaults is not None:
-            try:
-                param_value(flow_input, flow_input.defaults)
-            except ValueError as exc:
-                collector.add(
-                    (*where, "defaults"),
-                    f"`defaults` of a {flow_input.type} input {exc}",
-                    "write the default as a value of the input's type",
-                    prefer_key=False,
-                )
+        _check_initial_values(flow_input, where, collector)
         if flow_input.dependsOn is not None:
             _check_depends_on(flow_input, known, where, collector)
+
+
+def _check_initial_values(flow_input: FlowInput, path: tuple[str | int, ...], collector: Collector) -> None:
+    """`defaults` and `prefill` are values of the input's type, and not both given (Kestra refuses that)."""
+    if flow_input.defaults is not None and flow_input.prefill is not None:
+        collector.add(
+            (*path, "prefill"),
+            "`prefill` and `defaults` cannot be used on the same input",
+            "keep `defaults` for a value always used, `prefill` for one the user may clear",
+            prefer_key=False,
+        )
+    for name in ("defaults", "prefill"):
+        value = getattr(flow_input, name)
+        if value is None:
+            continue
+        try:
+            param_value(flow_input, value)
+        except ValueError as exc:
+            collector.add(
+                (*path, name),
+                f"`{name}` of a {flow_input.type} input {exc}",
+                f"write the {name} as a value of the input's type",
+                prefer_key=False,
+            )
 
 
 def _check_input_schema(flow_input: FlowInput, path: tuple[str | int, ...], collector: Collector) -> None:
@@ -640,6 +657,8 @@ def param_specs(inputs: list[FlowInput]) -> dict[str, ParamSpec]:
         if default is not None:
             default = param_value(flow_input, default)
         values = flow_input.values or flow_input.options
+        if default is None and flow_input.prefill is not None:
+            default = param_value(flow_input, flow_input.prefill)
         if default is None and flow_input.type == "SELECT" and flow_input.autoSelectFirst and values:
             default = _scalar_text(values[0])
         if default is None:
@@ -724,6 +743,7 @@ def input_fields(flow: Flow) -> dict[str, Any]:
             required=item.required,
             depends_on=tuple(item.dependsOn.inputs) if item.dependsOn else (),
             condition=item.dependsOn.condition if item.dependsOn else None,
+            prefilled=item.prefill is not None,
         )
         for item in flow.inputs
     )
@@ -761,7 +781,9 @@ def inputs_of_run(
     from yaml2dag.expressions import render_value
 
     params = airflow_context.get("params") or {}
-    values = {spec.id: params.get(spec.id) for spec in specs}
+    conf = getattr(airflow_context["dag_run"], "conf", None) or {}
+    # A prefill only fills the trigger form (which sends it in the conf): without it, no value (Kestra).
+    values = {spec.id: None if spec.prefilled and spec.id not in conf else params.get(spec.id) for spec in specs}
     schedule = _schedule_of(scheduled, airflow_context["dag_run"])
     by_id = {spec.id: spec for spec in specs}
     try:
