@@ -35,6 +35,9 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
     "io.kestra.plugin.jdbc.": "yaml2dag.tasktypes.jdbc",
     "io.kestra.plugin.aws.s3.": "yaml2dag.tasktypes.aws_s3",
+    "io.kestra.plugin.openai.": "yaml2dag.tasktypes.ai",
+    "io.kestra.plugin.deepseek.": "yaml2dag.tasktypes.ai",
+    "io.kestra.plugin.perplexity.": "yaml2dag.tasktypes.ai",
 }
 
 
@@ -140,6 +143,8 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
         "json.JsonToJsonl", "json.JsonToToon", "json.ToonToJson", "markdown.MarkdownToHtml", "markdown.HtmlToMarkdown",
         "markdown.MarkdownToText", "protobuf.ProtobufToIon", "avro.InferAvroSchemaFromIon",
     )
-) | frozenset({"io.kestra.plugin.core.http.SseRequest"})  # fmt: skip
+) | frozenset({"io.kestra.plugin.core.http.SseRequest"}) | frozenset(
+    f"io.kestra.plugin.openai.{name}" for name in ("CreateImage", "UploadFile")
+)  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase", "plugin_origin"]
