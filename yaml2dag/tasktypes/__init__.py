@@ -38,6 +38,7 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.openai.": "yaml2dag.tasktypes.ai",
     "io.kestra.plugin.deepseek.": "yaml2dag.tasktypes.ai",
     "io.kestra.plugin.perplexity.": "yaml2dag.tasktypes.ai",
+    "io.kestra.plugin.compress.": "yaml2dag.tasktypes.compress",
 }
 
 
@@ -145,6 +146,6 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     )
 ) | frozenset({"io.kestra.plugin.core.http.SseRequest"}) | frozenset(
     f"io.kestra.plugin.openai.{name}" for name in ("CreateImage", "UploadFile")
-)  # fmt: skip
+) | frozenset({"io.kestra.plugin.compress.FileEncrypt", "io.kestra.plugin.compress.FileDecrypt"})  # fmt: skip
 
 __all__ = ["KNOWN_UNSUPPORTED", "TASK_TYPES", "TaskBase", "plugin_origin"]
