@@ -43,12 +43,12 @@ def _one_of(supported: tuple[str, ...], others: tuple[str, ...], what: str) -> A
 Archive = Annotated[
     str,
     AfterValidator(_one_of(ARCHIVES, OTHER_ARCHIVES, "archive format")),
-    literal_or_expression({"enum": list(ARCHIVES + OTHER_ARCHIVES)}),
+    literal_or_expression({"enum": list(ARCHIVES)}),
 ]
 Compression = Annotated[
     str,
     AfterValidator(_one_of(tuple(COMPRESSIONS), OTHER_COMPRESSIONS, "compression")),
-    literal_or_expression({"enum": list(COMPRESSIONS) + list(OTHER_COMPRESSIONS)}),
+    literal_or_expression({"enum": list(COMPRESSIONS)}),
 ]
 
 
