@@ -320,7 +320,7 @@ def _model_rules(model: Any) -> dict[str, Any]:
 
 
 #: Task models whose validators need one of several properties (beyond what the schema says).
-ONE_OF_RULES: dict[str, dict[str, Any]] = {"Split": {"rows": 10}}
+ONE_OF_RULES: dict[str, dict[str, Any]] = {"Split": {"rows": 10}, "OpenAiChatCompletion": {"prompt": "hello"}}
 
 
 COMMON_PROPERTIES = st.fixed_dictionaries(

@@ -9,7 +9,10 @@ and let the service refuse it). `*Execution` tasks build the message of Kestra's
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+import uuid
 from typing import Any, ClassVar
 
 from yaml2dag.errors import TaskFailure
@@ -22,11 +25,16 @@ from yaml2dag.tasktypes.notifications import (
     DiscordIncomingWebhook,
     GoogleChatExecution,
     GoogleChatIncomingWebhook,
+    LineExecution,
     MattermostIncomingWebhook,
+    SentryAlert,
+    SentryExecution,
     SlackExecution,
     SlackIncomingWebhook,
     TeamsExecution,
     TeamsIncomingWebhook,
+    ZendutyAlert,
+    ZendutyExecution,
     ZulipIncomingWebhook,
 )
 
@@ -277,3 +285,255 @@ class GoogleChatExecutionOperator(_ExecutionOperator, task_type=GoogleChatExecut
         if summary.custom_message is not None:
             text = f"{summary.custom_message}\n{text}"
         return {"text": text}
+
+
+# -- Sentry, Zenduty and LINE: their own request bodies, posted with `options` (timeouts, headers) --
+
+
+def _json_text(text: str, name: str) -> Any:
+    """A rendered JSON property, checked before it is sent (Kestra would let the service refuse it)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TaskFailure(f"`{name}` is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+
+
+class _ServiceOperator(KestraOperator):
+    """POST a body to a service's API with `options` (timeouts, TLS, extra `headers`); fail on a code >= 400."""
+
+    ui_color = "#f3e8fd"
+    #: The service's name in logs and errors.
+    service: ClassVar[str] = "service"
+    #: Properties holding a secret, masked before and after rendering.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Mask the secret properties in logs and rendered fields, before rendering and after."""
+        for name in self.secret_fields:
+            mask_literal(getattr(self, name))
+        super().render_template_fields(context, jinja_env)
+        for name in self.secret_fields:
+            mask_literal(getattr(self, name))
+
+    def send(self, url: str, content: bytes, headers: dict[str, str] | None = None) -> None:
+        """POST `content` (JSON) to `url`."""
+        if not url.lower().startswith(("http://", "https://")):
+            raise TaskFailure(f"the {self.service} URL must render to an http(s) URL")
+        options = dict(self.options or {})
+        extra = {str(key): str(value) for key, value in (options.pop("headers", None) or {}).items()}
+        settings = http_settings(options)
+        sent = {**extra, "Content-Type": "application/json", **(headers or {})}
+        with http_errors(url, f"{self.service} request"), http_client(settings) as client:
+            response = client.post(url, content=content, headers=sent)
+        check_response(response.status_code, settings, url, response.text)
+        self.log.info(
+            "Sent a %d-byte message to %s at %s (response %s)",
+            len(content),
+            self.service,
+            server_of(url),
+            response.status_code,
+        )
+
+    def describe(self, context: Any) -> ExecutionSummary:
+        """The run named by `executionId`, with `customMessage` and `customFields`."""
+        return describe_execution(
+            str(self.executionId),
+            context,
+            self.kestra_context(context),
+            custom_message=str(self.customMessage) if self.customMessage is not None else None,
+            custom_fields=self.customFields,
+        )
+
+
+#: Sentry's SaaS DSNs, which Kestra turns into the endpoint URL (any other DSN is used as the URL).
+_SENTRY_DSN = re.compile(r"^(https?://[a-f0-9]+@o[0-9]+\.ingest\.sentry\.io/[0-9]+)$")
+_SENTRY_PAYLOAD_LIMIT = 1024 * 1024
+
+
+def sentry_url(dsn: str, endpoint: str) -> str:
+    """The URL events are posted to: built from a SaaS DSN (`/api/<project>/<endpoint>/?sentry_key=…`), else `dsn`."""
+    if not _SENTRY_DSN.match(dsn):
+        return dsn
+    scheme, rest = dsn.split("://", 1)
+    key, location = rest.split("@", 1)
+    host, project = location.split("/")[:2]
+    return f"{scheme}://{host}/api/{project}/{endpoint.lower()}/?sentry_version=7&sentry_client=java&sentry_key={key}"
+
+
+class SentryAlertOperator(_ServiceOperator, task_type=SentryAlert):
+    """`io.kestra.plugin.sentry.SentryAlert`: the event `payload` in Sentry's envelope (or bare, for STORE)."""
+
+    service = "Sentry"
+    secret_fields = ("dsn",)
+
+    def event(self, context: Any) -> str:
+        """The event JSON: `payload`, or Kestra's default (an execution failure)."""
+        if self.payload is not None:
+            return str(self.payload)
+        flow = self.kestra_context(context)["flow"]
+        execution = self.kestra_context(context)["execution"]
+        return json.dumps(
+            {
+                "timestamp": str(execution.get("startDate")),
+                "platform": "java",
+                "level": "error",
+                "message": {"message": f"Execution {execution.get('id')} failed"},
+                "extra": {"Namespace": flow["namespace"], "Flow ID": flow["id"], "Execution ID": execution.get("id")},
+            }
+        )
+
+    def envelope(self, event: str, event_id: str | None) -> str:
+        """Sentry's envelope: envelope header, item header, the event (Kestra's size limits checked)."""
+        size = len(event.encode())
+        if size > _SENTRY_PAYLOAD_LIMIT:
+            raise TaskFailure("Event payload size exceeds 1MB limit")
+        header = {
+            "event_id": event_id or uuid.uuid4().hex,
+            "dsn": str(self.dsn),
+            "sdk": {"name": "java", "version": "7"},
+            "sent_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        }
+        item = {"type": "event", "length": size, "content_type": "application/json", "filename": "application.log"}
+        return f"{json.dumps(header)}\n{json.dumps(item)}\n{event}\n"
+
+    def deliver(self, event: str, event_id: str | None) -> None:
+        """Check the event and post it to the DSN's endpoint."""
+        _json_text(event, "payload")
+        endpoint = str(self.endpointType).upper()
+        body = self.envelope(event, event_id) if endpoint == "ENVELOPE" else event
+        self.send(sentry_url(str(self.dsn), endpoint), body.encode())
+
+    def run(self, context: Any) -> None:
+        """Post the event."""
+        self.deliver(self.event(context), None)
+
+
+class SentryExecutionOperator(SentryAlertOperator, task_type=SentryExecution):
+    """`io.kestra.plugin.sentry.SentryExecution`: Kestra's `sentry-template.peb` event for a run."""
+
+    def run(self, context: Any) -> None:
+        """Describe the run and post the event."""
+        summary = self.describe(context)
+        event_id = str(self.eventId) if self.eventId else uuid.uuid4().hex
+        event: dict[str, Any] = {
+            "event_id": event_id,
+            "timestamp": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "platform": str(self.platform).lower(),
+            "level": str(self.level).lower(),
+            "exception": {
+                "values": [
+                    {
+                        "type": f"{summary.flow_id} ➛ {summary.state}",
+                        "value": f"Failed on task `{summary.first_failed or ''}` after {summary.duration or ''}",
+                        "module": summary.namespace,
+                        "stacktrace": {},
+                    }
+                ]
+            },
+            "extra": {
+                "Namespace": summary.namespace,
+                "Flow ID": summary.flow_id,
+                "Execution ID": summary.execution_id,
+                "Execution Status": summary.state,
+                "Final task ID": summary.first_failed or "",
+                "Link": summary.link,
+                **dict(self.extra or {}),
+            },
+        }
+        if self.transaction is not None:
+            event["transaction"] = str(self.transaction)
+        if self.serverName is not None:
+            event["server_name"] = str(self.serverName)
+        if self.errors:
+            event["errors"] = dict(self.errors)
+        self.log.info("Notifying Sentry: %s — %s", summary.title(), summary.outcome())
+        self.deliver(json.dumps(event, ensure_ascii=False), event_id)
+
+
+class ZendutyAlertOperator(_ServiceOperator, task_type=ZendutyAlert):
+    """`io.kestra.plugin.zenduty.ZendutyAlert`: post the JSON `payload` to the integration URL."""
+
+    service = "Zenduty"
+    secret_fields = ("url",)
+
+    def run(self, context: Any) -> None:
+        """Check the payload and post it."""
+        if self.payload is None:
+            raise TaskFailure("set `payload`: the Zenduty alert as JSON")
+        _json_text(str(self.payload), "payload")
+        self.send(str(self.url), str(self.payload).encode())
+
+
+class ZendutyExecutionOperator(ZendutyAlertOperator, task_type=ZendutyExecution):
+    """`io.kestra.plugin.zenduty.ZendutyExecution`: Kestra's `zenduty-template.peb` alert for a run."""
+
+    def run(self, context: Any) -> None:
+        """Describe the run and post the alert."""
+        summary = self.describe(context)
+        links: list[Any] = [{"link_url": summary.link, "link_text": "Execution link"}]
+        document: dict[str, Any] = {
+            "message": "Kestra workflow execution",
+            "alert_type": "error" if summary.first_failed else "resolved",
+            "entity_id": summary.execution_id,
+            "urls": links,
+            "payload": {
+                "Namespace": summary.namespace,
+                "Flow ID": summary.flow_id,
+                "Execution ID": summary.execution_id,
+                "Execution Status": summary.state,
+                "Final task ID": summary.first_failed or "",
+                "Duration": summary.duration or "",
+            },
+            "summary": (
+                f"Kestra workflow execution {summary.execution_id} of a flow {summary.flow_id} in the namespace "
+                f"{summary.namespace} changed status to {summary.state}"
+            ),
+        }
+        overrides = {"message": self.message, "summary": self.summary, "entity_id": self.entityId}
+        document.update({key: str(value) for key, value in overrides.items() if value is not None})
+        if self.alertType is not None:
+            document["alert_type"] = str(self.alertType).lower()
+        if self.urls:
+            document["urls"] = [str(url) for url in self.urls]
+        self.log.info("Notifying Zenduty: %s — %s", summary.title(), summary.outcome())
+        self.send(str(self.url), json.dumps(document, ensure_ascii=False).encode())
+
+
+class LineExecutionOperator(_ServiceOperator, task_type=LineExecution):
+    """`io.kestra.plugin.line.LineExecution`: broadcast Kestra's `line-template.peb` text (or `textBody`)."""
+
+    service = "LINE"
+    secret_fields = ("channelAccessToken",)
+
+    def text(self, summary: ExecutionSummary) -> str:
+        """Kestra's template, line for line."""
+        lines = [
+            f"Execution {summary.state}",
+            "Details:",
+            f"- ID: {summary.execution_id}",
+            f"- Namespace: {summary.namespace}",
+            f"- Flow: {summary.flow_id}",
+            f"- Started: {summary.start_date.isoformat() if summary.start_date else ''}",
+            f"- Duration: {summary.duration or ''}",
+        ]
+        if summary.first_failed:
+            lines.append(f"- Failed Task: {summary.first_failed}")
+        if summary.custom_message is not None:
+            lines.append(summary.custom_message)
+        lines += [f"- {key}: {value}" for key, value in summary.custom_fields.items()]
+        lines.append(f"View Execution: {summary.link}")
+        return "\n".join(lines)
+
+    def run(self, context: Any) -> None:
+        """Build the text and broadcast it."""
+        if self.textBody is not None:
+            text = str(self.textBody)
+        else:
+            summary = self.describe(context)
+            self.log.info("Notifying LINE: %s — %s", summary.title(), summary.outcome())
+            text = self.text(summary)
+        token = str(self.channelAccessToken or "")
+        if not token:
+            raise TaskFailure("`channelAccessToken` rendered empty")
+        body = json.dumps({"messages": [{"type": "text", "text": text}]}, ensure_ascii=False).encode()
+        self.send(str(self.url), body, {"Authorization": f"Bearer {token}"})

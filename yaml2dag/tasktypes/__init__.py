@@ -32,6 +32,9 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.plugin.discord.": "yaml2dag.tasktypes.notifications",
     "io.kestra.plugin.microsoft365.teams.": "yaml2dag.tasktypes.notifications",
     "io.kestra.plugin.zulip.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.sentry.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.zenduty.": "yaml2dag.tasktypes.notifications",
+    "io.kestra.plugin.line.": "yaml2dag.tasktypes.notifications",
     "io.kestra.plugin.core.storage.": "yaml2dag.tasktypes.storage",
     "io.kestra.core.tasks.storages.": "yaml2dag.tasktypes.storage",
     "io.kestra.plugin.core.kv.": "yaml2dag.tasktypes.kv",
@@ -42,6 +45,10 @@ _LAZY_FAMILIES: dict[str, str] = {
     "io.kestra.core.tasks.executions.Labels": "yaml2dag.tasktypes.execution",
     "io.kestra.plugin.core.log.Fetch": "yaml2dag.tasktypes.execution",
     "io.kestra.core.tasks.log.Fetch": "yaml2dag.tasktypes.execution",
+    "io.kestra.plugin.openai.": "yaml2dag.tasktypes.ai",
+    "io.kestra.plugin.deepseek.": "yaml2dag.tasktypes.ai",
+    "io.kestra.plugin.perplexity.": "yaml2dag.tasktypes.ai",
+    "io.kestra.plugin.compress.": "yaml2dag.tasktypes.compress",
 }
 
 
@@ -150,7 +157,9 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
         "json.JsonToJsonl", "json.JsonToToon", "json.ToonToJson", "markdown.MarkdownToHtml", "markdown.HtmlToMarkdown",
         "markdown.MarkdownToText", "protobuf.ProtobufToIon", "avro.InferAvroSchemaFromIon",
     )
-) | frozenset({"io.kestra.plugin.core.http.SseRequest"}) | frozenset({
+) | frozenset({"io.kestra.plugin.core.http.SseRequest"}) | frozenset(
+    f"io.kestra.plugin.openai.{name}" for name in ("CreateImage", "UploadFile")
+) | frozenset({"io.kestra.plugin.compress.FileEncrypt", "io.kestra.plugin.compress.FileDecrypt"}) | frozenset({
     # Tasks acting on other executions: a worker cannot reach another run's task instances.
     "io.kestra.plugin.core.execution.Resume", "io.kestra.plugin.core.execution.Count",
     "io.kestra.core.tasks.executions.Counts", "io.kestra.plugin.core.execution.PurgeExecutions",

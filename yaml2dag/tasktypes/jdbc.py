@@ -110,8 +110,51 @@ def _declare(database: str) -> tuple[type[JdbcQuery], type[JdbcQueries]]:
     return query, queries
 
 
+class _DuckDbFiles(TaskBase):
+    """What Kestra's DuckDB tasks add: a working directory with input and output files, database files."""
+
+    UNSUPPORTED: ClassVar[frozenset[str]] = _JdbcTask.UNSUPPORTED | {
+        "communityExtensions",
+        "captureOutputFiles",
+        "maxCapturedFiles",
+        "maxCapturedBytes",
+    }
+
+    url: Annotated[str, AfterValidator(_jdbc_url)] | None = rendered(
+        "jdbc:duckdb:",
+        description="jdbc:duckdb: (default: a new database file in the working directory) or jdbc:duckdb:/path.",
+    )
+    inputFiles: dict[str, Text] | Text | None = rendered(
+        None, description="Files written into the working directory first: name → content or kestra:// URI."
+    )
+    outputFiles: list[Text] | None = rendered(
+        None, description="Names of files the SQL writes (`{{ outputFiles.<name> }}`), uploaded as `outputFiles`."
+    )
+    databaseUri: Text | None = rendered(None, description="kestra:// URI of an existing DuckDB database file to open.")
+    outputDbFile: Flag = rendered(False, description="Upload the database file as output `databaseUri`.")
+    communityExtensions: Any = None
+    captureOutputFiles: Any = None
+    maxCapturedFiles: Any = None
+    maxCapturedBytes: Any = None
+
+
+class DuckdbQuery(_DuckDbFiles, JdbcQuery):
+    """Run one DuckDB statement in a working directory (`{{ workingDir }}`): outputs as Query, `outputFiles`."""
+
+    TYPES: ClassVar = (f"{_PREFIX}.duckdb.Query",)
+    OPERATOR: ClassVar = "yaml2dag.operators.duckdb:DuckDbQueryOperator"
+    DATABASE: ClassVar[str] = "duckdb"
+
+
+class DuckdbQueries(_DuckDbFiles, JdbcQueries):
+    """Run `;`-separated DuckDB statements in a working directory: outputs as Queries, `outputFiles`."""
+
+    TYPES: ClassVar = (f"{_PREFIX}.duckdb.Queries",)
+    OPERATOR: ClassVar = "yaml2dag.operators.duckdb:DuckDbQueriesOperator"
+    DATABASE: ClassVar[str] = "duckdb"
+
+
 SqliteQuery, SqliteQueries = _declare("sqlite")
-DuckdbQuery, DuckdbQueries = _declare("duckdb")
 PostgresqlQuery, PostgresqlQueries = _declare("postgresql")
 MysqlQuery, MysqlQueries = _declare("mysql")
 

@@ -17,6 +17,11 @@ _WEBHOOK = "yaml2dag.operators.notifications"
 _MAIL = "yaml2dag.operators.mail"
 _N = "io.kestra.plugin.notifications"
 TRANSPORT_STRATEGIES = ("SMTP", "SMTPS", "SMTP_TLS")
+#: Sentry's platforms (`platform` of an event), as Kestra lists them.
+SENTRY_PLATFORMS = (
+    "AS3", "C", "CFML", "COCOA", "CSHARP", "ELIXIR", "HASKELL", "GO", "GROOVY", "JAVA", "JAVASCRIPT", "NATIVE",
+    "NODE", "OBJC", "OTHER", "PERL", "PHP", "PYTHON", "RUBY",
+)  # fmt: skip
 
 
 def _port(value: Any) -> Any:
@@ -174,6 +179,97 @@ class GoogleChatExecution(_ExecutionSummary):
     SERVICE: ClassVar[str] = "Google Chat"
 
 
+class RequestOptions(HttpOptions):
+    """The `options` of Kestra's Sentry, Zenduty and LINE tasks: HTTP options plus request `headers`."""
+
+    headers: dict[str, Text] | None = Field(default=None, description="HTTP headers added to the request.")
+
+
+class _ExecutionFields(TaskBase):
+    """The run an `*Execution` task describes, and Kestra's extra text and fields."""
+
+    executionId: Text = rendered(
+        "{{ execution.id }}",
+        description="The run to describe: this run (default) or `{{ trigger.executionId }}` in a Flow-triggered flow.",
+    )
+    customFields: dict[str, Any] | None = rendered(None, description="Extra fields shown with the summary.")
+    customMessage: Text | None = rendered(None, description="Extra text shown with the summary.")
+
+
+class SentryAlert(TaskBase):
+    """Send an event to Sentry: a JSON `payload` (default: "Execution … failed") in an envelope."""
+
+    TYPES: ClassVar = (f"{_N}.sentry.SentryAlert", "io.kestra.plugin.sentry.SentryAlert")
+    OPERATOR: ClassVar = f"{_WEBHOOK}:SentryAlertOperator"
+
+    dsn: Text = rendered(description="The project's DSN (a secret, masked), or the full endpoint URL.")
+    endpointType: choice("ENVELOPE", "STORE") = rendered(  # type: ignore[valid-type]
+        "ENVELOPE", description="ENVELOPE (default, /envelope/) or STORE (the older /store/ endpoint)."
+    )
+    payload: Text | None = rendered(None, description="The event as JSON (rendered; default: an execution failure).")
+    options: RequestOptions | None = rendered(None, description="HTTP options and headers.")
+
+
+class SentryExecution(_ExecutionFields, SentryAlert):
+    """Send a summary of a run to Sentry as an event (Kestra's `sentry-template.peb`)."""
+
+    TYPES: ClassVar = (f"{_N}.sentry.SentryExecution", "io.kestra.plugin.sentry.SentryExecution")
+    OPERATOR: ClassVar = f"{_WEBHOOK}:SentryExecutionOperator"
+
+    eventId: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = rendered(
+        None, description="The event id: 32 hex digits (default: a new one)."
+    )
+    platform: choice(*SENTRY_PLATFORMS) = rendered("JAVA", description="Platform of the event (default JAVA).")  # type: ignore[valid-type]
+    level: choice("FATAL", "ERROR", "WARNING", "INFO", "DEBUG") = rendered(  # type: ignore[valid-type]
+        "ERROR", description="Level of the event (default ERROR)."
+    )
+    transaction: Text | None = rendered(None, description="The event's transaction (e.g. `/execution/id/…`).")
+    serverName: Text | None = rendered(None, description="The event's `server_name`.")
+    extra: dict[str, Any] | None = rendered(None, description="Extra entries added to the event's `extra`.")
+    errors: dict[str, Any] | None = rendered(None, description="The event's `errors`.")
+
+
+class ZendutyAlert(TaskBase):
+    """Post a JSON `payload` to a Zenduty integration URL (a secret: it holds the integration key)."""
+
+    TYPES: ClassVar = (f"{_N}.zenduty.ZendutyAlert", "io.kestra.plugin.zenduty.ZendutyAlert")
+    OPERATOR: ClassVar = f"{_WEBHOOK}:ZendutyAlertOperator"
+
+    url: HttpUrl = rendered(description="The integration URL `https://www.zenduty.com/api/events/<key>/` (masked).")
+    payload: Text | None = rendered(None, description="The alert as JSON (rendered).")
+    options: RequestOptions | None = rendered(None, description="HTTP options and headers.")
+
+
+class ZendutyExecution(_ExecutionFields, ZendutyAlert):
+    """Post a summary of a run to Zenduty (Kestra's `zenduty-template.peb`)."""
+
+    TYPES: ClassVar = (f"{_N}.zenduty.ZendutyExecution", "io.kestra.plugin.zenduty.ZendutyExecution")
+    OPERATOR: ClassVar = f"{_WEBHOOK}:ZendutyExecutionOperator"
+
+    message: Text | None = rendered(None, description="Alert message (default: Kestra workflow execution).")
+    summary: Text | None = rendered(None, description="Alert summary (default: the run's state change).")
+    alertType: choice("CRITICAL", "ACKNOWLEDGED", "RESOLVED", "ERROR", "WARNING", "INFO") | None = rendered(  # type: ignore[valid-type]
+        None, description="Alert type (default: resolved when nothing failed, else error)."
+    )
+    entityId: Text | None = rendered(None, description="Entity id (default: the execution id).")
+    urls: list[Text] | None = rendered(None, description="Links sent as `urls` (replacing the execution link).")
+
+
+class LineExecution(_ExecutionFields):
+    """Broadcast a summary of a run to a LINE Official Account's followers (Kestra's `line-template.peb`)."""
+
+    TYPES: ClassVar = ("io.kestra.plugin.line.LineExecution", f"{_N}.line.LineExecution")
+    OPERATOR: ClassVar = f"{_WEBHOOK}:LineExecutionOperator"
+    UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {"templateUri", "templateRenderMap"}
+
+    url: Text = rendered("https://api.line.me/v2/bot/message/broadcast", description="The LINE broadcast API URL.")
+    channelAccessToken: Text = rendered(description="The channel access token: a secret, masked in logs.")
+    textBody: Text | None = rendered(None, description="Text sent instead of the run summary.")
+    options: RequestOptions | None = rendered(None, description="HTTP options and headers.")
+    templateUri: Any = None
+    templateRenderMap: Any = None
+
+
 class Attachment(KestraModel):
     """An email attachment: a file of yaml2dag's internal storage."""
 
@@ -234,4 +330,9 @@ TASK_TYPES: tuple[type[TaskBase], ...] = (
     GoogleChatExecution,
     MailSend,
     MailExecution,
+    SentryAlert,
+    SentryExecution,
+    ZendutyAlert,
+    ZendutyExecution,
+    LineExecution,
 )
