@@ -737,7 +737,7 @@ def test_loop_until_inside_a_foreach_is_refused():
                 tasks:
                   - {id: work, type: Log, message: x}
         """
-    with pytest.raises(FlowValidationError, match="LoopUntil inside a ForEach is not supported by yaml2dag yet"):
+    with pytest.raises(FlowValidationError, match="`LoopUntil` inside a ForEach is not supported by yaml2dag yet"):
         planned(body)
 
 

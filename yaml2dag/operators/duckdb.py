@@ -68,10 +68,10 @@ class _DuckDbFilesMixin:
     def prepare(self) -> None:
         """Write `inputFiles`, open `databaseUri`, and point the url at the database file."""
         from yaml2dag import storage
-        from yaml2dag.operators.scripts import _write_input_files
+        from yaml2dag.operators.working_files import write_input_files
 
         workdir = self.working_dir()
-        _write_input_files(self.inputFiles, workdir)
+        write_input_files(self.inputFiles, workdir)
         url = str(self.url or _DEFAULT_URL)
         if self.databaseUri:
             self._database_file = storage.download_local(str(self.databaseUri), workdir / uuid.uuid4().hex)
