@@ -191,6 +191,12 @@ def test_cli_input_text_is_typed_per_input():
             "inputs[0].defaults",
             "`defaults` of a SELECT input must be one of a",
         ),
+        (
+            "    type: STRING\n    required: false\n    defaults: a\n    prefill: b\n",
+            "inputs[0].prefill",
+            "`prefill` and `defaults` cannot be used on the same input",
+        ),
+        ("    type: INT\n    required: false\n    prefill: many\n", "inputs[0].prefill", "`prefill` of a INT input"),
         ("    type: ARRAY\n", "inputs[0]", "an ARRAY input needs `itemType`"),
         ("    type: ENUM\n", "inputs[0]", "a ENUM input needs `values`"),
         ("    type: JSON\n    defaults: '{a'\n", "inputs[0].defaults", "`defaults` of a JSON input must be JSON"),
@@ -249,6 +255,25 @@ def test_depends_on_leaves_a_hidden_input_null_and_requires_a_shown_one(run_flow
     assert shown.tasks["ret"].outputs == {"value": "aws:eu-west-1"}
     with pytest.raises(FlowValidationError, match="inputs.region: missing required input"):
         run_flow(DEPENDS)
+
+
+PREFILLED = (
+    HEADER
+    + "inputs:\n  - id: role\n    type: STRING\n    prefill: Data Engineer\n    required: false\n"
+    + "tasks:\n  - id: ret\n    type: io.kestra.plugin.core.debug.Return\n"
+    + "    format: \"{{ inputs.role ?? 'none' }}\"\n"
+)
+
+
+def test_a_prefill_fills_the_form_but_a_run_without_the_value_has_none(run_flow):
+    from yaml2dag.compiler import compile_flow
+
+    # Kestra 1.1 `prefill`: the trigger form starts with it (the Param's default) and sends it in
+    # the run's conf; the user may clear it, and a run started without the value (API, schedule) has none.
+    assert compile_flow(parse_flow_text(PREFILLED)).params["role"] == "Data Engineer"
+    assert run_flow(PREFILLED, inputs={"role": "Data Engineer"}).tasks["ret"].outputs == {"value": "Data Engineer"}
+    assert run_flow(PREFILLED, inputs={"role": "Analyst"}).tasks["ret"].outputs == {"value": "Analyst"}
+    assert run_flow(PREFILLED).tasks["ret"].outputs == {"value": "none"}
 
 
 @pytest.mark.parametrize(
