@@ -711,13 +711,13 @@ def test_loop_until_is_one_task_running_its_child_dag():
     assert plan.layout.loop_of == {} and "loop" not in plan.layout.flowable_ids
     loop = plan.tasks["loop"]
     assert loop.operator == "yaml2dag.operators.loops:LoopUntilOperator"
+    # The declared properties of LoopUntil (as any task's), plus the child DAG it runs.
     assert dict(loop.arguments) == {
-        "child_dag_id": "tests.plan.golden__loop",
+        "kestra_type": "io.kestra.plugin.core.flow.LoopUntil",
         "condition": "{{ outputs.check.value == '3' }}",
-        "interval": "PT1S",
-        "max_iterations": 5,
-        "max_duration": None,
-        "fail_on_max_reached": False,
+        "checkFrequency": {"interval": "PT1S", "maxIterations": 5},
+        "failOnMaxReached": False,
+        "child_dag_id": "tests.plan.golden__loop",
         "doc_md": loop.arguments["doc_md"],
     }
 

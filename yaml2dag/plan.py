@@ -625,21 +625,22 @@ class _Planner:
                 [FlowError(f"`{task.id}`: a LoopUntil inside a ForEach is not supported by yaml2dag yet")]
             )
         child_id = child_dag_id(self.dag_id, task.id)
-        frequency = task.checkFrequency
         arguments: dict[str, Any] = {
+            "kestra_type": task.type,
+            "run_if": task.runIf,
+            "allow_failure": task.allowFailure,
+            "allow_warning": task.allowWarning,
+            **task.operator_arguments(),
             "child_dag_id": child_id,
-            "condition": task.condition,
-            "interval": frequency.interval,
-            "max_iterations": frequency.maxIterations,
-            "max_duration": frequency.maxDuration,
-            "fail_on_max_reached": task.failOnMaxReached,
             "doc_md": f"Runs the tasks of the LoopUntil `{task.id}` as runs of the DAG `{child_id}`, "
             "one per iteration, until its condition holds",
         }
         self.placed[task.id] = None
         self.carriers.add(task.id)
         self.carried.update(dict.fromkeys((inner.id for inner in task.nested_tasks()), task.id))
-        draft = self.add(_Draft(task.id, task.OPERATOR, arguments, kestra_id=task.id, takes_flow=True))
+        draft = self.add(
+            _Draft(task.id, task.OPERATOR, _without_defaults(arguments), kestra_id=task.id, takes_flow=True)
+        )
         child = _Planner(self.flow, child_id)
         self.child_plans.append(
             child.plan_iteration(

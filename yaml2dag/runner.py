@@ -457,9 +457,14 @@ def _inside_library(frame: Any) -> bool:
 
 
 def _inside_task_runner(frame: Any) -> bool:
-    """Whether `frame` or a caller of it is the Task SDK running a task's code in this process."""
+    """Whether `frame` or a caller of it is the operator's `execute`, called by the Task SDK's runner.
+
+    Only there does the runner catch `AirflowTaskTerminated` (failing the task); raised in its
+    pre- or post-processing (rendering, reporting a deferral) it would escape `dag.test()`.
+    """
     while frame is not None:
-        if frame.f_code.co_name == "run_task_in_process":
+        code = frame.f_code
+        if code.co_name == "_execute_task" and f"execution_time{os.sep}task_runner" in code.co_filename:
             return True
         frame = frame.f_back
     return False

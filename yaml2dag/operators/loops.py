@@ -28,10 +28,12 @@ from airflow.sdk import BaseOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from yaml2dag.errors import RenderError, TaskFailure
+from yaml2dag.operators.base import KestraOperator
 from yaml2dag.operators.context import CHILD_OUTPUTS_XCOM_KEY, PARENT_CONF_KEY, FlowInfo, Lineage, TaskOutputs
 from yaml2dag.operators.pause import in_dag_test
 from yaml2dag.properties import parse_duration
 from yaml2dag.states import ENDED_AIRFLOW_STATES, STATE_TASK_ID, STATE_XCOM_KEY, KestraState, end_task_id
+from yaml2dag.tasktypes.flowable import LoopUntil
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -216,50 +218,48 @@ class DagTestRunTrigger(BaseTrigger):
 LOOP_STARTED_XCOM_KEY = "kestra_loop_started"
 
 
-class LoopUntilOperator(BaseOperator):
+class LoopUntilOperator(KestraOperator, task_type=LoopUntil):
     """Runs a LoopUntil (`WaitFor`): one run of its child DAG per iteration, until its condition holds.
 
     As Kestra's `WaitFor` / `ExecutorService` do (core/.../flow/WaitFor.java): after each iteration
-    `iterationCount` goes up by one, then the maximums are checked (reached: stop, FAILED with
-    `failOnMaxReached`), then `condition` is rendered with that iteration's outputs (truthy: stop,
-    SUCCESS); otherwise the next iteration starts after `interval`. A failed iteration fails the loop.
+    `iterationCount` goes up by one, then the maximums of `checkFrequency` are checked (reached:
+    stop, FAILED with `failOnMaxReached`), then `condition` is rendered with that iteration's
+    outputs (truthy: stop, SUCCESS); otherwise the next iteration starts after `interval`. A failed
+    iteration fails the loop. Its Kestra properties are `LoopUntil`'s (`condition`,
+    `checkFrequency`, `failOnMaxReached`).
 
     :param child_dag_id: the child DAG running one iteration (`<dag id>__<loop id>`).
-    :param flow: what the tasks of this DAG know about the flow.
     :param child_flow: what the child DAG's tasks know (where their outputs are).
-    :param condition: Kestra expression, rendered after each iteration.
-    :param interval: ISO-8601 wait between two iterations.
-    :param max_iterations: most iterations (None: no limit).
-    :param max_duration: ISO-8601 longest time the loop may run (None: no limit).
-    :param fail_on_max_reached: end FAILED (not SUCCESS) when a maximum is reached.
     """
 
     ui_color = "#f3eefc"
 
-    def __init__(
-        self,
-        *,
-        child_dag_id: str,
-        flow: FlowInfo,
-        child_flow: FlowInfo,
-        condition: str,
-        interval: str = "PT1M",
-        max_iterations: int | None = None,
-        max_duration: str | None = None,
-        fail_on_max_reached: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.child_dag_id = child_dag_id
-        self.flow = flow
-        self.child_flow = child_flow
-        self.condition = condition
-        self.interval = interval
-        self.max_iterations = max_iterations
-        self.max_duration = max_duration
-        self.fail_on_max_reached = fail_on_max_reached
+    child_dag_id: str
+    child_flow: FlowInfo
 
-    def execute(self, context: Any, event: Any = None) -> None:  # noqa: D102
+    @property
+    def interval(self) -> str:
+        """`checkFrequency.interval`: the wait between two iterations (ISO-8601, default one minute)."""
+        return str((self.checkFrequency or {}).get("interval") or "PT1M")
+
+    @property
+    def max_iterations(self) -> int | None:
+        """`checkFrequency.maxIterations`: the most iterations (None: no limit)."""
+        value = (self.checkFrequency or {}).get("maxIterations")
+        return None if value is None else int(value)
+
+    @property
+    def max_duration(self) -> str | None:
+        """`checkFrequency.maxDuration`: the longest time the loop may run (None: no limit)."""
+        value = (self.checkFrequency or {}).get("maxDuration")
+        return None if value is None else str(value)
+
+    @property
+    def fail_on_max_reached(self) -> bool:
+        """`failOnMaxReached`: end FAILED (not SUCCESS) when a maximum is reached."""
+        return bool(self.failOnMaxReached)
+
+    def run(self, context: Any) -> None:  # noqa: D102
         context["ti"].xcom_push(key=LOOP_STARTED_XCOM_KEY, value=dt.datetime.now(dt.UTC).isoformat())
         context["ti"].xcom_push(key="return_value", value={"iterationCount": 1})
         self.next_iteration(context)
