@@ -49,4 +49,14 @@ ruff format --check yaml2dag tests benchmarks
 mypy
 
 echo "==> tests"
-python -m pytest -p no:cacheprovider "$@"
+if [ "$#" -gt 0 ]; then
+  python -m pytest -p no:cacheprovider "$@"
+else
+  # LoopUntil's tests run in a process of their own: in a process where nested-ForEach child runs
+  # ran before, one of them fails with a DetachedInstanceError inside dag.test() (known issue,
+  # docs/flowables.md). Both runs must pass.
+  status=0
+  python -m pytest -p no:cacheprovider --ignore=tests/test_loop_until.py || status=$?
+  python -m pytest -p no:cacheprovider tests/test_loop_until.py || status=$?
+  exit "$status"
+fi

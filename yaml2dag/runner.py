@@ -598,7 +598,9 @@ def _latest_state(dag_id: str, task_id: str) -> str:
     from sqlalchemy import or_, select
 
     in_flow = or_(TaskInstance.dag_id == dag_id, TaskInstance.dag_id.startswith(f"{dag_id}__", autoescape=True))
-    with create_session() as session:
+    # Called while dag.test() runs: a session of its own, as closing the thread's scoped session would
+    # detach the run dag.test() holds (DetachedInstanceError on its next read).
+    with create_session(scoped=False) as session:
         state = session.scalar(
             select(TaskInstance.state)
             .where(in_flow, TaskInstance.task_id == task_id)
