@@ -198,3 +198,49 @@ tasks:
     assert f"flow.yaml:6:5: tasks[0].{refused}: property `{refused}` is not supported by yaml2dag yet" in str(
         caught.value
     )
+
+
+def test_local_files_put_inputs_in_the_shared_folder_and_send_outputs_to_the_storage(run_flow):
+    # Kestra's legacy LocalFiles in a WorkingDirectory: inputs (text and a storage file) reach the
+    # script beside it, the script's file comes back out as `uris`.
+    result = run_flow(
+        f"""
+        id: localfiles
+        namespace: tests.scripts
+        tasks:
+          - id: source
+            type: io.kestra.plugin.core.storage.Write
+            content: "4\\n5\\n"
+            extension: .txt
+          - id: wd
+            type: io.kestra.plugin.core.flow.WorkingDirectory
+            tasks:
+              - id: put
+                type: io.kestra.plugin.core.storage.LocalFiles
+                inputs:
+                  numbers.txt: "{{{{ outputs.source.uri }}}}"
+                  conf/factor.txt: "3"
+              - id: compute
+                type: io.kestra.plugin.scripts.shell.Commands
+                {PROCESS}
+                commands:
+                  - mkdir -p out && sum=$(( $(head -1 numbers.txt) + $(tail -1 numbers.txt) ))
+                  - echo $(( sum * $(cat conf/factor.txt) )) > out/total.txt
+              - id: get
+                type: io.kestra.plugin.core.storage.LocalFiles
+                outputs: ["out/*.txt"]
+          - id: read
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{{{ read(outputs.get.uris['out/total.txt']) | trim }}}}"
+        """
+    )
+    assert states(result) == {"source": "success", "wd": "success", "put": "success", "compute": "success",
+                              "get": "success", "read": "success"}  # fmt: skip
+    assert list(result.tasks["get"].outputs["uris"]) == ["out/total.txt"]
+    assert result.tasks["read"].outputs == {"value": "27"}
+
+
+def test_local_files_needs_inputs_or_outputs():
+    text = "id: lf\nnamespace: tests.scripts\ntasks:\n  - id: put\n    type: io.kestra.plugin.core.storage.LocalFiles\n"
+    with pytest.raises(FlowValidationError, match="set `inputs` or `outputs`"):
+        parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)

@@ -25,6 +25,7 @@ from yaml2dag.tasktypes.storage import (
     DeduplicateItems,
     Delete,
     FilterItems,
+    LocalFiles,
     PurgeCurrentExecutionFiles,
     Reverse,
     Size,
@@ -326,3 +327,31 @@ class PurgeCurrentExecutionFilesOperator(KestraOperator, task_type=PurgeCurrentE
         deleted = storage.delete_tree(storage.execution_uri(namespace, flow_id, run_id))
         self.log.info("Deleted %d file(s) of this execution", len(deleted))
         return {"uris": deleted}
+
+
+class LocalFilesOperator(KestraOperator, task_type=LocalFiles):
+    """`io.kestra.plugin.core.storage.LocalFiles`: write `inputs` into the working directory, send `outputs`.
+
+    Inside a WorkingDirectory the task restores the shared folder, writes and collects there, and
+    stores the folder again for the next task (as the script tasks do); elsewhere it works in a
+    folder of its own. Output `uris`: each collected file's relative path → its `kestra://` URI.
+    """
+
+    ui_color = "#f1f8e9"
+    #: The WorkingDirectory whose shared folder this task works in (set by the plan), or None.
+    working_directory: str | None = None
+
+    def run(self, context: Any) -> dict[str, Any]:  # noqa: D102
+        from yaml2dag.operators.scripts import restore_directory, save_directory
+        from yaml2dag.operators.working_files import upload_output_files, write_input_files
+
+        with tempfile.TemporaryDirectory(prefix="yaml2dag-localfiles-") as folder:
+            workdir = Path(folder)
+            if self.working_directory:
+                restore_directory(context, self.working_directory, workdir)
+            write_input_files(self.inputs, workdir)
+            uris = upload_output_files(context, [str(glob) for glob in self.outputs or []], workdir)
+            if self.working_directory:
+                save_directory(context, self.working_directory, workdir)
+        self.log.info("Sent %d output file(s) to the storage", len(uris))
+        return {"uris": uris}

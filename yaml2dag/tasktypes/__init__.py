@@ -147,7 +147,6 @@ KNOWN_UNSUPPORTED: frozenset[str] = frozenset(
     f"io.kestra.plugin.dbt.cli.{name}"
     for name in ("Build", "Run", "Test", "Compile", "Deps", "Freshness", "List", "Seed", "Snapshot", "Setup")
 ) | frozenset({
-    "io.kestra.plugin.core.storage.LocalFiles", "io.kestra.core.tasks.storages.LocalFiles",
     "io.kestra.plugin.core.storage.PurgeStorage", "io.kestra.plugin.core.kv.PurgeKV",
     "io.kestra.plugin.core.namespace.PurgeFiles",
 }) | frozenset(

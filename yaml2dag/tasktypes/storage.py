@@ -176,7 +176,35 @@ class PurgeCurrentExecutionFiles(TaskBase):
     OPERATOR: ClassVar = f"{_STORAGE}:PurgeCurrentExecutionFilesOperator"
 
 
+class LocalFiles(TaskBase):
+    """Files into the working directory (`inputs`) and out to the storage (`outputs`): Kestra's legacy task.
+
+    In a WorkingDirectory the files go into (and come from) its shared folder; elsewhere into a
+    folder of this task only. Kestra deprecates it for the script tasks' `inputFiles` / `outputFiles`.
+    """
+
+    TYPES: ClassVar = (_CORE + "LocalFiles", _LEGACY + "LocalFiles")
+    OPERATOR: ClassVar = f"{_STORAGE}:LocalFilesOperator"
+    USES_WORKING_DIRECTORY: ClassVar[bool] = True
+
+    inputs: dict[str, Text] | Text | None = rendered(
+        None,
+        description="File name → content, or a kestra:// URI whose file is copied (or an expression rendering "
+        "to such a map).",
+    )
+    outputs: list[Text] | None = rendered(
+        None, description="Globs of the working directory's files sent to the storage; output `uris` (name → URI)."
+    )
+
+    @model_validator(mode="after")
+    def _inputs_or_outputs(self) -> LocalFiles:
+        if self.inputs is None and self.outputs is None:
+            raise ValueError("set `inputs` or `outputs`: the files to create or to send to the storage")
+        return self
+
+
 TASK_TYPES: tuple[type[TaskBase], ...] = (
+    LocalFiles,
     Write,
     Concat,
     Split,
