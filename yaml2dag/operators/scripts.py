@@ -456,7 +456,7 @@ class _ScriptOperator(KestraOperator):
             container_id = str(created["Id"])
             self._client, self._container_id = client, container_id
             try:
-                client.putarchive_working_dir(container_id, "/", archive_working_dir(workdir))
+                client.put_archive(container_id, "/", archive_working_dir(workdir))
                 sock = client.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 1})
                 _no_timeout(sock)
                 try:

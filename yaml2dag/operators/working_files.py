@@ -142,7 +142,7 @@ def upload_output_files(context: Any, patterns: list[str], root: Path) -> dict[s
 
 def fetch_working_dir(client: Any, container_id: str, target: Path) -> None:
     """Copy the container's working directory to `target` (streamed through a temporary tar file)."""
-    stream, _ = client.getarchive_working_dir(container_id, CONTAINER_WORKING_DIR)
+    stream, _ = client.get_archive(container_id, CONTAINER_WORKING_DIR)
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile() as buffer:
         for chunk in stream:
