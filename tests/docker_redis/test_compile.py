@@ -39,7 +39,7 @@ MINIMAL = {
     "io.kestra.plugin.redis.list.ListPop": "url: redis://h\n    key: k\n    maxRecords: 1",
     "io.kestra.plugin.redis.ListPop": "url: redis://h\n    key: k\n    maxDuration: PT1S",
     "io.kestra.plugin.redis.pubsub.Publish": "url: redis://h\n    channel: c\n    from: [a]",
-    "io.kestra.plugin.redis.Publish": 'url: redis://h\n    channel: c\n    from: "{{ outputs.x.items }}"',
+    "io.kestra.plugin.redis.Publish": 'url: redis://h\n    channel: c\n    from: "{{ [1, 2] | toJson }}"',
 }
 
 
