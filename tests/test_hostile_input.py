@@ -383,7 +383,6 @@ SCHEDULE = "triggers:\n  - id: t\n    type: io.kestra.plugin.core.trigger.Schedu
 @pytest.mark.parametrize(
     ("input_yaml", "path", "message"),
     [
-        ("    type: STRING\n", "inputs[0]", "required input `x` has no `defaults`"),
         (
             "    type: INT\n    defaults: abc\n",
             "inputs[0].defaults",
