@@ -191,6 +191,8 @@ EXPRESSIONS = st.sampled_from(
     ]
 )
 DURATIONS = st.sampled_from(["PT1S", "PT30S", "PT5M", "PT1H", "P1D", "P1DT2H30M", "PT0.5S", "pt10m", "PT0S", "-PT5S"])
+#: What a task `timeout` and a retry `interval` take: a zero or negative one is a located error.
+POSITIVE_DURATIONS = st.sampled_from(["PT1S", "PT30S", "PT5M", "PT1H", "P1D", "P1DT2H30M", "PT0.5S", "pt10m"])
 CRONS = st.sampled_from(["0 9 * * 1-5", "*/5 * * * *", "@daily", "@hourly", "0 0 1 * *", "15 14 1 * *", "0 0 * * 0"])
 ZONES = st.sampled_from([None, "UTC", "Europe/Paris", "America/New_York", "Etc/GMT-2"])
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), TEXT)
@@ -320,7 +322,12 @@ def _model_rules(model: Any) -> dict[str, Any]:
 
 
 #: Task models whose validators need one of several properties (beyond what the schema says).
-ONE_OF_RULES: dict[str, dict[str, Any]] = {"Split": {"rows": 10}, "OpenAiChatCompletion": {"prompt": "hello"}}
+ONE_OF_RULES: dict[str, dict[str, Any]] = {
+    "Split": {"rows": 10},
+    "OpenAiChatCompletion": {"prompt": "hello"},
+    "UploadFiles": {"filesMap": {"a.txt": "kestra:///a/b.txt"}},
+    "CopyOut": {"table": "t"},
+}
 
 
 COMMON_PROPERTIES = st.fixed_dictionaries(
@@ -328,9 +335,9 @@ COMMON_PROPERTIES = st.fixed_dictionaries(
     optional={
         "description": TEXT,
         "disabled": st.sampled_from([True, False, False, False]),
-        "timeout": DURATIONS,
+        "timeout": POSITIVE_DURATIONS,
         "retry": st.fixed_dictionaries(
-            {"type": st.just("constant"), "maxAttempts": st.integers(1, 5), "interval": DURATIONS}
+            {"type": st.just("constant"), "maxAttempts": st.integers(1, 5), "interval": POSITIVE_DURATIONS}
         ),
         "runIf": EXPRESSIONS,
     },

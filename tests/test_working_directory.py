@@ -238,9 +238,3 @@ def test_local_files_put_inputs_in_the_shared_folder_and_send_outputs_to_the_sto
                               "get": "success", "read": "success"}  # fmt: skip
     assert list(result.tasks["get"].outputs["uris"]) == ["out/total.txt"]
     assert result.tasks["read"].outputs == {"value": "27"}
-
-
-def test_local_files_needs_inputs_or_outputs():
-    text = "id: lf\nnamespace: tests.scripts\ntasks:\n  - id: put\n    type: io.kestra.plugin.core.storage.LocalFiles\n"
-    with pytest.raises(FlowValidationError, match="set `inputs` or `outputs`"):
-        parse_flow(load_yaml(text, "flow.yaml"), "flow.yaml", text)

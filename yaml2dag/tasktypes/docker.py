@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, model_validator
 
 from yaml2dag.tasktypes.base import Flag, KestraModel, TaskBase, Text, choice, is_expression, rendered
-from yaml2dag.tasktypes.files import NamespaceFiles, check_relative_path
+from yaml2dag.tasktypes.files import WorkingDirectoryFiles
 
 _DOCKER = "yaml2dag.operators.docker"
 _SIZE = re.compile(r"^(\d+)\s*([KMG]B)?$", re.IGNORECASE)
@@ -143,7 +143,7 @@ class _DockerTask(TaskBase):
     UNSUPPORTED: ClassVar[frozenset[str]] = TaskBase.UNSUPPORTED | {"config"}
 
 
-class Run(_DockerTask):
+class Run(_DockerTask, WorkingDirectoryFiles):
     """Start a container from `containerImage`; by default wait for it, stream its logs and remove it."""
 
     TYPES: ClassVar = ("io.kestra.plugin.docker.cli.Run", "io.kestra.plugin.docker.Run")
@@ -166,28 +166,8 @@ class Run(_DockerTask):
     privileged: Flag | None = rendered(None)
     warningOnStdErr: bool | None = None
     deviceRequests: Any = None
-    inputFiles: dict[str, Text] | Text | None = rendered(
-        None,
-        description="Files put into the container's working directory first: name → content, or name → a "
-        "kestra:// URI (copied from the storage); or an expression rendering to such a map (JSON).",
-    )
-    outputFiles: list[Text] | None = rendered(
-        None, description="Globs (relative to the working directory) of files uploaded to the storage afterwards."
-    )
-    namespaceFiles: NamespaceFiles | None = rendered(
-        None, description="Copy the namespace's files into the container's working directory first."
-    )
 
     UNSUPPORTED: ClassVar[frozenset[str]] = _DockerTask.UNSUPPORTED | {"deviceRequests"}
-
-    @field_validator("inputFiles")
-    @classmethod
-    def _relative_names(cls, value: Any) -> Any:
-        """Input file names stay inside the working directory."""
-        if isinstance(value, dict):
-            for name in value:
-                check_relative_path(name)
-        return value
 
     @model_validator(mode="after")
     def _output_files_need_wait(self) -> Run:

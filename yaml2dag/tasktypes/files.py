@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from yaml2dag.tasktypes.base import Flag, KestraModel, Text
+from yaml2dag.tasktypes.base import Flag, KestraModel, Text, rendered
 
 
 def check_relative_path(name: str) -> str:
@@ -32,3 +32,28 @@ class NamespaceFiles(KestraModel):
     namespaces: Any = None
 
     UNSUPPORTED: ClassVar[frozenset[str]] = frozenset({"ifExists", "folderPerNamespace", "namespaces"})
+
+
+class WorkingDirectoryFiles(KestraModel):
+    """`inputFiles`, `outputFiles` and `namespaceFiles`: declared once for the script tasks and Docker `Run`."""
+
+    inputFiles: dict[str, Text] | Text | None = rendered(
+        None,
+        description="Files written into the working directory first: name → content, or name → a kestra:// URI "
+        "(copied from the storage); or an expression rendering to such a map (JSON).",
+    )
+    outputFiles: list[Text] | None = rendered(
+        None, description="Globs (relative to the working directory) of files uploaded to the storage afterwards."
+    )
+    namespaceFiles: NamespaceFiles | None = rendered(
+        None, description="Copy the namespace's files (`kestra:///<namespace>/_files/…`) into the working directory."
+    )
+
+    @field_validator("inputFiles")
+    @classmethod
+    def _relative_names(cls, value: Any) -> Any:
+        """Input file names stay inside the working directory."""
+        if isinstance(value, dict):
+            for name in value:
+                check_relative_path(name)
+        return value

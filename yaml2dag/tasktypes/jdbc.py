@@ -52,13 +52,15 @@ class _JdbcTask(TaskBase):
 
     @model_validator(mode="after")
     def _one_database(self) -> _JdbcTask:
-        if (self.url is None) == (self.connId is None):
-            raise ValueError("set `url` (e.g. jdbc:postgresql://host:5432/db) or `connId` (an Airflow connection)")
+        # DuckDB first: its `url` has a default (a database in the working directory), so a `connId`
+        # would otherwise be reported as "both given".
         if self.connId is not None and self.DATABASE == "duckdb":
             raise ValueError(
                 "`connId` is not available for DuckDB (Airflow has no DuckDB connection type): "
                 "set `url` (jdbc:duckdb:/path/to/file.db)"
             )
+        if (self.url is None) == (self.connId is None):
+            raise ValueError("set `url` (e.g. jdbc:postgresql://host:5432/db) or `connId` (an Airflow connection)")
         return self
 
     @field_validator("url")

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from yaml2dag.tasktypes.base import Flag, KestraModel, TaskBase, Text, choice, rendered
 from yaml2dag.tasktypes.docker import Cpu, Credentials, Memory, Size
-from yaml2dag.tasktypes.files import NamespaceFiles, check_relative_path
+from yaml2dag.tasktypes.files import NamespaceFiles, WorkingDirectoryFiles, check_relative_path
 from yaml2dag.tasktypes.flowable import FlowableBase
 
 _SCRIPTS = "yaml2dag.operators.scripts"
@@ -82,7 +82,7 @@ class DockerRunner(KestraModel):
 TaskRunner = Annotated[ProcessRunner | DockerRunner, Field(discriminator="type")]
 
 
-class _ScriptTask(TaskBase):
+class _ScriptTask(TaskBase, WorkingDirectoryFiles):
     """Properties every script task has."""
 
     #: Inside a WorkingDirectory, the planner gives the operator `working_directory` (the shared folder).
@@ -109,17 +109,6 @@ class _ScriptTask(TaskBase):
     targetOS: choice("AUTO", "LINUX", "WINDOWS") = Field(  # type: ignore[valid-type]
         default="AUTO", description="Operating system of the runner: Linux only."
     )
-    inputFiles: dict[str, Text] | Text | None = rendered(
-        None,
-        description="Files written into the working directory first: name → content, or name → a kestra:// URI "
-        "(copied from the storage); or an expression rendering to such a map (JSON).",
-    )
-    outputFiles: list[Text] | None = rendered(
-        None, description="Globs (relative to the working directory) of files uploaded to the storage afterwards."
-    )
-    namespaceFiles: NamespaceFiles | None = rendered(
-        None, description="Copy the namespace's files (`kestra:///<namespace>/_files/…`) into the working directory."
-    )
     runner: Any = None
     docker: Any = None
 
@@ -127,15 +116,6 @@ class _ScriptTask(TaskBase):
         "runner",
         "docker",
     }
-
-    @field_validator("inputFiles")
-    @classmethod
-    def _relative_names(cls, value: Any) -> Any:
-        """Input file names stay inside the working directory."""
-        if isinstance(value, dict):
-            for name in value:
-                check_relative_path(name)
-        return value
 
     @field_validator("targetOS")
     @classmethod

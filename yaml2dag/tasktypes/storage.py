@@ -196,12 +196,6 @@ class LocalFiles(TaskBase):
         None, description="Globs of the working directory's files sent to the storage; output `uris` (name → URI)."
     )
 
-    @model_validator(mode="after")
-    def _inputs_or_outputs(self) -> LocalFiles:
-        if self.inputs is None and self.outputs is None:
-            raise ValueError("set `inputs` or `outputs`: the files to create or to send to the storage")
-        return self
-
 
 TASK_TYPES: tuple[type[TaskBase], ...] = (
     LocalFiles,
