@@ -84,7 +84,7 @@ triggers:
     accessKeyId: AKIDTEST
     secretKeyId: moto-secret
     endpointOverride: {s3_endpoint}
-    bucket: inbox
+    bucket: stack-inbox
     prefix: incoming/
     action: MOVE
     moveTo:
@@ -97,7 +97,8 @@ triggers:
 def stack(
     tmp_path_factory: pytest.TempPathFactory, price_server: LoopbackServer, s3_endpoint: str
 ) -> Iterator[AirflowClient]:
-    s3(s3_endpoint).create_bucket(Bucket="inbox")
+    # A bucket of its own: the session's S3 server is shared, and tests/providers/test_s3.py uses `inbox`.
+    s3(s3_endpoint).create_bucket(Bucket="stack-inbox")
     home = tmp_path_factory.mktemp("polling-home")
     dags: Path = tmp_path_factory.mktemp("polling-dags")
     price_server.answers["price"] = {"price": 150}
@@ -173,10 +174,10 @@ def test_the_s3_trigger_downloads_moves_and_starts_a_run_with_the_objects(stack:
     dag_id = f"{NAMESPACE}.inbox_watch"
     client = s3(s3_endpoint)
     assert started_runs(stack, dag_id) == [], "an empty prefix starts nothing"
-    client.put_object(Bucket="inbox", Key="incoming/orders.csv", Body=b"id,amount\n1,10\n")
+    client.put_object(Bucket="stack-inbox", Key="incoming/orders.csv", Body=b"id,amount\n1,10\n")
     [run] = stack.wait_for(lambda: started_runs(stack, dag_id), 240, "a run started by the S3 trigger")
     assert succeeded(stack, dag_id, run["dag_run_id"])
     value = stack.xcom(dag_id, run["dag_run_id"], "files")["value"]
     assert value == "1|incoming/orders.csv|CREATE|id,amount\n1,10\n"
-    keys = sorted(item["Key"] for item in client.list_objects(Bucket="inbox").get("Contents", []))
+    keys = sorted(item["Key"] for item in client.list_objects(Bucket="stack-inbox").get("Contents", []))
     assert keys == ["archive/orders.csv"], "MOVE: the object left incoming/"
