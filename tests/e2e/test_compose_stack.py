@@ -104,6 +104,7 @@ def test_killed_worker_mid_task_leads_to_a_retry_and_finally_runs(compose_stack:
     client = compose_stack.client
     client.wait_for_dags({WORKER_KILL_DAG}, timeout=120)
     run_id = client.trigger(WORKER_KILL_DAG)
+    running: dict = {}
     try:
         running = client.wait_for(
             lambda: (
@@ -128,11 +129,16 @@ def test_killed_worker_mid_task_leads_to_a_retry_and_finally_runs(compose_stack:
         assert instances["work"]["hostname"] != running["hostname"], "the retry ran on the surviving worker"
     finally:
         scenarios.remove_yaml2dag_containers(WORKER_KILL_DAG)
+        if running.get("hostname"):  # the next tests need both workers again
+            subprocess.run(["docker", "start", running["hostname"]], check=False, capture_output=True)
 
 
 def test_output_files_written_on_one_worker_are_read_on_the_other(compose_stack: ComposeStack):
     client = compose_stack.client
     client.wait_for_dags({FILES_DAG}, timeout=120)
+    # Two running workers (a worker killed by an earlier test is started again, and Celery needs a moment).
+    client.wait_for(lambda: len(compose_stack.containers("airflow-worker")) >= 2, 120, "both Celery workers")
+    time.sleep(10)
     run_id = client.trigger(FILES_DAG)
     writer = client.wait_for(
         lambda: (
